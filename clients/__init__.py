@@ -1,0 +1,1 @@
+"""Flower clients: the numpy spam model and the NumPyClient that trains it."""

@@ -1,0 +1,1 @@
+"""Spam corpora: loaders, the synthetic corpus, vocabulary, split and partitioners."""

@@ -1,0 +1,208 @@
+"""Corpus loaders: the book's files, the raw Enron-Spam corpus, label-TAB-text files."""
+
+from __future__ import annotations
+
+import re
+import tarfile
+from collections.abc import Iterable
+from pathlib import Path
+
+from .corpus import Corpus, CorpusError
+from .synthetic import synthetic_corpus
+
+CORPORA = ("synthetic", "book", "enron", "tsv")
+
+_TOKEN = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
+_SPAM_LABELS = {"spam", "1"}
+_HAM_LABELS = {"ham", "0"}
+_ENRON_FOLDER = re.compile(r"^enron\d+$")
+_ENRON_ARCHIVE = re.compile(r"^(enron\d+)\.tar\.gz$")
+
+
+def tokenize(text: str) -> list[str]:
+    """Lower-cased words of ``text``, each once, in order of first appearance."""
+    return list(dict.fromkeys(_TOKEN.findall(text.lower())))
+
+
+def _require(path: Path, what: str) -> None:
+    if not path.exists():
+        raise CorpusError(f"{path}: no such file or folder; expected {what}.")
+
+
+def _read_book_file(path: Path) -> list[list[str]]:
+    _require(path, "the book's file with one e-mail per line")
+    if not path.is_file():
+        raise CorpusError(f"{path}: is a folder; expected a file with one e-mail per line.")
+    with path.open(encoding="utf-8", errors="ignore") as f:
+        # As the book: each line an e-mail, words separated by spaces, taken as a set.
+        emails = [list(dict.fromkeys(w for w in line.rstrip("\r\n").split(" ") if w)) for line in f]
+    emails = [e for e in emails if e]
+    if not emails:
+        raise CorpusError(f"{path}: contains no e-mails; expected one e-mail per line.")
+    return emails
+
+
+def load_book(folder: Path) -> Corpus:
+    """The book's ``spam.txt`` and ``ham.txt`` in ``folder``.
+
+    Raises
+    ------
+    CorpusError
+        If a file is missing or holds no e-mails.
+    """
+    folder = Path(folder)
+    _require(folder, "a folder holding the book's spam.txt and ham.txt")
+    return Corpus(
+        name=f"book: {folder}",
+        synthetic=False,
+        spam=_read_book_file(folder / "spam.txt"),
+        ham=_read_book_file(folder / "ham.txt"),
+    )
+
+
+def _decode(raw: bytes) -> list[str]:
+    return tokenize(raw.decode("utf-8", errors="ignore"))
+
+
+def _enron_from_folder(folder: Path) -> Iterable[tuple[str, list[str]]]:
+    for label in ("ham", "spam"):
+        for path in sorted((folder / label).glob("*.txt")):
+            yield label, _decode(path.read_bytes())
+
+
+def _enron_from_archive(archive: Path) -> Iterable[tuple[str, list[str]]]:
+    try:
+        with tarfile.open(archive, "r:gz") as tar:
+            members = sorted((m for m in tar.getmembers() if m.isfile()), key=lambda m: m.name)
+            for member in members:
+                parts = Path(member.name).parts
+                if len(parts) >= 2 and parts[-2] in ("ham", "spam") and parts[-1].endswith(".txt"):
+                    handle = tar.extractfile(member)
+                    if handle is not None:
+                        yield parts[-2], _decode(handle.read())
+    except (tarfile.TarError, EOFError, OSError) as exc:
+        raise CorpusError(
+            f"{archive}: not a readable .tar.gz archive ({exc}); "
+            "download it again with 'fl-spam data download'."
+        ) from exc
+
+
+def _enron_sources(root: Path) -> list[tuple[Path, Iterable[tuple[str, list[str]]]]]:
+    """Every Enron-Spam part below ``root``: enronN folders first, then archives."""
+    if (root / "ham").is_dir() or (root / "spam").is_dir():
+        return [(root, _enron_from_folder(root))]
+    if root.is_file() and _ENRON_ARCHIVE.match(root.name):
+        return [(root, _enron_from_archive(root))]
+    if not root.is_dir():
+        return []
+    sources: list[tuple[Path, Iterable[tuple[str, list[str]]]]] = []
+    folders = {p.name for p in root.iterdir() if p.is_dir() and _ENRON_FOLDER.match(p.name)}
+    for name in sorted(folders):
+        sources.append((root / name, _enron_from_folder(root / name)))
+    for archive in sorted(root.glob("enron*.tar.gz")):
+        match = _ENRON_ARCHIVE.match(archive.name)
+        if match and match.group(1) not in folders:  # an extracted copy wins
+            sources.append((archive, _enron_from_archive(archive)))
+    return sources
+
+
+def load_enron(path: Path) -> Corpus:
+    """The Enron-Spam corpus in its raw layout, lower-cased and tokenised.
+
+    ``path`` may be a folder holding ``enron1`` ... ``enron6`` (each with
+    ``ham/*.txt`` and ``spam/*.txt``) and/or the ``enronN.tar.gz`` archives,
+    one such ``enronN`` folder, or one archive.
+
+    Raises
+    ------
+    CorpusError
+        If ``path`` is missing, in no known layout, or holds no e-mails of a class.
+    """
+    root = Path(path)
+    expected = (
+        "a folder with enron1..enron6 (each with ham/ and spam/ of *.txt) "
+        "or the enronN.tar.gz archives from 'fl-spam data download'"
+    )
+    _require(root, expected)
+    sources = _enron_sources(root)
+    if not sources:
+        raise CorpusError(f"{root}: in no known Enron-Spam layout; expected {expected}.")
+    emails: dict[str, list[list[str]]] = {"spam": [], "ham": []}
+    for _, source in sources:
+        for label, words in source:
+            if words:
+                emails[label].append(words)
+    for label, found in emails.items():
+        if not found:
+            raise CorpusError(f"{root}: holds no {label} e-mails; expected {expected}.")
+    return Corpus(name=f"enron: {root}", synthetic=False, spam=emails["spam"], ham=emails["ham"])
+
+
+def load_tsv(path: Path) -> Corpus:
+    """A file of ``label<TAB>text`` lines, label spam/ham or 1/0.
+
+    A first line whose label is not one of those (``label<TAB>text``) is taken
+    as a header and skipped; blank lines are skipped.
+
+    Raises
+    ------
+    CorpusError
+        Naming the file and line of the first malformed line.
+    """
+    path = Path(path)
+    _require(path, "a file of label<TAB>text lines")
+    if not path.is_file():
+        raise CorpusError(f"{path}: is a folder; expected a file of label<TAB>text lines.")
+    emails: dict[str, list[list[str]]] = {"spam": [], "ham": []}
+    with path.open(encoding="utf-8", errors="ignore") as f:
+        for number, line in enumerate(f, start=1):
+            if not line.strip():
+                continue
+            label, tab, text = line.rstrip("\r\n").partition("\t")
+            label = label.strip().lower()
+            if label in _SPAM_LABELS:
+                emails["spam"].append(tokenize(text))
+            elif label in _HAM_LABELS:
+                emails["ham"].append(tokenize(text))
+            elif number == 1:
+                continue  # header, e.g. "label<TAB>text"
+            else:
+                what = f"label {label!r}" if tab else "no TAB"
+                raise CorpusError(
+                    f"{path}:{number}: {what}; expected 'spam' or 'ham' (or 1/0), "
+                    "a TAB, then the e-mail text."
+                )
+    if not emails["spam"] and not emails["ham"]:
+        raise CorpusError(f"{path}: contains no e-mails; expected label<TAB>text lines.")
+    for label, found in emails.items():
+        if not found:
+            raise CorpusError(f"{path}: contains no {label} e-mails; expected both classes.")
+    return Corpus(name=f"tsv: {path}", synthetic=False, spam=emails["spam"], ham=emails["ham"])
+
+
+def load_corpus(kind: str, path: str | Path | None = None, seed: int = 0) -> Corpus:
+    """Load the corpus named by ``kind`` (one of ``CORPORA``).
+
+    Parameters
+    ----------
+    kind : str
+        ``"synthetic"`` (default everywhere; needs no files), ``"book"``,
+        ``"enron"`` or ``"tsv"``.
+    path : str | Path | None
+        Where the files are; required for every kind but ``"synthetic"``.
+    seed : int
+        Seed of the synthetic corpus.
+
+    Raises
+    ------
+    CorpusError
+        For an unknown kind, a missing path or a bad file.
+    """
+    if kind == "synthetic":
+        return synthetic_corpus(seed)
+    if kind not in CORPORA:
+        raise CorpusError(f"Unknown corpus {kind!r}; expected one of {', '.join(CORPORA)}.")
+    if not path:
+        raise CorpusError(f"Corpus {kind!r} needs a data path (--data PATH or data-path).")
+    loader = {"book": load_book, "enron": load_enron, "tsv": load_tsv}[kind]
+    return loader(Path(path).expanduser())

@@ -1,0 +1,79 @@
+"""The book's train/test split."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .corpus import Corpus, CorpusError
+
+# The book holds out the last 1,000 e-mails of each class.
+BOOK_TEST_PER_CLASS = 1_000
+# When a class is too small for that, hold out this fraction of it instead.
+FALLBACK_TEST_FRACTION = 0.2
+
+
+@dataclass(frozen=True)
+class Split:
+    """Train and test e-mails with labels (1 = spam), plus a note on how it was made."""
+
+    train_emails: list[list[str]]
+    train_labels: list[int]
+    test_emails: list[list[str]]
+    test_labels: list[int]
+    note: str
+
+
+def _interleave(spam: list[list[str]], ham: list[list[str]]) -> tuple[list[list[str]], list[int]]:
+    """spam, ham, spam, ham, ... then the rest of the larger class (no repeats)."""
+    emails: list[list[str]] = []
+    labels: list[int] = []
+    for i in range(max(len(spam), len(ham))):
+        if i < len(spam):
+            emails.append(spam[i])
+            labels.append(1)
+        if i < len(ham):
+            emails.append(ham[i])
+            labels.append(0)
+    return emails, labels
+
+
+def book_split(
+    corpus: Corpus,
+    test_per_class: int = BOOK_TEST_PER_CLASS,
+    fallback_fraction: float = FALLBACK_TEST_FRACTION,
+) -> Split:
+    """Hold out the last ``test_per_class`` e-mails of each class; interleave the rest.
+
+    A class with fewer than ``2 * test_per_class`` e-mails would lose half or
+    more of itself to the test set; for such a corpus every class holds out
+    ``fallback_fraction`` of its e-mails instead, and ``Split.note`` says so.
+
+    Raises
+    ------
+    CorpusError
+        If a class has too few e-mails to give both a train and a test e-mail.
+    """
+    if not 0.0 < fallback_fraction < 1.0:
+        raise ValueError(f"Expected 0 < fallback_fraction < 1, got {fallback_fraction}")
+    sizes = {"spam": len(corpus.spam), "ham": len(corpus.ham)}
+    if min(sizes.values()) >= 2 * test_per_class:
+        counts = {label: test_per_class for label in sizes}
+        note = f"book split: last {test_per_class} e-mails of each class are the test set"
+    else:
+        counts = {label: max(1, round(n * fallback_fraction)) for label, n in sizes.items()}
+        note = (
+            f"fallback split: a class has fewer than {2 * test_per_class} e-mails "
+            f"({sizes['spam']} spam, {sizes['ham']} ham), so the last "
+            f"{fallback_fraction:.0%} of each class is the test set"
+        )
+    for label, n in sizes.items():
+        if n - counts[label] < 1:
+            raise CorpusError(
+                f"Corpus '{corpus.name}' has only {n} {label} e-mail(s); "
+                "expected at least 2 to split into train and test."
+            )
+    spam_cut = sizes["spam"] - counts["spam"]
+    ham_cut = sizes["ham"] - counts["ham"]
+    train_emails, train_labels = _interleave(corpus.spam[:spam_cut], corpus.ham[:ham_cut])
+    test_emails, test_labels = _interleave(corpus.spam[spam_cut:], corpus.ham[ham_cut:])
+    return Split(train_emails, train_labels, test_emails, test_labels, note)

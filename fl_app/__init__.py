@@ -1,0 +1,1 @@
+"""Flower wiring: ServerApp, ClientApp, run-config, the fl-spam CLI."""

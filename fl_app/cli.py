@@ -1,0 +1,165 @@
+"""The ``fl-spam`` command line: centralized training and corpus tools."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from clients.model import BOOK_BATCH_SIZE, BOOK_LEARNING_RATE, LOSSES
+from data.corpus import CorpusError
+from data.download import DownloadError, default_cache_dir, download_enron, read_manifest
+from data.loaders import CORPORA, load_corpus
+from data.prepare import PreparedData, prepare
+
+from .centralized import train_centralized
+
+# Progress and tables go to stderr so that stdout's last line stays the JSON.
+console = Console(stderr=True)
+
+
+def _add_corpus_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--corpus", choices=CORPORA, default="synthetic", help="which corpus (default: synthetic, offline)")
+    parser.add_argument("--data", default=None, help="path of the corpus files (book, enron, tsv)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the synthetic corpus")
+    parser.add_argument("--json", action="store_true", help="print one JSON object as the last line")
+
+
+def _load(args: argparse.Namespace) -> PreparedData:
+    with console.status(f"loading corpus {args.corpus}"):
+        data = prepare(load_corpus(args.corpus, args.data, args.seed))
+    console.print(f"corpus: [bold]{data.corpus}[/bold] ({data.split_note})")
+    return data
+
+
+def cmd_centralized(args: argparse.Namespace) -> dict[str, Any]:
+    """The book's plain training; accuracy on the test set per epoch."""
+    data = _load(args)
+    with Progress(
+        TextColumn("[progress.description]{task.description}"), BarColumn(), TimeRemainingColumn(),
+        console=console, transient=True,
+    ) as progress:
+        task = progress.add_task("training", total=args.epochs)
+
+        def on_epoch(epoch: int, loss: float, accuracy: float) -> None:
+            progress.advance(task)
+            console.print(f"epoch {epoch}: test accuracy {100 * accuracy:.2f}%  loss {loss:.4f}")
+
+        history = train_centralized(
+            data, args.epochs, args.lr, args.batch_size, args.loss, on_epoch=on_epoch
+        )
+    return {
+        "corpus": data.corpus,
+        "synthetic": data.synthetic,
+        "accuracy": [h["accuracy"] for h in history],
+        "loss": [h["loss"] for h in history],
+    }
+
+
+def cmd_data_stats(args: argparse.Namespace) -> dict[str, Any]:
+    """Sizes, vocabulary and class balance of a corpus."""
+    data = _load(args)
+    train, test = data.train, data.test
+    stats = {
+        "corpus": data.corpus,
+        "synthetic": data.synthetic,
+        "emails": len(train) + len(test),
+        "spam": train.num_spam + test.num_spam,
+        "ham": len(train) - train.num_spam + len(test) - test.num_spam,
+        "train": len(train),
+        "test": len(test),
+        "vocabulary": len(data.vocabulary),
+        "spam_fraction": (train.num_spam + test.num_spam) / (len(train) + len(test)),
+        "mean_unique_words": float((train.lengths.sum() + test.lengths.sum()) / (len(train) + len(test))),
+        "split": data.split_note,
+    }
+    table = Table(title=f"corpus {data.corpus}")
+    table.add_column("statistic")
+    table.add_column("value", justify="right")
+    for key, value in stats.items():
+        if key not in ("corpus", "split"):
+            table.add_row(key, f"{value:.3f}" if isinstance(value, float) else str(value))
+    console.print(table)
+    return stats
+
+
+def cmd_data_download(args: argparse.Namespace) -> dict[str, Any]:
+    """Fetch the Enron-Spam archives, verify SHA-256, cache them."""
+    dest = Path(args.dest) if args.dest else default_cache_dir() / "enron-spam"
+    pinned = read_manifest(Path(args.sha256)) if args.sha256 else None
+    with Progress(
+        TextColumn("downloading"), BarColumn(), DownloadColumn(), console=console, transient=True
+    ) as progress:
+        task = progress.add_task("download", total=None)
+        results = download_enron(
+            dest, base_url=args.base_url, pinned=pinned, timeout=args.timeout,
+            progress=lambda n: progress.advance(task, n),
+        )
+    for path, digest, status in results:
+        console.print(f"{status:>8}  {digest}  {path}")
+    if any(status == "recorded" for _, _, status in results):
+        console.print(
+            "[yellow]First download: digests recorded in SHA256SUMS (trust on first use); "
+            "later runs verify against it.[/yellow]"
+        )
+    console.print(f"use it with: --corpus enron --data {dest}")
+    return {
+        "dest": str(dest),
+        "archives": [{"path": str(p), "sha256": d, "status": s} for p, d, s in results],
+    }
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of ``fl-spam``."""
+    from data.download import ENRON_BASE_URL, DOWNLOAD_TIMEOUT_S
+
+    parser = argparse.ArgumentParser(prog="fl-spam", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    central = sub.add_parser("centralized", help="the book's plain, non-federated training")
+    _add_corpus_options(central)
+    central.add_argument("--epochs", type=int, default=3)
+    central.add_argument("--lr", type=float, default=BOOK_LEARNING_RATE)
+    central.add_argument("--batch-size", type=int, default=BOOK_BATCH_SIZE)
+    central.add_argument("--loss", choices=LOSSES, default="mse")
+    central.set_defaults(func=cmd_centralized)
+
+    data = sub.add_parser("data", help="corpus tools").add_subparsers(dest="data_command", required=True)
+    stats = data.add_parser("stats", help="sizes, vocabulary and class balance of a corpus")
+    _add_corpus_options(stats)
+    stats.set_defaults(func=cmd_data_stats)
+    download = data.add_parser("download", help="fetch the Enron-Spam archives")
+    download.add_argument("--dest", default=None, help="cache folder (default: ~/.cache/fl-spam/enron-spam)")
+    download.add_argument("--base-url", default=ENRON_BASE_URL)
+    download.add_argument("--sha256", default=None, help="file of known digests, sha256sum format")
+    download.add_argument("--timeout", type=float, default=DOWNLOAD_TIMEOUT_S)
+    download.add_argument("--json", action="store_true", help="print one JSON object as the last line")
+    download.set_defaults(func=cmd_data_download)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``fl-spam``; returns the exit code (2 on bad input)."""
+    args = build_parser().parse_args(argv)
+    func: Callable[[argparse.Namespace], dict[str, Any]] = args.func
+    try:
+        payload = func(args)
+    except (CorpusError, DownloadError, ValueError) as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        if args.json:
+            print(json.dumps({"error": str(exc)}))
+        return 2
+    if args.json:
+        print(json.dumps(payload))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,78 @@
+"""The run-config of ``[tool.flwr.app.config]``, parsed into one frozen dataclass."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+
+from clients.model import LOSSES
+from data.loaders import CORPORA
+from data.partition import PARTITIONERS
+
+AGGREGATIONS = ("plain",)
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Every setting of a run; field ``x_y`` is run-config key ``x-y``.
+
+    The defaults equal ``pyproject.toml``'s, so code and tests that build a
+    ``RunConfig()`` run what ``flwr run .`` runs.
+    """
+
+    num_server_rounds: int = 3
+    num_clients: int = 3
+    partitioner: str = "book"
+    dirichlet_alpha: float = 0.5
+    corpus: str = "synthetic"
+    data_path: str = ""
+    lr: float = 0.01
+    batch_size: int = 500
+    local_epochs: int = 1
+    loss: str = "mse"
+    seed: int = 0
+    aggregation: str = "plain"
+    round_timeout: float = 600.0
+    results_dir: str = "results"
+
+    def __post_init__(self) -> None:
+        checks = [
+            ("num-server-rounds", self.num_server_rounds >= 1, "an integer >= 1"),
+            ("num-clients", self.num_clients >= 2, "an integer >= 2"),
+            ("partitioner", self.partitioner in PARTITIONERS, f"one of {PARTITIONERS}"),
+            ("dirichlet-alpha", self.dirichlet_alpha > 0, "a number > 0"),
+            ("corpus", self.corpus in CORPORA, f"one of {CORPORA}"),
+            ("lr", self.lr > 0, "a number > 0"),
+            ("batch-size", self.batch_size >= 1, "an integer >= 1"),
+            ("local-epochs", self.local_epochs >= 1, "an integer >= 1"),
+            ("loss", self.loss in LOSSES, f"one of {LOSSES}"),
+            ("aggregation", self.aggregation in AGGREGATIONS, f"one of {AGGREGATIONS}"),
+            ("round-timeout", self.round_timeout > 0, "a number of seconds > 0"),
+        ]
+        for key, ok, expected in checks:
+            if not ok:
+                value = getattr(self, key.replace("-", "_"))
+                raise ValueError(f"run-config {key} = {value!r}: expected {expected}")
+
+    @classmethod
+    def from_mapping(cls, values: Mapping[str, object]) -> RunConfig:
+        """Parse a run-config (``context.run_config``); unknown keys are an error."""
+        known = {f.name: f for f in fields(cls)}
+        kwargs: dict[str, object] = {}
+        for key, value in values.items():
+            name = key.replace("-", "_")
+            if name not in known:
+                options = ", ".join(sorted(k.replace("_", "-") for k in known))
+                raise ValueError(f"Unknown run-config key {key!r}; known keys: {options}")
+            default = known[name].default
+            try:
+                kwargs[name] = type(default)(value)  # TOML gives int for 1, float for 1.0
+            except (TypeError, ValueError) as exc:
+                raise ValueError(
+                    f"run-config {key} = {value!r}: expected {type(default).__name__}"
+                ) from exc
+        return cls(**kwargs)  # type: ignore[arg-type]
+
+    def to_dict(self) -> dict[str, object]:
+        """As run-config keys, for results files."""
+        return {f.name.replace("_", "-"): getattr(self, f.name) for f in fields(self)}

@@ -1,0 +1,36 @@
+"""SpamClient: the NumPyClient contract on one shard."""
+
+import numpy as np
+import pytest
+
+from clients.spam_client import SpamClient
+from data.email_set import EmailSet
+
+
+@pytest.fixture
+def client():
+    train = EmailSet.from_lists([[1, 3], [2, 3]] * 20, [1, 0] * 20)
+    test = EmailSet.from_lists([[1], [2], [1, 2, 3]], [1, 0, 1])
+    return SpamClient(train, test, vocab_size=4, lr=0.1, batch_size=8)
+
+
+def test_fit_trains_from_the_given_weights_and_reports_examples(client):
+    start = [np.zeros((4, 1))]
+    weights, num_examples, metrics = client.fit(start, {})
+    assert num_examples == 40 and metrics["train_loss"] > 0
+    assert weights[0].shape == (4, 1) and weights[0][1, 0] > 0 > weights[0][2, 0]
+    assert not np.shares_memory(weights[0], start[0]) and start[0].sum() == 0
+    more, _, _ = client.fit(start, {"local-epochs": 5})
+    assert more[0][1, 0] > weights[0][1, 0]  # the round config overrides the default
+
+
+def test_evaluate_reports_loss_examples_and_accuracy(client):
+    weights = [np.array([[0.0], [4.0], [-4.0], [0.0]])]
+    loss, num_examples, metrics = client.evaluate(weights, {})
+    assert num_examples == 3 and metrics["accuracy"] == pytest.approx(2 / 3)
+    assert 0 < loss < 0.25
+
+
+def test_weights_of_another_vocabulary_are_refused(client):
+    with pytest.raises(ValueError, match="different vocabularies"):
+        client.fit([np.zeros((5, 1))], {})

@@ -1,0 +1,144 @@
+"""Corpus loaders on small files written by the tests."""
+
+import io
+import tarfile
+from pathlib import Path
+
+import pytest
+
+from data.corpus import CorpusError
+from data.loaders import load_book, load_corpus, load_enron, load_tsv, tokenize
+
+
+def write_enron_folder(root: Path, name: str, spam: list[str], ham: list[str]) -> Path:
+    for label, texts in (("spam", spam), ("ham", ham)):
+        folder = root / name / label
+        folder.mkdir(parents=True)
+        for i, text in enumerate(texts):
+            (folder / f"{i:04d}.{label}.txt").write_text(text, encoding="latin-1")
+    return root / name
+
+
+def write_enron_archive(path: Path, name: str, spam: list[str], ham: list[str]) -> Path:
+    with tarfile.open(path, "w:gz") as tar:
+        for label, texts in (("spam", spam), ("ham", ham)):
+            for i, text in enumerate(texts):
+                data = text.encode()
+                info = tarfile.TarInfo(f"{name}/{label}/{i:04d}.{label}.txt")
+                info.size = len(data)
+                tar.addfile(info, io.BytesIO(data))
+    return path
+
+
+def test_tokenize_lowercases_and_keeps_each_word_once_in_order():
+    assert tokenize("Subject: FREE money, free MONEY! don't 42") == ["subject", "free", "money", "don't", "42"]
+
+
+def test_book_files_give_one_email_per_line_as_unique_words(tmp_path):
+    (tmp_path / "spam.txt").write_bytes(b"buy now buy \xff\xfecheap\r\nwin a prize\r\n")
+    (tmp_path / "ham.txt").write_bytes(b"meeting at noon\n\nsee you at noon\n")
+    corpus = load_book(tmp_path)
+    assert corpus.spam == [["buy", "now", "cheap"], ["win", "a", "prize"]]
+    assert corpus.ham == [["meeting", "at", "noon"], ["see", "you", "at", "noon"]]
+    assert not corpus.synthetic and str(tmp_path) in corpus.name
+
+
+def test_enron_raw_folders_are_read_lowercased_and_tokenised(tmp_path):
+    write_enron_folder(tmp_path, "enron1", ["Subject: CHEAP pills"], ["Subject: meeting", "Re: gas"])
+    write_enron_folder(tmp_path, "enron2", ["Win CASH now"], ["report attached"])
+    corpus = load_enron(tmp_path)
+    assert corpus.spam == [["subject", "cheap", "pills"], ["win", "cash", "now"]]
+    assert sorted(map(tuple, corpus.ham)) == [("re", "gas"), ("report", "attached"), ("subject", "meeting")]
+
+
+def test_enron_single_folder_and_archives_load_the_same_emails(tmp_path):
+    folder = write_enron_folder(tmp_path / "raw", "enron3", ["free offer"], ["project review"])
+    archive = write_enron_archive(tmp_path / "enron3.tar.gz", "enron3", ["free offer"], ["project review"])
+    from_folder, from_archive = load_enron(folder), load_enron(archive)
+    assert from_folder.spam == from_archive.spam == [["free", "offer"]]
+    assert from_folder.ham == from_archive.ham == [["project", "review"]]
+
+
+def test_enron_folder_of_archives_and_extracted_copy_is_not_counted_twice(tmp_path):
+    write_enron_archive(tmp_path / "enron1.tar.gz", "enron1", ["a b"], ["c d"])
+    write_enron_archive(tmp_path / "enron2.tar.gz", "enron2", ["e f"], ["g h"])
+    write_enron_folder(tmp_path, "enron1", ["a b"], ["c d"])
+    corpus = load_enron(tmp_path)
+    assert len(corpus.spam) == 2 and len(corpus.ham) == 2
+
+
+def test_tsv_reads_labels_skips_header_and_blank_lines(tmp_path):
+    path = tmp_path / "mail.tsv"
+    path.write_text("label\ttext\nspam\tCheap PILLS\n\nham\tLunch at noon?\n1\twin cash\n0\tagenda\n")
+    corpus = load_tsv(path)
+    assert corpus.spam == [["cheap", "pills"], ["win", "cash"]]
+    assert corpus.ham == [["lunch", "at", "noon"], ["agenda"]]
+
+
+def _file(directory: Path, name: str, text: str) -> Path:
+    (directory / name).write_text(text)
+    return directory / name
+
+
+def _book_without_ham(d: Path) -> Path:
+    _file(d, "spam.txt", "a b\n")
+    return d
+
+
+def _book_with_empty_ham(d: Path) -> Path:
+    _file(d, "spam.txt", "a\n")
+    _file(d, "ham.txt", "\n\n")
+    return d
+
+
+def _unknown_layout(d: Path) -> Path:
+    (d / "other").mkdir()
+    return d / "other"
+
+
+def _enron_without_ham(d: Path) -> Path:
+    write_enron_folder(d, "enron1", ["x"], [])
+    return d
+
+
+BAD_INPUTS = {
+    "missing book folder": (lambda d: d / "nowhere", load_book, "no such file or folder"),
+    "missing ham.txt": (_book_without_ham, load_book, "ham.txt: no such file"),
+    "empty ham.txt": (_book_with_empty_ham, load_book, "ham.txt: contains no e-mails"),
+    "missing tsv": (lambda d: d / "missing.tsv", load_tsv, "no such file or folder"),
+    "empty tsv": (lambda d: _file(d, "e.tsv", ""), load_tsv, "contains no e-mails"),
+    "tsv without ham": (lambda d: _file(d, "s.tsv", "spam\tbuy\n"), load_tsv, "contains no ham e-mails"),
+    "tsv bad label": (
+        lambda d: _file(d, "b.tsv", "spam\tbuy\nham\tok\nmaybe\tsomething\n"),
+        load_tsv,
+        "b.tsv:3: label 'maybe'",
+    ),
+    "tsv no tab": (lambda d: _file(d, "t.tsv", "spam\tbuy\nham no tab\n"), load_tsv, "t.tsv:2: no TAB"),
+    "enron unknown layout": (_unknown_layout, load_enron, "in no known Enron-Spam layout"),
+    "enron missing": (lambda d: d / "gone", load_enron, "no such file or folder"),
+    "enron corrupt archive": (
+        lambda d: _file(d, "enron9.tar.gz", "not a tar"),
+        load_enron,
+        "not a readable .tar.gz",
+    ),
+    "enron without ham": (_enron_without_ham, load_enron, "holds no ham e-mails"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_INPUTS))
+def test_bad_input_raises_one_clear_error_naming_the_file(tmp_path, case):
+    setup, loader, message = BAD_INPUTS[case]
+    with pytest.raises(CorpusError) as info:
+        loader(setup(tmp_path))
+    assert message in str(info.value)
+    assert str(tmp_path) in str(info.value)
+
+
+def test_load_corpus_dispatches_and_rejects_unknown_kinds_and_missing_paths(tmp_path):
+    (tmp_path / "m.tsv").write_text("spam\tbuy\nham\tok\n")
+    assert load_corpus("tsv", tmp_path / "m.tsv").spam == [["buy"]]
+    assert load_corpus("synthetic", seed=3).synthetic
+    with pytest.raises(CorpusError, match="Unknown corpus 'mbox'"):
+        load_corpus("mbox", tmp_path)
+    with pytest.raises(CorpusError, match="needs a data path"):
+        load_corpus("enron", None)

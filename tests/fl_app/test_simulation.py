@@ -1,0 +1,50 @@
+"""One in-process Flower simulation: 3 clients, 2 rounds of plain FedAvg."""
+
+import json
+import subprocess
+import time
+
+from flwr.serverapp import ServerApp
+from flwr.simulation import run_simulation
+
+from fl_app import server_app
+from fl_app.client_app import app as client_app
+from fl_app.config import RunConfig
+
+
+def ray_processes() -> set[str]:
+    out = subprocess.run(["pgrep", "-f", "raylet|gcs_server|ray::"], capture_output=True, text=True)
+    return set(out.stdout.split())
+
+
+def ray_gone(before: set[str], timeout: float) -> bool:
+    """True once no Ray process started after ``before`` remains (Ray exits asynchronously)."""
+    deadline = time.monotonic() + timeout
+    while ray_processes() - before:
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.2)
+    return True
+
+
+def test_plain_fedavg_simulation_learns_and_writes_results(tmp_path):
+    before = ray_processes()
+    cfg = RunConfig(num_server_rounds=2, results_dir=str(tmp_path))
+    payloads = []
+    app = ServerApp()
+
+    @app.main()
+    def _main(grid, context):
+        payloads.append(server_app.run(grid, cfg, "test-run"))
+
+    run_simulation(server_app=app, client_app=client_app, num_supernodes=cfg.num_clients)
+
+    [payload] = payloads
+    assert [r["round"] for r in payload["rounds"]] == [0, 1, 2]
+    assert payload["rounds"][0]["accuracy"] < 0.6  # zero weights: a coin flip
+    assert payload["accuracy"] > 0.90
+    saved = json.loads((tmp_path / "test-run.json").read_text())
+    assert saved["accuracy"] == payload["accuracy"] and "SYNTHETIC" in saved["corpus"]
+    assert saved["config"]["num-server-rounds"] == 2
+    assert (tmp_path / "test-run.png").read_bytes()[:4] == b"\x89PNG"
+    assert ray_gone(before, timeout=15.0)  # Ray is shut down again
