@@ -1,16 +1,31 @@
-"""Flower ClientApp: runs ``SpamClient`` for the messages the server sends."""
+"""Flower ClientApp: runs ``SpamClient`` and, for secure rounds, the client side of the chain."""
 
 from __future__ import annotations
 
-from flwr.app import ArrayRecord, Context, Message, MetricRecord, RecordDict
+import numpy as np
+from flwr.app import ArrayRecord, ConfigRecord, Context, Error, Message, MetricRecord, RecordDict
 from flwr.clientapp import ClientApp
 
+from clients.secure_chain import Contribution, add_own, contribute, forward
 from clients.spam_client import SpamClient
+from strategies import envelope, paillier_math
+from strategies.codec import CodecParams
+from strategies.errors import (
+    CODE_BAD_ENVELOPE,
+    CODE_CHAIN_STATE_MISSING,
+    CODE_CONTRIBUTION_REJECTED,
+    CiphertextError,
+    ContributionError,
+    EnvelopeError,
+    InsecureKeyError,
+)
+from strategies.keys import n_from_bytes, n_to_bytes
 
 from .config import RunConfig
 from .dataset import make_client
 
 app = ClientApp()
+STATE_KEY = "secure-chain"
 
 
 def _client(context: Context) -> SpamClient:
@@ -23,20 +38,89 @@ def _client(context: Context) -> SpamClient:
     return make_client(cfg, int(context.node_config["partition-id"]))
 
 
+def _error(msg: Message, code: int, context: Context, problem: Exception) -> Message:
+    reason = f"node {context.node_id}: {type(problem).__name__}: {problem}"
+    return Message(Error(code=code, reason=reason), reply_to=msg)
+
+
 @app.train()
 def train(msg: Message, context: Context) -> Message:
-    """Train on the local shard from the global weights; reply with the new weights."""
+    """Train on the local shard; reply with new weights, or (secure round) only a chain key."""
     client = _client(context)
     parameters = msg.content["arrays"].to_numpy_ndarrays()
-    config = dict(msg.content["config"])
-    weights, num_examples, metrics = client.fit(parameters, config)
-    content = RecordDict(
-        {
+    weights, num_examples, metrics = client.fit(parameters, dict(msg.content["config"]))
+    if "paillier" not in msg.content:
+        content = RecordDict({
             "arrays": ArrayRecord(weights),
             "metrics": MetricRecord({"num-examples": num_examples, **metrics}),
-        }
-    )
+        })
+        return Message(content, reply_to=msg)
+    return _contribute(msg, context, parameters, weights, num_examples, metrics)
+
+
+def _contribute(msg, context, before, after, num_examples, metrics) -> Message:
+    """Encrypt the update into ``context.state``; the reply carries no ciphertext."""
+    record = msg.content["paillier"]
+    delta = np.concatenate([(a - b).ravel() for a, b in zip(after, before)])
+    try:
+        mine = contribute(
+            server_round=int(msg.content["config"]["server-round"]),
+            delta=delta,
+            num_examples=num_examples,
+            n=n_from_bytes(bytes(record["n"])),
+            params=CodecParams.from_config(dict(record)),
+            insecure_demo_key=bool(record.get("insecure-demo-key", False)),
+        )
+    except (ContributionError, InsecureKeyError, ValueError) as exc:
+        return _error(msg, CODE_CONTRIBUTION_REJECTED, context, exc)
+    state = context.state.get(STATE_KEY)
+    chain_key = bytes(state["chain-key"]) if state else envelope.new_private_key()  # fresh per run
+    context.state[STATE_KEY] = ConfigRecord({
+        "chain-key": chain_key,
+        "round": mine.server_round,
+        "n": n_to_bytes(mine.n),
+        "ciphertexts": paillier_math.to_bytes(mine.n, mine.ciphertexts),
+        "running": b"",
+        **{f"codec-{k}": v for k, v in mine.params.to_config().items()},
+    })
+    content = RecordDict({
+        "metrics": MetricRecord({"train_loss": float(metrics["train_loss"]), "clipped": mine.clipped}),
+        "chain": ConfigRecord({"public-key": envelope.public_key_of(chain_key)}),
+    })
     return Message(content, reply_to=msg)
+
+
+def _stored_contribution(state: ConfigRecord) -> Contribution:
+    n = n_from_bytes(bytes(state["n"]))
+    params = CodecParams.from_config({k[len("codec-"):]: v for k, v in state.items() if k.startswith("codec-")})
+    ciphertexts = paillier_math.from_bytes(n, bytes(state["ciphertexts"]), params.num_plaintexts, "own state")
+    return Contribution(int(state["round"]), n, params, ciphertexts, 0)
+
+
+@app.train("chain")
+def chain(msg: Message, context: Context) -> Message:
+    """One hop: open the envelope, add this client's ciphertexts, seal for the next hop."""
+    hop = msg.content["chain"]
+    state = context.state.get(STATE_KEY)
+    if state is None or int(state["round"]) != int(hop["round"]):
+        problem = ContributionError(f"holds no contribution for round {int(hop['round'])}")
+        return _error(msg, CODE_CHAIN_STATE_MISSING, context, problem)
+    mine = _stored_contribution(state)
+    chain_key = bytes(state["chain-key"])
+    if hop["action"] == "reseal":
+        running = paillier_math.from_bytes(mine.n, bytes(state["running"]), mine.params.num_plaintexts, "own state")
+    else:
+        try:
+            running = add_own(mine, bytes(hop["envelope"]), chain_key, context.run_id, int(hop["in-step"]))
+        except (EnvelopeError, CiphertextError) as exc:
+            return _error(msg, CODE_BAD_ENVELOPE, context, exc)
+        state["running"] = paillier_math.to_bytes(mine.n, running)
+    next_key = bytes(hop["next-key"])
+    if next_key:
+        out = {"envelope": forward(running, mine, next_key, context.run_id, int(hop["out-step"]))}
+    else:
+        out = {"total": paillier_math.to_bytes(mine.n, running)}
+    return Message(RecordDict({"chain": ConfigRecord(out)}), reply_to=msg)
 
 
 @app.evaluate()

@@ -8,8 +8,11 @@ from dataclasses import dataclass, fields
 from clients.model import LOSSES
 from data.loaders import CORPORA
 from data.partition import PARTITIONERS
+from strategies.chain import MIN_CLIENTS_FLOOR
+from strategies.codec import DEFAULT_CLIP, DEFAULT_MAX_EXAMPLES
+from strategies.keys import DEFAULT_KEY_BITS
 
-AGGREGATIONS = ("plain",)
+AGGREGATIONS = ("plain", "paillier")
 
 
 @dataclass(frozen=True)
@@ -32,6 +35,11 @@ class RunConfig:
     loss: str = "mse"
     seed: int = 0
     aggregation: str = "plain"
+    min_clients: int = 3
+    key_bits: int = DEFAULT_KEY_BITS
+    insecure_demo_key: bool = False
+    clip: float = DEFAULT_CLIP
+    max_examples: int = DEFAULT_MAX_EXAMPLES
     round_timeout: float = 600.0
     results_dir: str = "results"
 
@@ -47,6 +55,11 @@ class RunConfig:
             ("local-epochs", self.local_epochs >= 1, "an integer >= 1"),
             ("loss", self.loss in LOSSES, f"one of {LOSSES}"),
             ("aggregation", self.aggregation in AGGREGATIONS, f"one of {AGGREGATIONS}"),
+            ("min-clients", MIN_CLIENTS_FLOOR <= self.min_clients <= self.num_clients,
+             f"an integer from {MIN_CLIENTS_FLOOR} to num-clients ({self.num_clients})"),
+            ("key-bits", self.key_bits >= 64, "a number of bits (2048 or more; smaller only with insecure-demo-key)"),
+            ("clip", self.clip > 0, "a number > 0"),
+            ("max-examples", self.max_examples >= 1, "an integer >= 1"),
             ("round-timeout", self.round_timeout > 0, "a number of seconds > 0"),
         ]
         for key, ok, expected in checks:
@@ -65,6 +78,11 @@ class RunConfig:
                 options = ", ".join(sorted(k.replace("_", "-") for k in known))
                 raise ValueError(f"Unknown run-config key {key!r}; known keys: {options}")
             default = known[name].default
+            if isinstance(default, bool):
+                if not isinstance(value, bool):
+                    raise ValueError(f"run-config {key} = {value!r}: expected true or false")
+                kwargs[name] = value
+                continue
             try:
                 kwargs[name] = type(default)(value)  # TOML gives int for 1, float for 1.0
             except (TypeError, ValueError) as exc:

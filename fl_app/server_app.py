@@ -13,6 +13,7 @@ from flwr.serverapp.strategy import FedAvg
 
 from clients.model import SpamModel
 from data.prepare import PreparedData
+from strategies.chain import PaillierChainFedAvg
 
 from .config import RunConfig
 from .dataset import load_data
@@ -48,6 +49,26 @@ def central_evaluation(data: PreparedData, loss: str):
     return evaluate
 
 
+def make_strategy(cfg: RunConfig) -> FedAvg:
+    """``plain``: Flower's FedAvg; ``paillier``: the same average, securely aggregated."""
+    nodes = {
+        "min_train_nodes": cfg.num_clients,
+        "min_evaluate_nodes": cfg.num_clients,
+        "min_available_nodes": cfg.num_clients,
+    }
+    if cfg.aggregation == "plain":
+        return FedAvg(**nodes)
+    return PaillierChainFedAvg(
+        min_clients=cfg.min_clients,
+        key_bits=cfg.key_bits,
+        insecure_demo_key=cfg.insecure_demo_key,
+        clip=cfg.clip,
+        max_examples=cfg.max_examples,
+        chain_timeout=cfg.round_timeout,
+        **nodes,
+    )
+
+
 @app.main()
 def main(grid: Grid, context: Context) -> None:
     """Run the app with the run-config of ``context``."""
@@ -71,11 +92,7 @@ def run(grid: Grid, cfg: RunConfig, run_id: int | str) -> dict:
     except TimeoutError as exc:
         log(ERROR, "%s", exc)
         raise
-    strategy = FedAvg(
-        min_train_nodes=cfg.num_clients,
-        min_evaluate_nodes=cfg.num_clients,
-        min_available_nodes=cfg.num_clients,
-    )
+    strategy = make_strategy(cfg)
     result = strategy.start(
         grid=grid,
         initial_arrays=ArrayRecord([SpamModel.zeros(len(data.vocabulary)).weights]),

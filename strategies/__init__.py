@@ -1,0 +1,1 @@
+"""Secure aggregation for Flower: Paillier codec, sealed envelopes, the chain strategy."""

@@ -1,0 +1,230 @@
+"""Fixed-point packing of model updates into Paillier plaintexts.
+
+A client's update ``delta`` (new weights - global weights) becomes, per weight,
+
+    q = round(clip(delta, -C, C) * 2^F)          in [-Q, Q],  Q = round(C * 2^F)
+    e = n_i * q + N * Q                          in [0, 2 N Q]
+
+with ``n_i`` the client's number of training e-mails and ``N = max-examples``
+(public). Weighting by ``n_i`` inside the encryption makes the decrypted sum
+the numerator of weighted FedAvg; the offset ``N Q`` makes every slot
+non-negative. Two extra slots carry ``1`` (contributor count) and ``n_i``, so
+the server learns only the total count and the total examples.
+
+``e`` values are packed ``slots_per_plaintext`` to a plaintext, each in a slot
+of ``slot_bits = bitlen(2 K N Q) + GUARD_BITS`` bits, so the sum over ``K``
+clients never carries into the next slot and stays below ``n``. After
+decryption every slot must be ``<= 2 K N Q``: a larger value means overflow
+(more contributions than declared, or a bad encoding) and is refused.
+
+Error bound: quantisation moves each ``delta`` by at most ``2^-(F+1)``; the
+weighted mean of those errors is a mean, so the decrypted FedAvg update is
+within ``2^-(F+1)`` (4.8e-7 for F = 20) of the exact one, for any number of
+clients and any shard sizes, before float64 rounding (~1e-16 relative).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from .errors import AggregateCheckError, ContributionError
+
+# 2^-(20+1) = 4.8e-7: the promised "decrypted mean within 1e-6 of FedAvg".
+FRAC_BITS = 20
+# Detects a slot sum up to 2^GUARD_BITS times its legitimate maximum before
+# it can carry into the next slot.
+GUARD_BITS = 2
+# Largest |delta| a client may contribute per round; larger values are clipped
+# (and counted). Measured: |delta| <= 0.48 in round 1 with the book's lr and
+# batch on the synthetic corpus (fl-spam bench prints the distribution).
+DEFAULT_CLIP = 1.0
+# Public bound on a client's number of training e-mails (the weight n_i).
+DEFAULT_MAX_EXAMPLES = 2**14
+HEADER_SLOTS = 2  # contributor count, example count
+
+
+@dataclass(frozen=True)
+class CodecParams:
+    """Public parameters of one round's encoding, sent by the server to every client.
+
+    Parameters
+    ----------
+    key_bits : int
+        Bit length of the Paillier modulus ``n``.
+    num_weights : int
+        Number of model weights (flattened).
+    contributions : int
+        The most contributions the sum may hold (clients sampled this round).
+    clip : float
+        Bound ``C`` on ``|delta|``.
+    max_examples : int
+        Bound ``N`` on a client's example count.
+    frac_bits : int
+        Fixed-point fraction bits ``F``.
+    """
+
+    key_bits: int
+    num_weights: int
+    contributions: int
+    clip: float = DEFAULT_CLIP
+    max_examples: int = DEFAULT_MAX_EXAMPLES
+    frac_bits: int = FRAC_BITS
+
+    def __post_init__(self) -> None:
+        if self.contributions < 1 or self.num_weights < 1 or self.max_examples < 1:
+            raise ValueError(f"Expected positive sizes, got {self}")
+        if not self.clip > 0:
+            raise ValueError(f"Expected clip > 0, got {self.clip}")
+        if self.slots_per_plaintext < 1:
+            raise ValueError(f"A {self.slot_bits}-bit slot does not fit a {self.key_bits}-bit key")
+
+    @property
+    def q_max(self) -> int:
+        """``Q``: the clip bound in fixed point."""
+        return round(self.clip * 2**self.frac_bits)
+
+    @property
+    def offset(self) -> int:
+        """``N Q``, added to every weight slot."""
+        return self.max_examples * self.q_max
+
+    @property
+    def slot_max(self) -> int:
+        """Largest legitimate slot value of a sum of ``contributions`` encodings."""
+        return 2 * self.contributions * self.offset
+
+    @property
+    def slot_bits(self) -> int:
+        """Bits per slot: the largest legitimate sum plus guard bits."""
+        return self.slot_max.bit_length() + GUARD_BITS
+
+    @property
+    def slots_per_plaintext(self) -> int:
+        """Slots in one plaintext; their packed value stays below ``2^(key_bits-1) <= n``."""
+        return (self.key_bits - 1) // self.slot_bits
+
+    @property
+    def num_plaintexts(self) -> int:
+        """Plaintexts (so ciphertexts) per contribution."""
+        return -(-(self.num_weights + HEADER_SLOTS) // self.slots_per_plaintext)
+
+    @property
+    def error_bound(self) -> float:
+        """Worst-case |decoded weighted mean - exact weighted mean| from quantisation."""
+        return 2.0 ** -(self.frac_bits + 1)
+
+    def to_config(self) -> dict[str, int | float]:
+        """As ConfigRecord values (keys with hyphens)."""
+        return {k.replace("_", "-"): v for k, v in asdict(self).items()}
+
+    @classmethod
+    def from_config(cls, values: dict) -> CodecParams:
+        """Inverse of ``to_config``; ``ValueError`` if a key is missing."""
+        try:
+            return cls(
+                key_bits=int(values["key-bits"]),
+                num_weights=int(values["num-weights"]),
+                contributions=int(values["contributions"]),
+                clip=float(values["clip"]),
+                max_examples=int(values["max-examples"]),
+                frac_bits=int(values["frac-bits"]),
+            )
+        except KeyError as exc:
+            raise ValueError(f"Codec parameters lack {exc.args[0]!r}") from exc
+
+
+def _pack(slots: np.ndarray, params: CodecParams) -> list[int]:
+    per, width = params.slots_per_plaintext, params.slot_bits
+    padded = np.zeros(params.num_plaintexts * per, dtype=object)
+    padded[: slots.size] = slots.astype(object)
+    plaintexts = []
+    for chunk in padded.reshape(-1, per):
+        m = 0
+        for value in chunk[::-1]:
+            m = (m << width) | int(value)
+        plaintexts.append(m)
+    return plaintexts
+
+
+def _unpack(plaintexts: list[int], params: CodecParams) -> list[int]:
+    per, width = params.slots_per_plaintext, params.slot_bits
+    mask = (1 << width) - 1
+    slots = []
+    for m in plaintexts:
+        for _ in range(per):
+            slots.append(m & mask)
+            m >>= width
+        if m:
+            raise AggregateCheckError("Decrypted plaintext has bits above its last slot")
+    return slots[: params.num_weights + HEADER_SLOTS]
+
+
+def encode(delta: np.ndarray, num_examples: int, params: CodecParams) -> tuple[list[int], int]:
+    """One client's plaintexts, and how many values were clipped.
+
+    Raises
+    ------
+    ContributionError
+        If ``delta`` has NaN/inf, the wrong size, or ``num_examples`` is out of
+        ``1 .. max_examples``.
+    """
+    delta = np.asarray(delta, dtype=np.float64).ravel()
+    if delta.size != params.num_weights:
+        raise ContributionError(f"Expected an update of {params.num_weights} values, got {delta.size}")
+    bad = int((~np.isfinite(delta)).sum())
+    if bad:
+        raise ContributionError(f"Update has {bad} NaN/inf values; refusing to contribute it")
+    if not 1 <= num_examples <= params.max_examples:
+        raise ContributionError(
+            f"{num_examples} training e-mails is outside 1..max-examples ({params.max_examples})"
+        )
+    clipped = int((np.abs(delta) > params.clip).sum())
+    q = np.rint(np.clip(delta, -params.clip, params.clip) * 2.0**params.frac_bits).astype(np.int64)
+    weights = q * num_examples + params.offset  # < 2^63 for any sane parameters
+    slots = np.concatenate([[1, num_examples], weights]).astype(np.int64)
+    return _pack(slots, params), clipped
+
+
+@dataclass(frozen=True)
+class Aggregate:
+    """What the server learns from a decrypted total."""
+
+    mean_delta: np.ndarray
+    contributors: int
+    examples: int
+
+
+def decode(plaintexts: list[int], expected_contributors: int, params: CodecParams) -> Aggregate:
+    """The weighted mean update from a decrypted total.
+
+    Raises
+    ------
+    AggregateCheckError
+        If the contributor-count slot differs from ``expected_contributors``,
+        or any slot exceeds its legitimate maximum (overflow caught by the
+        guard bits).
+    """
+    if len(plaintexts) != params.num_plaintexts:
+        raise AggregateCheckError(f"Expected {params.num_plaintexts} plaintexts, got {len(plaintexts)}")
+    slots = _unpack(plaintexts, params)
+    count, examples = slots[0], slots[1]
+    if count != expected_contributors:
+        raise AggregateCheckError(
+            f"Contributor-count slot says {count}, expected {expected_contributors}: "
+            "a contribution is missing, duplicated, or under another key"
+        )
+    if not count <= examples <= count * params.max_examples:
+        raise AggregateCheckError(f"Example-count slot {examples} is impossible for {count} contributors")
+    legit_max = 2 * count * params.offset
+    weights = np.array(slots[HEADER_SLOTS:], dtype=object)
+    over = int((weights > legit_max).sum())
+    if over:
+        raise AggregateCheckError(
+            f"{over} slot(s) exceed the maximum {legit_max} for {count} contributors: overflow "
+            "caught by the guard bits (a contribution was encoded out of range)"
+        )
+    numerator = (weights - count * params.offset).astype(np.float64)
+    mean = numerator / (float(examples) * 2.0**params.frac_bits)
+    return Aggregate(mean_delta=mean, contributors=count, examples=examples)

@@ -1,0 +1,112 @@
+"""Sealed envelopes for the chain: X25519 + HKDF-SHA256 + ChaCha20-Poly1305.
+
+The server relays the running encrypted sum from client to client; sealing
+it for the next client means the server never holds a ciphertext it could
+decrypt other than the final total. Each envelope uses a fresh ephemeral
+X25519 key (ECIES style), so only the recipient's long-term chain key (fresh
+per run) is needed. The run, round, step and recipient are bound into the
+associated data: an envelope replayed into another run, round or step, or
+delivered to another client, does not open.
+"""
+
+from __future__ import annotations
+
+import os
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
+from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+from .errors import EnvelopeError
+
+VERSION = b"\x01"
+KEY_BYTES = 32
+NONCE_BYTES = 12  # ChaCha20-Poly1305 (RFC 8439)
+TAG_BYTES = 16
+HEADER_BYTES = len(VERSION) + KEY_BYTES + NONCE_BYTES
+HKDF_INFO = b"fl-spam chain envelope v1"
+
+
+def new_private_key() -> bytes:
+    """A fresh X25519 private key, as 32 raw bytes (to keep in ``context.state``)."""
+    return X25519PrivateKey.generate().private_bytes(
+        serialization.Encoding.Raw, serialization.PrivateFormat.Raw, serialization.NoEncryption()
+    )
+
+
+def public_key_of(private_key: bytes) -> bytes:
+    """The 32-byte public key of a raw private key."""
+    return _raw_public(X25519PrivateKey.from_private_bytes(private_key).public_key())
+
+
+def _raw_public(key: X25519PublicKey) -> bytes:
+    return key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+
+
+def associated_data(run_id: int | str, server_round: int, step: int, recipient: bytes, paillier_id: str) -> bytes:
+    """What an envelope is bound to: run, round, step, recipient and Paillier key."""
+    return b"|".join(
+        [
+            b"fl-spam/chain/v1",
+            f"run={run_id}".encode(),
+            f"round={server_round}".encode(),
+            f"step={step}".encode(),
+            b"to=" + recipient.hex().encode(),
+            f"paillier={paillier_id}".encode(),
+        ]
+    )
+
+
+def _key(shared: bytes, ephemeral: bytes, recipient: bytes) -> bytes:
+    return HKDF(
+        algorithm=hashes.SHA256(), length=32, salt=ephemeral + recipient, info=HKDF_INFO
+    ).derive(shared)
+
+
+def seal(payload: bytes, recipient: bytes, aad: bytes) -> bytes:
+    """Encrypt ``payload`` for the holder of ``recipient``'s private key.
+
+    Raises
+    ------
+    EnvelopeError
+        If ``recipient`` is not a 32-byte X25519 public key.
+    """
+    if len(recipient) != KEY_BYTES:
+        raise EnvelopeError(f"Expected a {KEY_BYTES}-byte X25519 public key, got {len(recipient)} bytes")
+    ephemeral = X25519PrivateKey.generate()
+    ephemeral_pub = _raw_public(ephemeral.public_key())
+    shared = ephemeral.exchange(X25519PublicKey.from_public_bytes(recipient))
+    nonce = os.urandom(NONCE_BYTES)
+    body = ChaCha20Poly1305(_key(shared, ephemeral_pub, recipient)).encrypt(nonce, payload, aad)
+    return VERSION + ephemeral_pub + nonce + body
+
+
+def open_envelope(envelope: bytes, private_key: bytes, aad: bytes) -> bytes:
+    """Decrypt an envelope sealed for ``private_key`` with the same ``aad``.
+
+    Raises
+    ------
+    EnvelopeError
+        If it is truncated, of another version, tampered with, replayed into
+        another run/round/step, or sealed for someone else.
+    """
+    if len(envelope) < HEADER_BYTES + TAG_BYTES:
+        raise EnvelopeError(f"Envelope truncated: {len(envelope)} bytes, expected at least {HEADER_BYTES + TAG_BYTES}")
+    if envelope[:1] != VERSION:
+        raise EnvelopeError(f"Unknown envelope version {envelope[:1].hex()}, expected {VERSION.hex()}")
+    ephemeral_pub = envelope[1 : 1 + KEY_BYTES]
+    nonce = envelope[1 + KEY_BYTES : HEADER_BYTES]
+    me = X25519PrivateKey.from_private_bytes(private_key)
+    recipient = _raw_public(me.public_key())
+    try:
+        shared = me.exchange(X25519PublicKey.from_public_bytes(ephemeral_pub))
+        return ChaCha20Poly1305(_key(shared, ephemeral_pub, recipient)).decrypt(
+            nonce, envelope[HEADER_BYTES:], aad
+        )
+    except (InvalidTag, ValueError) as exc:
+        raise EnvelopeError(
+            "Envelope failed authentication: tampered with, truncated, replayed from another "
+            "run/round/step, or sealed for another client"
+        ) from exc

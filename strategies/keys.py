@@ -1,0 +1,88 @@
+"""Paillier keys: generation with a safe minimum size, and checks on received public keys."""
+
+from __future__ import annotations
+
+import hashlib
+from logging import WARNING
+
+import gmpy2
+from flwr.common.logger import log
+from phe import paillier
+
+from .errors import InsecureKeyError
+
+# NIST SP 800-57 Part 1 Rev. 5, Table 2: a 2048-bit factoring modulus gives
+# 112-bit security (acceptable through 2030); 3072 bits gives 128-bit.
+DEFAULT_KEY_BITS = 2048
+MIN_KEY_BITS = 2048
+STRONG_KEY_BITS = 3072
+# Trial division bound for received moduli: a real RSA/Paillier modulus has
+# no small prime factor, a corrupted or forged one usually does.
+SMALL_PRIME_BOUND = 10_000
+
+INSECURE_WARNING = (
+    "INSECURE DEMO KEY: a %d-bit Paillier key can be factored; the server's "
+    "privacy guarantee is void (insecure-demo-key = true). Never use this for real mail."
+)
+
+
+def _check_size(bits: int, insecure_demo_key: bool) -> None:
+    if bits < MIN_KEY_BITS:
+        if not insecure_demo_key:
+            raise InsecureKeyError(
+                f"Refusing a {bits}-bit Paillier key: the minimum is {MIN_KEY_BITS} bits. "
+                "Set insecure-demo-key = true only to reproduce the book's demo."
+            )
+        log(WARNING, INSECURE_WARNING, bits)
+
+
+def generate_keypair(
+    bits: int = DEFAULT_KEY_BITS, insecure_demo_key: bool = False
+) -> tuple[paillier.PaillierPublicKey, paillier.PaillierPrivateKey]:
+    """A fresh Paillier keypair from ``phe``.
+
+    Raises
+    ------
+    InsecureKeyError
+        If ``bits < MIN_KEY_BITS`` and ``insecure_demo_key`` is not set.
+    """
+    _check_size(bits, insecure_demo_key)
+    return paillier.generate_paillier_keypair(n_length=bits)
+
+
+def public_key_from_n(n: int, insecure_demo_key: bool = False) -> paillier.PaillierPublicKey:
+    """Accept a modulus received from the server, after checking it looks like one.
+
+    Raises
+    ------
+    InsecureKeyError
+        If it is too small and ``insecure_demo_key`` is not set.
+    ValueError
+        If it cannot be a Paillier modulus (even, a square, a small factor).
+    """
+    if not isinstance(n, int) or n < 15:
+        raise ValueError(f"Expected a Paillier modulus (int > 15), got {n!r}")
+    _check_size(n.bit_length(), insecure_demo_key)
+    if n % 2 == 0 or gmpy2.is_square(n):
+        raise ValueError(f"Not a Paillier modulus: a {n.bit_length()}-bit n that is even or a square")
+    p = gmpy2.mpz(3)
+    while p < SMALL_PRIME_BOUND:
+        if n % p == 0:
+            raise ValueError(f"Not a Paillier modulus: n has the small factor {int(p)}")
+        p = gmpy2.next_prime(p)
+    return paillier.PaillierPublicKey(n)
+
+
+def fingerprint(n: int) -> str:
+    """Short hex identifier of a public key, bound into every envelope."""
+    return hashlib.sha256(n.to_bytes((n.bit_length() + 7) // 8, "big")).hexdigest()[:32]
+
+
+def n_to_bytes(n: int) -> bytes:
+    """Big-endian bytes of the modulus, for a ConfigRecord (ints there are 64-bit)."""
+    return n.to_bytes((n.bit_length() + 7) // 8, "big")
+
+
+def n_from_bytes(data: bytes) -> int:
+    """Inverse of ``n_to_bytes``."""
+    return int.from_bytes(data, "big")
