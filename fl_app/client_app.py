@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 from flwr.app import ArrayRecord, ConfigRecord, Context, Error, Message, MetricRecord, RecordDict
 from flwr.clientapp import ClientApp
@@ -24,11 +26,12 @@ from strategies.keys import n_from_bytes, n_to_bytes
 from .config import RunConfig
 from .dataset import make_client
 
-app = ClientApp()
 STATE_KEY = "secure-chain"
+ClientFactory = Callable[[Context], SpamClient]
 
 
-def _client(context: Context) -> SpamClient:
+def spam_client(context: Context) -> SpamClient:
+    """The ``SpamClient`` of this node: its partition of the run's corpus."""
     cfg = RunConfig.from_mapping(context.run_config)
     if "partition-id" not in context.node_config:
         raise ValueError(
@@ -41,21 +44,6 @@ def _client(context: Context) -> SpamClient:
 def _error(msg: Message, code: int, context: Context, problem: Exception) -> Message:
     reason = f"node {context.node_id}: {type(problem).__name__}: {problem}"
     return Message(Error(code=code, reason=reason), reply_to=msg)
-
-
-@app.train()
-def train(msg: Message, context: Context) -> Message:
-    """Train on the local shard; reply with new weights, or (secure round) only a chain key."""
-    client = _client(context)
-    parameters = msg.content["arrays"].to_numpy_ndarrays()
-    weights, num_examples, metrics = client.fit(parameters, dict(msg.content["config"]))
-    if "paillier" not in msg.content:
-        content = RecordDict({
-            "arrays": ArrayRecord(weights),
-            "metrics": MetricRecord({"num-examples": num_examples, **metrics}),
-        })
-        return Message(content, reply_to=msg)
-    return _contribute(msg, context, parameters, weights, num_examples, metrics)
 
 
 def _contribute(msg, context, before, after, num_examples, metrics) -> Message:
@@ -97,7 +85,6 @@ def _stored_contribution(state: ConfigRecord) -> Contribution:
     return Contribution(int(state["round"]), n, params, ciphertexts, 0)
 
 
-@app.train("chain")
 def chain(msg: Message, context: Context) -> Message:
     """One hop: open the envelope, add this client's ciphertexts, seal for the next hop."""
     hop = msg.content["chain"]
@@ -123,13 +110,41 @@ def chain(msg: Message, context: Context) -> Message:
     return Message(RecordDict({"chain": ConfigRecord(out)}), reply_to=msg)
 
 
-@app.evaluate()
-def evaluate(msg: Message, context: Context) -> Message:
-    """Evaluate the global weights on this client's test slice."""
-    client = _client(context)
-    parameters = msg.content["arrays"].to_numpy_ndarrays()
-    loss, num_examples, metrics = client.evaluate(parameters, dict(msg.content["config"]))
-    content = RecordDict(
-        {"metrics": MetricRecord({"num-examples": num_examples, "loss": loss, **metrics})}
-    )
-    return Message(content, reply_to=msg)
+def build_client_app(client_for: ClientFactory = spam_client) -> ClientApp:
+    """A ClientApp whose nodes train the ``SpamClient`` that ``client_for`` gives them.
+
+    The default serves ``flwr run .``; the attack demo passes Bob's one-e-mail client.
+    """
+    app = ClientApp()
+
+    @app.train()
+    def train(msg: Message, context: Context) -> Message:
+        """Train on the local shard; reply with new weights, or (secure round) only a chain key."""
+        client = client_for(context)
+        parameters = msg.content["arrays"].to_numpy_ndarrays()
+        weights, num_examples, metrics = client.fit(parameters, dict(msg.content["config"]))
+        if "paillier" not in msg.content:
+            content = RecordDict({
+                "arrays": ArrayRecord(weights),
+                "metrics": MetricRecord({"num-examples": num_examples, **metrics}),
+            })
+            return Message(content, reply_to=msg)
+        return _contribute(msg, context, parameters, weights, num_examples, metrics)
+
+    app.train("chain")(chain)
+
+    @app.evaluate()
+    def evaluate(msg: Message, context: Context) -> Message:
+        """Evaluate the global weights on this client's test slice."""
+        client = client_for(context)
+        parameters = msg.content["arrays"].to_numpy_ndarrays()
+        loss, num_examples, metrics = client.evaluate(parameters, dict(msg.content["config"]))
+        content = RecordDict(
+            {"metrics": MetricRecord({"num-examples": num_examples, "loss": loss, **metrics})}
+        )
+        return Message(content, reply_to=msg)
+
+    return app
+
+
+app = build_client_app()

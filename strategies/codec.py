@@ -158,7 +158,10 @@ def _unpack(plaintexts: list[int], params: CodecParams) -> list[int]:
             m >>= width
         if m:
             raise AggregateCheckError("Decrypted plaintext has bits above its last slot")
-    return slots[: params.num_weights + HEADER_SLOTS]
+    used = params.num_weights + HEADER_SLOTS
+    if any(slots[used:]):
+        raise AggregateCheckError("Decrypted padding slots are not zero: the total is corrupted")
+    return slots[:used]
 
 
 def encode(delta: np.ndarray, num_examples: int, params: CodecParams) -> tuple[list[int], int]:

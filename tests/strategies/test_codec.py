@@ -1,0 +1,98 @@
+"""The fixed-point packing codec: exactness bound, clipping, overflow detection."""
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from strategies.codec import CodecParams, decode, encode
+from strategies.errors import AggregateCheckError, ContributionError
+
+
+def plain_sum(plaintext_lists):
+    return [sum(values) for values in zip(*plaintext_lists)]
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    clients=st.integers(2, 10),
+    weights=st.integers(1, 300),
+    seed=st.integers(0, 2**16),
+    key_bits=st.sampled_from([2048, 3072]),
+)
+def test_decoded_mean_is_within_the_stated_bound_of_weighted_fedavg(clients, weights, seed, key_bits):
+    rng = np.random.default_rng(seed)
+    params = CodecParams(key_bits, weights, clients)
+    deltas = [rng.uniform(-params.clip, params.clip, weights) for _ in range(clients)]
+    counts = [int(c) for c in rng.integers(1, params.max_examples, clients)]
+    encoded = [encode(d, n, params)[0] for d, n in zip(deltas, counts)]
+    aggregate = decode(plain_sum(encoded), clients, params)
+    exact = sum(n * d for d, n in zip(deltas, counts)) / sum(counts)
+    assert aggregate.contributors == clients and aggregate.examples == sum(counts)
+    assert np.abs(aggregate.mean_delta - exact).max() <= params.error_bound + 1e-12
+    assert params.error_bound < 1e-6
+
+
+def test_slots_are_tight_and_fit_below_n():
+    params = CodecParams(2048, 30_000, 3)
+    assert params.slot_bits == (2 * 3 * params.offset).bit_length() + 2
+    assert params.slots_per_plaintext * params.slot_bits <= 2047
+    assert params.slots_per_plaintext >= 50
+
+
+def test_values_outside_the_clip_range_are_clipped_and_counted():
+    params = CodecParams(2048, 4, 2, clip=0.5)
+    plaintexts, clipped = encode(np.array([2.0, -3.0, 0.25, 0.5]), 10, params)
+    other, _ = encode(np.zeros(4), 10, params)
+    aggregate = decode(plain_sum([plaintexts, other]), 2, params)
+    assert clipped == 2
+    np.testing.assert_allclose(aggregate.mean_delta, [0.25, -0.25, 0.125, 0.25], atol=params.error_bound)
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_nan_and_inf_updates_are_rejected(bad):
+    params = CodecParams(2048, 3, 2)
+    with pytest.raises(ContributionError, match="1 NaN/inf"):
+        encode(np.array([0.1, bad, 0.2]), 5, params)
+
+
+def test_example_counts_outside_the_public_bound_are_rejected():
+    params = CodecParams(2048, 3, 2, max_examples=100)
+    with pytest.raises(ContributionError, match="101 training e-mails"):
+        encode(np.zeros(3), 101, params)
+
+
+def test_more_contributions_than_declared_fail_the_count_check():
+    params = CodecParams(2048, 10, 2)
+    parts = [encode(np.zeros(10), 5, params)[0] for _ in range(3)]
+    with pytest.raises(AggregateCheckError, match="Contributor-count slot says 3, expected 2"):
+        decode(plain_sum(parts), 2, params)
+
+
+def test_slot_overflow_is_caught_by_the_guard_bits():
+    params = CodecParams(2048, 10, 2)
+    honest = encode(np.zeros(10), 5, params)[0]
+    # A contribution encoded out of range: every weight slot at its bit-width maximum.
+    rogue = encode(np.zeros(10), 5, params)[0]
+    full = (1 << (params.slot_bits - 1)) - 1
+    rogue[0] = sum(
+        (v << (k * params.slot_bits)) for k, v in enumerate([1, 5] + [full] * params.num_weights)
+    )
+    with pytest.raises(AggregateCheckError, match="overflow caught by the guard bits"):
+        decode(plain_sum([honest, rogue]), 2, params)
+
+
+def test_params_round_trip_through_a_config_record():
+    params = CodecParams(3072, 123, 7, clip=2.0, max_examples=999)
+    assert CodecParams.from_config(params.to_config()) == params
+    with pytest.raises(ValueError, match="lack 'clip'"):
+        CodecParams.from_config({k: v for k, v in params.to_config().items() if k != "clip"})
+
+
+def test_a_corrupted_padding_slot_is_refused():
+    params = CodecParams(2048, 10, 2)
+    parts = [encode(np.zeros(10), 5, params)[0] for _ in range(2)]
+    total = plain_sum(parts)
+    total[0] += 1 << (params.slot_bits * (params.num_weights + 2))
+    with pytest.raises(AggregateCheckError, match="padding slots are not zero"):
+        decode(total, 2, params)
