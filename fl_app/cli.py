@@ -18,6 +18,7 @@ from data.corpus import CorpusError
 from data.download import DownloadError, default_cache_dir, download_enron, read_manifest
 from data.loaders import CORPORA, load_corpus
 from data.prepare import PreparedData, prepare
+from strategies.errors import SecureAggregationError
 
 from .centralized import train_centralized
 
@@ -116,6 +117,23 @@ def cmd_data_download(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
+def cmd_attack(args: argparse.Namespace) -> dict[str, Any]:
+    """The book's gradient-leakage attack under plain FedAvg and under the Paillier chain."""
+    from .attack import run_attack  # imports Flower: only when asked
+
+    with console.status("running one plain and one secure round with Bob, Alice and Sue"):
+        result = run_attack(args.key_bits, args.insecure_demo_key)
+    console.print(f"corpus: [bold]{result['corpus']}[/bold]; Bob's e-mail: \"{result['bob_email']}\"")
+    console.print(f"plain FedAvg: the server reads Bob's words {result['plain']['recovered']}")
+    secure = result["paillier"]
+    console.print(
+        f"Paillier chain ({secure['key_bits']}-bit key): after inspecting {secure['messages_inspected']} "
+        f"messages the server attributes {secure['recovered'] or 'no word'} to Bob; it sees only "
+        f"the sum of {result['clients']} updates ({secure['aggregate_changed_words']} words changed)"
+    )
+    return result
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``fl-spam``."""
     from data.download import ENRON_BASE_URL, DOWNLOAD_TIMEOUT_S
@@ -130,6 +148,12 @@ def build_parser() -> argparse.ArgumentParser:
     central.add_argument("--batch-size", type=int, default=BOOK_BATCH_SIZE)
     central.add_argument("--loss", choices=LOSSES, default="mse")
     central.set_defaults(func=cmd_centralized)
+
+    attack = sub.add_parser("attack", help="the book's attack on Bob's update: plain vs Paillier")
+    attack.add_argument("--key-bits", type=int, default=2048)
+    attack.add_argument("--insecure-demo-key", action="store_true", help="allow keys below 2048 bits")
+    attack.add_argument("--json", action="store_true", help="print one JSON object as the last line")
+    attack.set_defaults(func=cmd_attack)
 
     data = sub.add_parser("data", help="corpus tools").add_subparsers(dest="data_command", required=True)
     stats = data.add_parser("stats", help="sizes, vocabulary and class balance of a corpus")
@@ -151,7 +175,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     func: Callable[[argparse.Namespace], dict[str, Any]] = args.func
     try:
         payload = func(args)
-    except (CorpusError, DownloadError, ValueError) as exc:
+    except (CorpusError, DownloadError, SecureAggregationError, ValueError) as exc:
         console.print(f"[red]error:[/red] {exc}")
         if args.json:
             print(json.dumps({"error": str(exc)}))

@@ -1,8 +1,10 @@
-"""One in-process Flower simulation: 3 clients, 2 rounds of plain FedAvg."""
+"""In-process Flower simulations (Ray): 3 clients, 2 rounds, plain and Paillier."""
 
 import json
 import subprocess
 import time
+
+import pytest
 
 from flwr.serverapp import ServerApp
 from flwr.simulation import run_simulation
@@ -27,9 +29,10 @@ def ray_gone(before: set[str], timeout: float) -> bool:
     return True
 
 
-def test_plain_fedavg_simulation_learns_and_writes_results(tmp_path):
+@pytest.mark.parametrize("aggregation", ["plain", "paillier"])
+def test_simulation_learns_and_writes_results(tmp_path, aggregation):
     before = ray_processes()
-    cfg = RunConfig(num_server_rounds=2, results_dir=str(tmp_path))
+    cfg = RunConfig(num_server_rounds=2, results_dir=str(tmp_path), aggregation=aggregation)
     payloads = []
     app = ServerApp()
 
@@ -45,6 +48,6 @@ def test_plain_fedavg_simulation_learns_and_writes_results(tmp_path):
     assert payload["accuracy"] > 0.90
     saved = json.loads((tmp_path / "test-run.json").read_text())
     assert saved["accuracy"] == payload["accuracy"] and "SYNTHETIC" in saved["corpus"]
-    assert saved["config"]["num-server-rounds"] == 2
+    assert saved["config"]["num-server-rounds"] == 2 and saved["config"]["aggregation"] == aggregation
     assert (tmp_path / "test-run.png").read_bytes()[:4] == b"\x89PNG"
     assert ray_gone(before, timeout=15.0)  # Ray is shut down again

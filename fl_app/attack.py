@@ -1,0 +1,138 @@
+"""The book's attack: a curious server reads Bob's e-mail out of his model update.
+
+Bob trains on the single e-mail "my computer password is pizza". Under plain
+FedAvg his reply carries his new weights, and the words whose weights changed
+are exactly his e-mail's. Under the Paillier chain the same curious server
+goes through every message it received and cannot tie any update to Bob.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from flwr.app import ArrayRecord, ConfigRecord, Context, Message
+from flwr.serverapp.strategy import FedAvg
+
+from clients.spam_client import SpamClient
+from data.email_set import EmailSet
+from data.prepare import PreparedData
+from strategies import paillier_math
+from strategies.chain import PaillierChainFedAvg
+from strategies.codec import CodecParams, decode
+from strategies.errors import SecureAggregationError
+
+from .client_app import build_client_app
+from .config import RunConfig
+from .dataset import load_data, make_client
+from .local_grid import FIRST_NODE_ID, LocalGrid
+
+BOB_EMAIL = "my computer password is pizza"
+BOB_NODE = FIRST_NODE_ID  # partition 0
+# The book trains Bob's copy with batch size 1 on his one e-mail, labelled ham.
+BOB_LABEL = 0
+CLIENTS = 3
+
+
+@dataclass(frozen=True)
+class Inspection:
+    """What the curious server could attribute to Bob."""
+
+    recovered: list[str]
+    messages_inspected: int
+
+
+def _bob_client(data: PreparedData, cfg: RunConfig) -> SpamClient:
+    words = BOB_EMAIL.split()
+    missing = [w for w in words if w not in data.vocabulary.index]
+    if missing:
+        raise ValueError(f"Bob's words {missing} are not in the vocabulary of {data.corpus}")
+    train = data.vocabulary.encode([words], [BOB_LABEL])
+    return SpamClient(train, data.test.subset(np.arange(10)), len(data.vocabulary),
+                      lr=cfg.lr, batch_size=1, local_epochs=1)
+
+
+def _changed_words(delta: np.ndarray, data: PreparedData) -> list[str]:
+    return sorted(data.vocabulary.words[i] for i in np.flatnonzero(delta.ravel() != 0))
+
+
+def inspect_plain(received: list[Message], global_weights: np.ndarray, data: PreparedData) -> Inspection:
+    """The server reads every reply's weights; Bob's reply is Bob's update."""
+    recovered: list[str] = []
+    for msg in received:
+        if msg.metadata.src_node_id == BOB_NODE and not msg.has_error() and "arrays" in msg.content:
+            delta = msg.content["arrays"].to_numpy_ndarrays()[0] - global_weights
+            recovered = _changed_words(delta, data)
+    return Inspection(recovered, len(received))
+
+
+def inspect_secure(
+    received: list[Message], strategy: PaillierChainFedAvg, global_weights: np.ndarray, data: PreparedData
+) -> Inspection:
+    """The server tries every way to read a single client's update out of every message.
+
+    Weights in a reply would be attributable; so would any bytes that parse as
+    ciphertexts under its key and decrypt to the update of *one* contributor.
+    Sealed envelopes do not parse; the final total decodes only as the sum
+    of all contributors, which cannot be tied to Bob.
+    """
+    n = strategy.public_key.n
+    codec: CodecParams = strategy._codec
+    recovered: set[str] = set()
+    for msg in received:
+        if msg.has_error() or msg.metadata.src_node_id != BOB_NODE:
+            continue
+        if "arrays" in msg.content:
+            delta = msg.content["arrays"].to_numpy_ndarrays()[0] - global_weights
+            recovered.update(_changed_words(delta, data))
+        for record in msg.content.config_records.values():
+            for value in record.values():
+                if not isinstance(value, bytes):
+                    continue
+                try:
+                    cts = paillier_math.from_bytes(n, value, codec.num_plaintexts, "curious server")
+                    single = decode([strategy.private_key.raw_decrypt(c) for c in cts], 1, codec)
+                except SecureAggregationError:
+                    continue  # not an individual update
+                recovered.update(_changed_words(single.mean_delta, data))
+    return Inspection(sorted(recovered), len(received))
+
+
+def run_attack(key_bits: int = 2048, insecure_demo_key: bool = False, seed: int = 0) -> dict:
+    """Run one plain and one secure round with Bob among ``CLIENTS`` clients; inspect both."""
+    cfg = RunConfig(num_clients=CLIENTS, min_clients=CLIENTS, seed=seed)
+    data = load_data(cfg.corpus, cfg.data_path, cfg.seed)
+    bob = _bob_client(data, cfg)
+
+    def client_for(context: Context) -> SpamClient:
+        partition = int(context.node_config["partition-id"])
+        return bob if partition == 0 else make_client(cfg, partition)
+
+    app = build_client_app(client_for)
+    weights = np.zeros((len(data.vocabulary), 1))
+    # No batch-size here: Bob keeps his batch of 1, the others the book's 500.
+    train_config = ConfigRecord({"lr": cfg.lr, "local-epochs": 1})
+    nodes = {"min_train_nodes": CLIENTS, "min_available_nodes": CLIENTS, "fraction_evaluate": 0.0}
+
+    plain_grid = LocalGrid(app, CLIENTS, cfg.to_dict())
+    FedAvg(**nodes).start(plain_grid, ArrayRecord([weights]), num_rounds=1, train_config=train_config)
+    plain = inspect_plain(plain_grid.received, weights, data)
+
+    secure_grid = LocalGrid(app, CLIENTS, cfg.to_dict())
+    strategy = PaillierChainFedAvg(min_clients=CLIENTS, key_bits=key_bits,
+                                   insecure_demo_key=insecure_demo_key, **nodes)
+    result = strategy.start(secure_grid, ArrayRecord([weights]), num_rounds=1, train_config=train_config)
+    secure = inspect_secure(secure_grid.received, strategy, weights, data)
+    aggregate = result.arrays.to_numpy_ndarrays()[0] - weights
+    return {
+        "corpus": data.corpus,
+        "bob_email": BOB_EMAIL,
+        "clients": CLIENTS,
+        "plain": {"recovered": plain.recovered, "messages_inspected": plain.messages_inspected},
+        "paillier": {
+            "recovered": secure.recovered,
+            "messages_inspected": secure.messages_inspected,
+            "aggregate_changed_words": int((aggregate != 0).sum()),
+            "key_bits": strategy.key_bits,
+        },
+    }
