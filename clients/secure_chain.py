@@ -14,6 +14,7 @@ from strategies import envelope, paillier_math
 from strategies.codec import CodecParams, encode
 from strategies.errors import EnvelopeError
 from strategies.keys import fingerprint, public_key_from_n
+from strategies.parallel import WORKERS
 
 
 @dataclass(frozen=True)
@@ -42,7 +43,9 @@ def contribute(
     """
     public_key_from_n(n, insecure_demo_key)
     plaintexts, clipped = encode(delta, num_examples, params)
-    return Contribution(server_round, n, params, paillier_math.encrypt_many(n, plaintexts), clipped)
+    obfuscators = WORKERS.obfuscators(n, len(plaintexts))
+    WORKERS.prefetch(n, len(plaintexts))  # next round's, computed while we wait for the chain
+    return Contribution(server_round, n, params, paillier_math.encrypt_many(n, plaintexts, obfuscators), clipped)
 
 
 def add_own(

@@ -19,7 +19,7 @@ from data.email_set import EmailSet
 from data.prepare import PreparedData
 from strategies import paillier_math
 from strategies.chain import PaillierChainFedAvg
-from strategies.codec import CodecParams, decode
+from strategies.codec import decode
 from strategies.errors import SecureAggregationError
 
 from .client_app import build_client_app
@@ -77,7 +77,7 @@ def inspect_secure(
     of all contributors, which cannot be tied to Bob.
     """
     n = strategy.public_key.n
-    codec: CodecParams = strategy._codec
+    codec = strategy.codec
     recovered: set[str] = set()
     for msg in received:
         if msg.has_error() or msg.metadata.src_node_id != BOB_NODE:

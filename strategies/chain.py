@@ -26,6 +26,7 @@ from .errors import (
 )
 from .envelope import KEY_BYTES
 from .keys import DEFAULT_KEY_BITS, INSECURE_WARNING, generate_keypair, n_to_bytes
+from .parallel import WORKERS
 
 # Message types: the ClientApp registers @app.train() and @app.train("chain").
 CHAIN_MESSAGE_TYPE = "train.chain"
@@ -103,7 +104,7 @@ class PaillierChainFedAvg(FedAvg):
         self._rng = random.Random(seed) if seed is not None else random.SystemRandom()
         self._grid: Grid | None = None
         self._arrays: ArrayRecord | None = None
-        self._codec: CodecParams | None = None
+        self.codec: CodecParams | None = None  # this round's, public
 
     def summary(self) -> None:
         """Log the configuration."""
@@ -121,7 +122,7 @@ class PaillierChainFedAvg(FedAvg):
         num_nodes = int(len(list(grid.get_node_ids())) * self.fraction_train)
         node_ids, _ = sample_nodes(grid, self.min_available_nodes, max(num_nodes, self.min_train_nodes))
         self._grid, self._arrays = grid, arrays
-        self._codec = CodecParams(
+        self.codec = CodecParams(
             key_bits=self.key_bits,
             num_weights=sum(a.numpy().size for a in arrays.values()),
             contributions=len(node_ids),
@@ -131,10 +132,10 @@ class PaillierChainFedAvg(FedAvg):
         config["server-round"] = server_round
         paillier_record = ConfigRecord(
             {"n": n_to_bytes(self.public_key.n), "insecure-demo-key": self.insecure_demo_key,
-             **self._codec.to_config()}
+             **self.codec.to_config()}
         )
         log(INFO, "configure_train: sampled %d nodes; %d ciphertexts of %d slots x %d bits each",
-            len(node_ids), self._codec.num_plaintexts, self._codec.slots_per_plaintext, self._codec.slot_bits)
+            len(node_ids), self.codec.num_plaintexts, self.codec.slots_per_plaintext, self.codec.slot_bits)
         record = RecordDict({"arrays": arrays, "config": config, "paillier": paillier_record})
         return self._construct_messages(record, node_ids, "train")
 
@@ -241,7 +242,7 @@ class PaillierChainFedAvg(FedAvg):
                 continue
             try:
                 total = paillier_math.from_bytes(
-                    self.public_key.n, bytes(record["total"]), self._codec.num_plaintexts,
+                    self.public_key.n, bytes(record["total"]), self.codec.num_plaintexts,
                     source=f"total from node {holder}",
                 )
             except CiphertextError as exc:
@@ -274,8 +275,8 @@ class PaillierChainFedAvg(FedAvg):
     def _decrypt(self, server_round: int, chain: ChainResult) -> Aggregate:
         """Decrypt the total (only the total) and check its count and guard bits."""
         self._require_enough(chain.contributors, "final sum")
-        plaintexts = [self.private_key.raw_decrypt(c) for c in chain.total]
-        aggregate = decode(plaintexts, len(chain.contributors), self._codec)
+        plaintexts = WORKERS.decrypt(self.private_key, chain.total)
+        aggregate = decode(plaintexts, len(chain.contributors), self.codec)
         log(INFO, "round %d: decrypted the sum of %d contributions (%d examples), nodes %s",
             server_round, aggregate.contributors, aggregate.examples, chain.contributors)
         return aggregate

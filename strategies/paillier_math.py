@@ -107,6 +107,16 @@ def from_bytes(n: int, data: bytes, count: int, source: str) -> list[int]:
     return values
 
 
-def encrypt_many(n: int, plaintexts: Sequence[int]) -> list[int]:
-    """Encrypt each plaintext with a fresh obfuscator."""
-    return [encrypt(n, m, random_obfuscator(n)) for m in plaintexts]
+def encrypt_many(n: int, plaintexts: Sequence[int], obfuscators: Sequence[int] | None = None) -> list[int]:
+    """Encrypt each plaintext with its own fresh obfuscator (computed here if not given).
+
+    Raises
+    ------
+    ValueError
+        If the number of obfuscators differs from the number of plaintexts.
+    """
+    if obfuscators is None:
+        obfuscators = [random_obfuscator(n) for _ in plaintexts]
+    if len(obfuscators) != len(plaintexts):
+        raise ValueError(f"Expected {len(plaintexts)} obfuscators, got {len(obfuscators)}")
+    return [encrypt(n, m, r) for m, r in zip(plaintexts, obfuscators)]

@@ -5,7 +5,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from strategies.codec import CodecParams, decode, encode
+from strategies.codec import GUARD_BITS, CodecParams, decode, encode
 from strategies.errors import AggregateCheckError, ContributionError
 
 
@@ -35,9 +35,9 @@ def test_decoded_mean_is_within_the_stated_bound_of_weighted_fedavg(clients, wei
 
 def test_slots_are_tight_and_fit_below_n():
     params = CodecParams(2048, 30_000, 3)
-    assert params.slot_bits == (2 * 3 * params.offset).bit_length() + 2
+    assert params.slot_bits == (2 * 3 * params.offset).bit_length() + GUARD_BITS
     assert params.slots_per_plaintext * params.slot_bits <= 2047
-    assert params.slots_per_plaintext >= 50
+    assert params.slots_per_plaintext >= 55  # 512 bytes / 55 < 10 bytes per weight
 
 
 def test_values_outside_the_clip_range_are_clipped_and_counted():

@@ -1,0 +1,130 @@
+"""Paillier work on every core: obfuscators computed ahead, decryption in parallel.
+
+An obfuscator ``r^n mod n^2`` costs one 2048-bit modular exponentiation
+(~8 ms) and does not depend on the data, so a client can compute the next
+round's while it waits for the chain, and spread them over a process pool
+(gmpy2 holds the GIL, so threads would not help). Obfuscators never leave
+the process that computed them and each is handed out exactly once.
+"""
+
+from __future__ import annotations
+
+import atexit
+import multiprocessing
+import os
+import threading
+from collections.abc import Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from logging import WARNING
+
+from flwr.common.logger import log
+
+from phe import paillier
+
+from .paillier_math import random_obfuscator
+
+# Obfuscators per task: large enough to amortise inter-process overhead
+# (~0.1 ms per task), small enough to spread evenly over the workers.
+BATCH = 8
+
+
+def _obfuscator_batch(n: int, count: int) -> list[int]:
+    return [random_obfuscator(n) for _ in range(count)]
+
+
+def _decrypt_batch(n: int, p: int, q: int, ciphertexts: list[int]) -> list[int]:
+    key = paillier.PaillierPrivateKey(paillier.PaillierPublicKey(n), p, q)
+    return [key.raw_decrypt(c) for c in ciphertexts]
+
+
+class PaillierWorkers:
+    """A process pool for obfuscators (with a per-key stock) and decryption.
+
+    Parameters
+    ----------
+    workers : int, optional
+        Processes; default: every core.
+    """
+
+    def __init__(self, workers: int | None = None) -> None:
+        self.workers = workers or os.cpu_count() or 1
+        self._executor: ProcessPoolExecutor | None = None
+        self._stock: dict[int, list[int]] = {}
+        self._pending: dict[int, list[Future]] = {}
+        self._lock = threading.Lock()
+        self.broken = False
+
+    def _pool(self) -> ProcessPoolExecutor:
+        if self._executor is None:
+            # spawn, not fork: Flower and Ray processes run threads (gRPC), which fork breaks.
+            context = multiprocessing.get_context("spawn")
+            self._executor = ProcessPoolExecutor(self.workers, mp_context=context)
+        return self._executor
+
+    def _fall_back(self, exc: BaseException) -> None:
+        # Spawned workers re-import the main script; one without an
+        # ``if __name__ == "__main__"`` guard (or stdin) kills them. Work on serially.
+        if not self.broken:
+            log(WARNING, "Paillier worker processes failed (%s); computing in this process", exc)
+        self.broken = True
+        self._pending.clear()
+
+    def prefetch(self, n: int, count: int) -> None:
+        """Start computing ``count`` obfuscators for key ``n`` in the background."""
+        if self.broken:
+            return
+        pool = self._pool()
+        with self._lock:
+            pending = self._pending.setdefault(n, [])
+            for start in range(0, count, BATCH):
+                pending.append(pool.submit(_obfuscator_batch, n, min(BATCH, count - start)))
+
+    def obfuscators(self, n: int, count: int) -> list[int]:
+        """``count`` fresh obfuscators for key ``n``: from stock, pending work, or computed now."""
+        with self._lock:
+            stock = self._stock.setdefault(n, [])
+            pending = self._pending.setdefault(n, [])
+            try:
+                while len(stock) < count and pending:
+                    stock.extend(pending.pop(0).result())
+            except BrokenProcessPool as exc:
+                self._fall_back(exc)
+            missing = count - len(stock)
+            if missing > 0 and self.broken:
+                stock.extend(_obfuscator_batch(n, missing))
+                missing = 0
+        if missing > 0:
+            self.prefetch(n, missing)
+            return self.obfuscators(n, count)
+        with self._lock:
+            taken, self._stock[n] = stock[:count], stock[count:]
+        return taken
+
+    def decrypt(self, private_key: paillier.PaillierPrivateKey, ciphertexts: Sequence[int]) -> list[int]:
+        """``raw_decrypt`` (CRT) of every ciphertext, spread over the workers, in order."""
+        n, p, q = private_key.public_key.n, private_key.p, private_key.q
+        if self.broken:
+            return _decrypt_batch(n, p, q, list(ciphertexts))
+        size = max(1, -(-len(ciphertexts) // (self.workers * 4)))
+        chunks = [list(ciphertexts[i : i + size]) for i in range(0, len(ciphertexts), size)]
+        pool = self._pool()
+        futures = [pool.submit(_decrypt_batch, n, p, q, chunk) for chunk in chunks]
+        try:
+            return [m for f in futures for m in f.result()]
+        except BrokenProcessPool as exc:
+            self._fall_back(exc)
+            return _decrypt_batch(n, p, q, list(ciphertexts))
+
+    def shutdown(self) -> None:
+        """Stop the workers, dropping work not yet started."""
+        if self._executor is not None:
+            self._executor.shutdown(wait=True, cancel_futures=True)
+            self._executor = None
+        self._stock.clear()
+        self._pending.clear()
+
+
+# One pool per process, shared by every key and every node the process serves.
+WORKERS = PaillierWorkers()
+atexit.register(WORKERS.shutdown)
