@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from flwr.app import ArrayRecord, ConfigRecord, Context, Message
+from flwr.app import Context, Message
 from flwr.serverapp.strategy import FedAvg
 
 from clients.spam_client import SpamClient
@@ -25,7 +25,7 @@ from strategies.errors import SecureAggregationError
 from .client_app import build_client_app
 from .config import RunConfig
 from .dataset import load_data, make_client
-from .local_grid import FIRST_NODE_ID, LocalGrid
+from .local_grid import FIRST_NODE_ID, run_strategy
 
 BOB_EMAIL = "my computer password is pizza"
 BOB_NODE = FIRST_NODE_ID  # partition 0
@@ -111,19 +111,17 @@ def run_attack(key_bits: int = 2048, insecure_demo_key: bool = False, seed: int 
     app = build_client_app(client_for)
     weights = np.zeros((len(data.vocabulary), 1))
     # No batch-size here: Bob keeps his batch of 1, the others the book's 500.
-    train_config = ConfigRecord({"lr": cfg.lr, "local-epochs": 1})
+    train_config = {"lr": cfg.lr, "local-epochs": 1}
     nodes = {"min_train_nodes": CLIENTS, "min_available_nodes": CLIENTS, "fraction_evaluate": 0.0}
 
-    plain_grid = LocalGrid(app, CLIENTS, cfg.to_dict())
-    FedAvg(**nodes).start(plain_grid, ArrayRecord([weights]), num_rounds=1, train_config=train_config)
+    _, plain_grid = run_strategy(FedAvg(**nodes), app, CLIENTS, cfg.to_dict(), [weights], train_config)
     plain = inspect_plain(plain_grid.received, weights, data)
 
-    secure_grid = LocalGrid(app, CLIENTS, cfg.to_dict())
     strategy = PaillierChainFedAvg(min_clients=CLIENTS, key_bits=key_bits,
                                    insecure_demo_key=insecure_demo_key, **nodes)
-    result = strategy.start(secure_grid, ArrayRecord([weights]), num_rounds=1, train_config=train_config)
+    arrays, secure_grid = run_strategy(strategy, app, CLIENTS, cfg.to_dict(), [weights], train_config)
     secure = inspect_secure(secure_grid.received, strategy, weights, data)
-    aggregate = result.arrays.to_numpy_ndarrays()[0] - weights
+    aggregate = arrays[0] - weights
     return {
         "corpus": data.corpus,
         "bob_email": BOB_EMAIL,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import json
 import sys
 from collections.abc import Callable, Sequence
@@ -134,6 +135,33 @@ def cmd_attack(args: argparse.Namespace) -> dict[str, Any]:
     return result
 
 
+def cmd_bench(args: argparse.Namespace) -> dict[str, Any]:
+    """Per-value phe against the packed codec; plain against secure rounds."""
+    from .bench import run_bench
+
+    with console.status("benchmarking") as status:
+        result = run_bench(args.quick, progress=lambda s: status.update(f"benchmarking: {s}"))
+    table = Table(title=f"fl-spam bench ({'quick' if args.quick else 'full'}; {result['corpus']})")
+    table.add_column("measure")
+    table.add_column("value", justify="right")
+    rows = [
+        ("phe encrypt(float), ms/weight", f"{1e3 * result['phe_encrypt_s_per_weight']:.3f}"),
+        (f"codec encrypt, ms/weight ({result['reference_weights']} weights)", f"{1e3 * result['codec_encrypt_s_per_weight']:.4f}"),
+        ("speedup vs phe", f"{result['speedup_vs_phe']:.0f}x"),
+        ("bytes per weight (envelope) / phe", f"{result['bytes_per_weight']:.2f} / {result['phe_bytes_per_weight']}"),
+        ("round ratio, 3 clients in-process", f"{result['round_ratio_3']:.0f}x"),
+    ]
+    if result["round_ratio_10"] is not None:
+        rows.append(("round ratio, 10 clients in-process", f"{result['round_ratio_10']:.0f}x"))
+    if result["sim_round_ratio_3"] is not None:
+        rows.append(("flwr run . ratio, 3 clients x 3 rounds", f"{result['sim_round_ratio_3']:.2f}x"))
+    rows.append(("local training, e-mails/s", f"{result['train_emails_per_s']:.0f}"))
+    for name, value in rows:
+        table.add_row(name, value)
+    console.print(table)
+    return result
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``fl-spam``."""
     from data.download import ENRON_BASE_URL, DOWNLOAD_TIMEOUT_S
@@ -155,6 +183,11 @@ def build_parser() -> argparse.ArgumentParser:
     attack.add_argument("--json", action="store_true", help="print one JSON object as the last line")
     attack.set_defaults(func=cmd_attack)
 
+    bench = sub.add_parser("bench", help="measure the codec against per-value phe, and round costs")
+    bench.add_argument("--quick", action="store_true", help="under a minute: 10k weights, 2048 bits, no flwr run")
+    bench.add_argument("--json", action="store_true", help="print one JSON object as the last line")
+    bench.set_defaults(func=cmd_bench)
+
     data = sub.add_parser("data", help="corpus tools").add_subparsers(dest="data_command", required=True)
     stats = data.add_parser("stats", help="sizes, vocabulary and class balance of a corpus")
     _add_corpus_options(stats)
@@ -172,6 +205,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``fl-spam``; returns the exit code (2 on bad input)."""
     args = build_parser().parse_args(argv)
+    # Flower logs every strategy step at INFO; the commands print their own summary.
+    logging.getLogger("flwr").setLevel(logging.WARNING)
     func: Callable[[argparse.Namespace], dict[str, Any]] = args.func
     try:
         payload = func(args)

@@ -11,7 +11,7 @@ import itertools
 from collections.abc import Callable, Iterable
 from uuid import uuid4
 
-from flwr.app import Context, Error, Message, RecordDict
+from flwr.app import ArrayRecord, ConfigRecord, Context, Error, Message, RecordDict
 from flwr.clientapp import ClientApp
 from flwr.serverapp import Grid
 from flwr.supercore.run import Run
@@ -123,3 +123,27 @@ class LocalGrid(Grid):
             reply = Message(Error(code=CLIENT_APP_RAISED_EXCEPTION, reason=reason), reply_to=msg)
         reply.metadata.__dict__["_message_id"] = f"r{next(self._ids)}"
         return self.intercept(msg, reply) if self.intercept else reply
+
+
+def run_strategy(
+    strategy,
+    client_app: ClientApp,
+    num_nodes: int,
+    run_config: dict,
+    initial: list,
+    train_config: dict,
+    rounds: int = 1,
+    intercept: Interceptor | None = None,
+) -> tuple[list, LocalGrid]:
+    """Run ``rounds`` of ``strategy`` over a fresh ``LocalGrid``.
+
+    Returns
+    -------
+    tuple[list, LocalGrid]
+        The final global arrays (``initial`` if every round was skipped) and
+        the grid, whose ``sent``/``received`` hold every message.
+    """
+    grid = LocalGrid(client_app, num_nodes, run_config, intercept=intercept)
+    result = strategy.start(grid, ArrayRecord(initial), num_rounds=rounds,
+                            train_config=ConfigRecord(train_config))
+    return result.arrays.to_numpy_ndarrays() or list(initial), grid

@@ -65,7 +65,7 @@ class PaillierChainFedAvg(FedAvg):
     clip : float
         Bound on each update value; larger values are clipped (and counted).
     max_examples : int
-        Public bound on a client's number of training examples.
+        Public bound on the total training examples of a round (sets the slot width).
     chain_timeout : float
         Seconds to wait for each chain hop.
     keypair : tuple, optional
@@ -125,7 +125,6 @@ class PaillierChainFedAvg(FedAvg):
         self.codec = CodecParams(
             key_bits=self.key_bits,
             num_weights=sum(a.numpy().size for a in arrays.values()),
-            contributions=len(node_ids),
             clip=self.clip,
             max_examples=self.max_examples,
         )

@@ -3,19 +3,21 @@
 A client's update ``delta`` (new weights - global weights) becomes, per weight,
 
     q = round(clip(delta, -C, C) * 2^F)          in [-Q, Q],  Q = round(C * 2^F)
-    e = n_i * q + N * Q                          in [0, 2 N Q]
+    e = n_i * (q + Q)                            in [0, 2 n_i Q]
 
-with ``n_i`` the client's number of training e-mails and ``N = max-examples``
-(public). Weighting by ``n_i`` inside the encryption makes the decrypted sum
-the numerator of weighted FedAvg; the offset ``N Q`` makes every slot
-non-negative. Two extra slots carry ``1`` (contributor count) and ``n_i``, so
-the server learns only the total count and the total examples.
+with ``n_i`` the client's number of training e-mails. Weighting by ``n_i``
+inside the encryption makes the decrypted sum the numerator of weighted
+FedAvg; the offset ``n_i Q`` makes every slot non-negative, and the server
+removes ``Q * sum(n_i)`` after decryption. Two extra slots carry ``1``
+(contributor count) and ``n_i``, so the server learns only the number of
+contributors and their total examples.
 
-``e`` values are packed ``slots_per_plaintext`` to a plaintext, each in a slot
-of ``slot_bits = bitlen(2 K N Q) + GUARD_BITS`` bits, so the sum over ``K``
-clients never carries into the next slot and stays below ``n``. After
-decryption every slot must be ``<= 2 K N Q``: a larger value means overflow
-(more contributions than declared, or a bad encoding) and is refused.
+A slot must hold the sum over all clients: ``sum(e) <= 2 Q T`` where ``T``
+(``max-examples``) is a public bound on the round's total training e-mails.
+So ``slot_bits = bitlen(2 Q T) + GUARD_BITS``, whatever the number of
+clients, and ``(key_bits - 1) // slot_bits`` slots fit below ``n``. After
+decryption every slot must be ``<= 2 Q sum(n_i)``: a larger value means
+overflow (a contribution encoded out of range) and is refused.
 
 Error bound: quantisation moves each ``delta`` by at most ``2^-(F+1)``; the
 weighted mean of those errors is a mean, so the decrypted FedAvg update is
@@ -42,8 +44,11 @@ GUARD_BITS = 1
 # (and counted). Measured: |delta| <= 0.48 in round 1 with the book's lr and
 # batch on the synthetic corpus (fl-spam bench prints the distribution).
 DEFAULT_CLIP = 1.0
-# Public bound on a client's number of training e-mails (the weight n_i).
-DEFAULT_MAX_EXAMPLES = 2**14
+# Public bound on the total training e-mails of a round, all clients together.
+# 16,000 keeps 2 Q T below 2^34, so a slot is 35 bits and 58 fit a 2048-bit
+# key; the synthetic corpus trains on 10,000, Enron-Spam needs ~32,000 (one
+# bit more per slot).
+DEFAULT_MAX_EXAMPLES = 16_000
 HEADER_SLOTS = 2  # contributor count, example count
 
 
@@ -57,25 +62,22 @@ class CodecParams:
         Bit length of the Paillier modulus ``n``.
     num_weights : int
         Number of model weights (flattened).
-    contributions : int
-        The most contributions the sum may hold (clients sampled this round).
     clip : float
         Bound ``C`` on ``|delta|``.
     max_examples : int
-        Bound ``N`` on a client's example count.
+        Bound ``T`` on the round's total example count.
     frac_bits : int
         Fixed-point fraction bits ``F``.
     """
 
     key_bits: int
     num_weights: int
-    contributions: int
     clip: float = DEFAULT_CLIP
     max_examples: int = DEFAULT_MAX_EXAMPLES
     frac_bits: int = FRAC_BITS
 
     def __post_init__(self) -> None:
-        if self.contributions < 1 or self.num_weights < 1 or self.max_examples < 1:
+        if self.num_weights < 1 or self.max_examples < 1:
             raise ValueError(f"Expected positive sizes, got {self}")
         if not self.clip > 0:
             raise ValueError(f"Expected clip > 0, got {self.clip}")
@@ -88,14 +90,9 @@ class CodecParams:
         return round(self.clip * 2**self.frac_bits)
 
     @property
-    def offset(self) -> int:
-        """``N Q``, added to every weight slot."""
-        return self.max_examples * self.q_max
-
-    @property
     def slot_max(self) -> int:
-        """Largest legitimate slot value of a sum of ``contributions`` encodings."""
-        return 2 * self.contributions * self.offset
+        """Largest legitimate slot value of a sum: ``2 Q T``."""
+        return 2 * self.q_max * self.max_examples
 
     @property
     def slot_bits(self) -> int:
@@ -128,7 +125,6 @@ class CodecParams:
             return cls(
                 key_bits=int(values["key-bits"]),
                 num_weights=int(values["num-weights"]),
-                contributions=int(values["contributions"]),
                 clip=float(values["clip"]),
                 max_examples=int(values["max-examples"]),
                 frac_bits=int(values["frac-bits"]),
@@ -183,11 +179,12 @@ def encode(delta: np.ndarray, num_examples: int, params: CodecParams) -> tuple[l
         raise ContributionError(f"Update has {bad} NaN/inf values; refusing to contribute it")
     if not 1 <= num_examples <= params.max_examples:
         raise ContributionError(
-            f"{num_examples} training e-mails is outside 1..max-examples ({params.max_examples})"
+            f"{num_examples} training e-mails is outside 1..max-examples ({params.max_examples}, "
+            "the bound on a round's total); raise max-examples"
         )
     clipped = int((np.abs(delta) > params.clip).sum())
     q = np.rint(np.clip(delta, -params.clip, params.clip) * 2.0**params.frac_bits).astype(np.int64)
-    weights = q * num_examples + params.offset  # < 2^63 for any sane parameters
+    weights = (q + params.q_max) * num_examples  # < 2^63 for any sane parameters
     slots = np.concatenate([[1, num_examples], weights]).astype(np.int64)
     return _pack(slots, params), clipped
 
@@ -220,16 +217,19 @@ def decode(plaintexts: list[int], expected_contributors: int, params: CodecParam
             f"Contributor-count slot says {count}, expected {expected_contributors}: "
             "a contribution is missing, duplicated, or under another key"
         )
-    if not count <= examples <= count * params.max_examples:
-        raise AggregateCheckError(f"Example-count slot {examples} is impossible for {count} contributors")
-    legit_max = 2 * count * params.offset
+    if not count <= examples <= params.max_examples:
+        raise AggregateCheckError(
+            f"Example-count slot says {examples} e-mails from {count} contributors, expected "
+            f"{count}..max-examples ({params.max_examples}); raise max-examples if the data grew"
+        )
+    legit_max = 2 * params.q_max * examples
     weights = np.array(slots[HEADER_SLOTS:], dtype=object)
     over = int((weights > legit_max).sum())
     if over:
         raise AggregateCheckError(
-            f"{over} slot(s) exceed the maximum {legit_max} for {count} contributors: overflow "
+            f"{over} slot(s) exceed the maximum {legit_max} for {examples} e-mails: overflow "
             "caught by the guard bits (a contribution was encoded out of range)"
         )
-    numerator = (weights - count * params.offset).astype(np.float64)
+    numerator = (weights - params.q_max * examples).astype(np.float64)
     mean = numerator / (float(examples) * 2.0**params.frac_bits)
     return Aggregate(mean_delta=mean, contributors=count, examples=examples)

@@ -9,14 +9,13 @@ import logging
 
 import numpy as np
 import pytest
-from flwr.app import ArrayRecord, ConfigRecord
 from flwr.serverapp.strategy import FedAvg
 
 from clients.spam_client import SpamClient
 from fl_app.client_app import spam_client
 from fl_app.client_app import app as client_app
 from fl_app.dataset import load_data
-from fl_app.local_grid import LocalGrid
+from fl_app.local_grid import LocalGrid, run_strategy
 from strategies import envelope, paillier_math
 from strategies.chain import PaillierChainFedAvg
 from strategies.codec import FRAC_BITS
@@ -64,10 +63,8 @@ def plain(clients):
 
 
 def run(strategy, corpus, clients, intercept=None, rounds=1):
-    grid = LocalGrid(client_app, clients, run_config(corpus, clients), intercept=intercept)
-    result = strategy.start(grid, ArrayRecord([initial(corpus)]), num_rounds=rounds,
-                            train_config=ConfigRecord(TRAIN))
-    arrays = result.arrays.to_numpy_ndarrays() or [initial(corpus)]  # empty if every round was skipped
+    arrays, grid = run_strategy(strategy, client_app, clients, run_config(corpus, clients),
+                                [initial(corpus)], TRAIN, rounds, intercept)
     return arrays[0], grid
 
 

@@ -22,9 +22,9 @@ def plain_sum(plaintext_lists):
 )
 def test_decoded_mean_is_within_the_stated_bound_of_weighted_fedavg(clients, weights, seed, key_bits):
     rng = np.random.default_rng(seed)
-    params = CodecParams(key_bits, weights, clients)
+    params = CodecParams(key_bits, weights)
     deltas = [rng.uniform(-params.clip, params.clip, weights) for _ in range(clients)]
-    counts = [int(c) for c in rng.integers(1, params.max_examples, clients)]
+    counts = [int(c) for c in rng.integers(1, params.max_examples // clients, clients)]
     encoded = [encode(d, n, params)[0] for d, n in zip(deltas, counts)]
     aggregate = decode(plain_sum(encoded), clients, params)
     exact = sum(n * d for d, n in zip(deltas, counts)) / sum(counts)
@@ -34,14 +34,14 @@ def test_decoded_mean_is_within_the_stated_bound_of_weighted_fedavg(clients, wei
 
 
 def test_slots_are_tight_and_fit_below_n():
-    params = CodecParams(2048, 30_000, 3)
-    assert params.slot_bits == (2 * 3 * params.offset).bit_length() + GUARD_BITS
+    params = CodecParams(2048, 30_000)
+    assert params.slot_bits == (2 * params.q_max * params.max_examples).bit_length() + GUARD_BITS
     assert params.slots_per_plaintext * params.slot_bits <= 2047
-    assert params.slots_per_plaintext >= 55  # 512 bytes / 55 < 10 bytes per weight
+    assert params.slots_per_plaintext >= 58  # 512 bytes / 58 < 9 bytes per weight
 
 
 def test_values_outside_the_clip_range_are_clipped_and_counted():
-    params = CodecParams(2048, 4, 2, clip=0.5)
+    params = CodecParams(2048, 4, clip=0.5)
     plaintexts, clipped = encode(np.array([2.0, -3.0, 0.25, 0.5]), 10, params)
     other, _ = encode(np.zeros(4), 10, params)
     aggregate = decode(plain_sum([plaintexts, other]), 2, params)
@@ -51,26 +51,33 @@ def test_values_outside_the_clip_range_are_clipped_and_counted():
 
 @pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
 def test_nan_and_inf_updates_are_rejected(bad):
-    params = CodecParams(2048, 3, 2)
+    params = CodecParams(2048, 3)
     with pytest.raises(ContributionError, match="1 NaN/inf"):
         encode(np.array([0.1, bad, 0.2]), 5, params)
 
 
 def test_example_counts_outside_the_public_bound_are_rejected():
-    params = CodecParams(2048, 3, 2, max_examples=100)
+    params = CodecParams(2048, 3, max_examples=100)
     with pytest.raises(ContributionError, match="101 training e-mails"):
         encode(np.zeros(3), 101, params)
 
 
+def test_a_total_over_max_examples_is_refused_after_decryption():
+    params = CodecParams(2048, 10, max_examples=100)
+    parts = [encode(np.zeros(10), 60, params)[0] for _ in range(2)]
+    with pytest.raises(AggregateCheckError, match="says 120 e-mails from 2 contributors"):
+        decode(plain_sum(parts), 2, params)
+
+
 def test_more_contributions_than_declared_fail_the_count_check():
-    params = CodecParams(2048, 10, 2)
+    params = CodecParams(2048, 10)
     parts = [encode(np.zeros(10), 5, params)[0] for _ in range(3)]
     with pytest.raises(AggregateCheckError, match="Contributor-count slot says 3, expected 2"):
         decode(plain_sum(parts), 2, params)
 
 
 def test_slot_overflow_is_caught_by_the_guard_bits():
-    params = CodecParams(2048, 10, 2)
+    params = CodecParams(2048, 10)
     honest = encode(np.zeros(10), 5, params)[0]
     # A contribution encoded out of range: every weight slot at its bit-width maximum.
     rogue = encode(np.zeros(10), 5, params)[0]
@@ -83,14 +90,14 @@ def test_slot_overflow_is_caught_by_the_guard_bits():
 
 
 def test_params_round_trip_through_a_config_record():
-    params = CodecParams(3072, 123, 7, clip=2.0, max_examples=999)
+    params = CodecParams(3072, 123, clip=2.0, max_examples=999)
     assert CodecParams.from_config(params.to_config()) == params
     with pytest.raises(ValueError, match="lack 'clip'"):
         CodecParams.from_config({k: v for k, v in params.to_config().items() if k != "clip"})
 
 
 def test_a_corrupted_padding_slot_is_refused():
-    params = CodecParams(2048, 10, 2)
+    params = CodecParams(2048, 10)
     parts = [encode(np.zeros(10), 5, params)[0] for _ in range(2)]
     total = plain_sum(parts)
     total[0] += 1 << (params.slot_bits * (params.num_weights + 2))

@@ -1,0 +1,228 @@
+"""``fl-spam bench``: the book's per-value Paillier against the packed codec, side by side.
+
+Everything is measured in one run on this machine; times are medians of
+repeats, and ratios come from the same run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import statistics
+import subprocess
+import time
+from collections.abc import Callable
+from importlib.metadata import version
+from pathlib import Path
+
+import numpy as np
+from flwr.serverapp.strategy import FedAvg
+from phe import paillier
+
+from clients.model import SpamModel
+from strategies import paillier_math
+from strategies.chain import PaillierChainFedAvg
+from strategies.codec import CodecParams, decode, encode
+from strategies.keys import generate_keypair
+from strategies.parallel import WORKERS
+
+from .client_app import app as client_app
+from .config import RunConfig
+from .dataset import load_data
+from .local_grid import run_strategy
+from .local_superlink import private_superlink
+
+APP_DIR = Path(__file__).resolve().parents[1]
+FLWR_RUN_TIMEOUT_S = 1200.0
+
+
+def _median_time(fn: Callable[[], object], repeats: int) -> float:
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def phe_per_weight(public_key: paillier.PaillierPublicKey, sample: int) -> dict[str, float]:
+    """The book's way: ``encrypt(float)`` per weight, on a sample; seconds and bytes per weight."""
+    values = np.random.default_rng(0).normal(0, 0.1, sample)
+    start = time.perf_counter()
+    encrypted = [public_key.encrypt(float(v)) for v in values]
+    seconds = (time.perf_counter() - start) / sample
+    # As the book ships them: each ciphertext an int below n^2, plus its exponent.
+    wire = paillier_math.ciphertext_width(public_key.n) + 4
+    return {"encrypt_s": seconds, "bytes": wire, "sample": sample, "check": len(encrypted)}
+
+
+def codec_per_weight(public_key, private_key, weights: int) -> dict[str, float]:
+    """Encrypt (obfuscators included, cold), add and decrypt per weight with the packed codec."""
+    n = public_key.n
+    params = CodecParams(n.bit_length(), weights)
+    rng = np.random.default_rng(1)
+    deltas = [rng.normal(0, 0.05, weights) for _ in range(2)]
+    start = time.perf_counter()
+    plaintexts, _ = encode(deltas[0], 100, params)
+    first = paillier_math.encrypt_many(n, plaintexts, WORKERS.obfuscators(n, len(plaintexts)))
+    encrypt_s = time.perf_counter() - start
+    second_plain, _ = encode(deltas[1], 200, params)
+    second = paillier_math.encrypt_many(n, second_plain, WORKERS.obfuscators(n, len(second_plain)))
+    start = time.perf_counter()
+    total = paillier_math.add(n, first, second)
+    add_s = time.perf_counter() - start
+    start = time.perf_counter()
+    aggregate = decode(WORKERS.decrypt(private_key, total), 2, params)
+    decrypt_s = time.perf_counter() - start
+    exact = (100 * deltas[0] + 200 * deltas[1]) / 300
+    return {
+        "weights": weights,
+        "key_bits": n.bit_length(),
+        "slots_per_ciphertext": params.slots_per_plaintext,
+        "ciphertexts": params.num_plaintexts,
+        "encrypt_s": encrypt_s / weights,
+        "add_s": add_s / weights,
+        "decrypt_s": decrypt_s / weights,
+        "max_abs_error": float(np.abs(aggregate.mean_delta - exact).max()),
+    }
+
+
+def round_times(clients: int, repeats: int) -> dict[str, float]:
+    """One round, in-process (LocalGrid, no Ray): plain FedAvg vs the Paillier chain."""
+    cfg = RunConfig(num_clients=clients, min_clients=min(3, clients))
+    data = load_data(cfg.corpus, cfg.data_path, cfg.seed)
+    initial = [SpamModel.zeros(len(data.vocabulary)).weights]
+    train = {"lr": cfg.lr, "batch-size": cfg.batch_size, "local-epochs": cfg.local_epochs}
+    nodes = {"min_train_nodes": clients, "min_available_nodes": clients, "fraction_evaluate": 0.0}
+    results: dict[str, list] = {}
+
+    def plain_round():
+        results["plain"] = run_strategy(FedAvg(**nodes), client_app, clients, cfg.to_dict(), initial, train)[0]
+
+    def secure_round():
+        # A fresh key each time: no obfuscator left over from an earlier measurement.
+        strategy = PaillierChainFedAvg(min_clients=cfg.min_clients, **nodes)
+        arrays, grid = run_strategy(strategy, client_app, clients, cfg.to_dict(), initial, train)
+        results["secure"], results["codec"] = arrays, strategy.codec
+        results["envelopes"] = [
+            len(m.content["chain"]["envelope"]) for m in grid.received
+            if m.metadata.message_type == "train.chain" and "envelope" in m.content["chain"]
+        ]
+
+    plain_s = _median_time(plain_round, max(repeats, 3))
+    secure_s = _median_time(secure_round, repeats)
+    codec: CodecParams = results["codec"]
+    n = generate_keypair()[0].n
+    exponentiation_s = _median_time(lambda: paillier_math.random_obfuscator(n), 9)
+    floor_s = clients * codec.num_plaintexts * exponentiation_s / WORKERS.workers
+    return {
+        "clients": clients,
+        "weights": codec.num_weights,
+        "plain_s": plain_s,
+        "paillier_s": secure_s,
+        "ratio": secure_s / plain_s,
+        "floor_s": floor_s,
+        "paillier_over_floor": secure_s / floor_s,
+        "envelope_bytes_per_weight": statistics.mean(results["envelopes"]) / codec.num_weights,
+        "max_abs_diff": float(np.abs(results["secure"][0] - results["plain"][0]).max()),
+    }
+
+
+def flwr_run_times(rounds: int = 3, clients: int = 3) -> dict[str, float]:
+    """Whole-run wall time of ``flwr run .`` (Ray simulation), plain then Paillier.
+
+    Both runs use one private SuperLink started beforehand, so neither pays
+    its start-up; it is stopped afterwards.
+    """
+    times = {}
+    with private_superlink() as env:
+        results_dir = Path(env["FLWR_HOME"]) / "results"
+        for aggregation in ("plain", "paillier"):
+            command = [
+                "flwr", "run", str(APP_DIR), "--stream",
+                "--federation-config", f"num_supernodes={clients}",
+                "--run-config",
+                f"aggregation='{aggregation}' num-server-rounds={rounds} num-clients={clients} "
+                f"results-dir='{results_dir / aggregation}'",
+            ]
+            start = time.perf_counter()
+            proc = subprocess.run(command, env=env, capture_output=True, text=True, timeout=FLWR_RUN_TIMEOUT_S)
+            times[aggregation] = time.perf_counter() - start
+            saved = list((results_dir / aggregation).glob("*.json"))
+            if proc.returncode != 0 or not saved:
+                raise RuntimeError(f"flwr run ({aggregation}) failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-2000:]}")
+            times[f"{aggregation}_accuracy"] = json.loads(saved[0].read_text())["accuracy"]
+    return {
+        "rounds": rounds,
+        "clients": clients,
+        "plain_s": times["plain"],
+        "paillier_s": times["paillier"],
+        "ratio": times["paillier"] / times["plain"],
+        "plain_accuracy": times["plain_accuracy"],
+        "paillier_accuracy": times["paillier_accuracy"],
+    }
+
+
+def training_throughput(repeats: int = 5) -> float:
+    """E-mails per second of one local epoch on the synthetic training set."""
+    data = load_data("synthetic", "", 0)
+    seconds = _median_time(lambda: SpamModel.zeros(len(data.vocabulary)).fit(data.train), repeats)
+    return len(data.train) / seconds
+
+
+def machine() -> dict[str, object]:
+    """Where the figures come from."""
+    return {
+        "cores": os.cpu_count(),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        **{lib: version(lib) for lib in ("flwr", "numpy", "phe", "gmpy2", "cryptography")},
+    }
+
+
+def run_bench(quick: bool = False, progress: Callable[[str], None] = lambda s: None) -> dict:
+    """All measurements; ``quick`` keeps it under a minute (10k weights, 2048 bits, 3 clients, no flwr run)."""
+    keys = {bits: generate_keypair(bits) for bits in ((2048,) if quick else (2048, 3072))}
+    # Start the worker processes first: a one-off cost per process, not per weight.
+    WORKERS.obfuscators(keys[2048][0].n, WORKERS.workers)
+    sizes = (10_000,) if quick else (10_000, 30_000, 100_000)
+    reference = 10_000 if quick else 30_000
+    progress("phe encrypt(float) per value")
+    phe = {bits: phe_per_weight(pub, 30 if quick else 200 if bits == 2048 else 60) for bits, (pub, _) in keys.items()}
+    codec = []
+    for bits, (pub, priv) in keys.items():
+        for size in sizes:
+            progress(f"codec: {size} weights at {bits} bits")
+            codec.append(codec_per_weight(pub, priv, size))
+    ref = next(c for c in codec if c["key_bits"] == 2048 and c["weights"] == reference)
+    progress("rounds in-process, 3 clients")
+    round_3 = round_times(3, 1 if quick else 3)
+    round_10 = None
+    if not quick:
+        progress("rounds in-process, 10 clients")
+        round_10 = round_times(10, 3)
+    sim = None
+    if not quick:
+        progress("flwr run . (Ray simulation), plain and paillier")
+        sim = flwr_run_times()
+    progress("local training throughput")
+    return {
+        "quick": quick,
+        "corpus": load_data("synthetic", "", 0).corpus,
+        "reference_weights": reference,
+        "phe_encrypt_s_per_weight": phe[2048]["encrypt_s"],
+        "codec_encrypt_s_per_weight": ref["encrypt_s"],
+        "speedup_vs_phe": phe[2048]["encrypt_s"] / ref["encrypt_s"],
+        "bytes_per_weight": round_3["envelope_bytes_per_weight"],
+        "phe_bytes_per_weight": phe[2048]["bytes"],
+        "round_ratio_3": round_3["ratio"],
+        "round_ratio_10": round_10["ratio"] if round_10 else None,
+        "sim_round_ratio_3": sim["ratio"] if sim else None,
+        "train_emails_per_s": training_throughput(),
+        "phe": {str(bits): v for bits, v in phe.items()},
+        "codec": codec,
+        "rounds": [r for r in (round_3, round_10) if r],
+        "flwr_run": sim,
+        "machine": machine(),
+    }
