@@ -6,6 +6,7 @@ import argparse
 import logging
 import json
 import sys
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,7 @@ from data.prepare import PreparedData, prepare
 from strategies.errors import SecureAggregationError
 
 from .centralized import train_centralized
+from .deploy import DeploymentError
 
 # Progress and tables go to stderr so that stdout's last line stays the JSON.
 console = Console(stderr=True)
@@ -162,6 +164,52 @@ def cmd_bench(args: argparse.Namespace) -> dict[str, Any]:
     return result
 
 
+def cmd_deploy(args: argparse.Namespace) -> dict[str, Any]:
+    """Real SuperLink + SuperNodes on loopback, the app submitted with flwr run; all stopped after."""
+    import tempfile
+
+    from .deploy import LocalDeployment
+
+    run_config: dict[str, object] = {
+        "num-clients": args.clients,
+        "num-server-rounds": args.rounds,
+        "aggregation": args.aggregation,
+        "min-clients": args.min_clients or min(3, args.clients),
+        "round-timeout": args.round_timeout,
+        "results-dir": str(Path(args.results_dir).resolve()),
+        "checkpoint-dir": str(Path(args.checkpoint_dir).resolve()),
+        "resume": args.resume,
+    }
+    started = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="fl-spam-deploy-") as workdir:
+        deployment = LocalDeployment(args.clients, Path(workdir), tls=args.tls)
+        with deployment, console.status("starting SuperLink and SuperNodes") as status:
+            console.print(f"SuperLink on 127.0.0.1:{deployment.port} ({'TLS' if args.tls else 'insecure'}), "
+                          f"{args.clients} SuperNodes")
+
+            def on_line(line: str) -> None:
+                if "test accuracy" in line or "skipped" in line or "dropped" in line:
+                    console.print(line.split(":", 1)[-1].strip())
+                if "[ROUND" in line:
+                    status.update(f"deploy: {line.split('[', 1)[-1].rstrip(']')}")
+
+            status.update("deploy: flwr run submitted")
+            result = deployment.run(run_config, timeout=args.timeout, on_line=on_line)
+        left = deployment.stop()
+    console.print(f"final accuracy {100 * result['accuracy']:.2f}% on {result['corpus']}; "
+                  f"{'no' if not left else len(left)} Flower process(es) left running")
+    return {
+        "accuracy": result["accuracy"],
+        "corpus": result["corpus"],
+        "clients": args.clients,
+        "rounds": result["rounds"],
+        "aggregation": args.aggregation,
+        "tls": args.tls,
+        "processes_left": left,
+        "wall_time_s": round(time.monotonic() - started, 1),
+    }
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``fl-spam``."""
     from data.download import ENRON_BASE_URL, DOWNLOAD_TIMEOUT_S
@@ -188,6 +236,20 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--json", action="store_true", help="print one JSON object as the last line")
     bench.set_defaults(func=cmd_bench)
 
+    deploy = sub.add_parser("deploy", help="real SuperLink and SuperNodes on loopback, stopped afterwards")
+    deploy.add_argument("--clients", type=int, default=3)
+    deploy.add_argument("--rounds", type=int, default=3)
+    deploy.add_argument("--aggregation", choices=("plain", "paillier"), default="paillier")
+    deploy.add_argument("--min-clients", type=int, default=None, help="default: min(3, clients)")
+    deploy.add_argument("--tls", action="store_true", help="throwaway CA; every connection over TLS")
+    deploy.add_argument("--resume", action="store_true", help="continue from the last checkpoint")
+    deploy.add_argument("--round-timeout", type=float, default=120.0, help="seconds to wait for nodes and each reply")
+    deploy.add_argument("--timeout", type=float, default=1800.0, help="seconds for the whole run")
+    deploy.add_argument("--results-dir", default="results")
+    deploy.add_argument("--checkpoint-dir", default="checkpoints")
+    deploy.add_argument("--json", action="store_true", help="print one JSON object as the last line")
+    deploy.set_defaults(func=cmd_deploy)
+
     data = sub.add_parser("data", help="corpus tools").add_subparsers(dest="data_command", required=True)
     stats = data.add_parser("stats", help="sizes, vocabulary and class balance of a corpus")
     _add_corpus_options(stats)
@@ -210,7 +272,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     func: Callable[[argparse.Namespace], dict[str, Any]] = args.func
     try:
         payload = func(args)
-    except (CorpusError, DownloadError, SecureAggregationError, ValueError) as exc:
+    except KeyboardInterrupt:
+        console.print("[red]interrupted[/red]: every process this command started was stopped")
+        return 130
+    except (CorpusError, DownloadError, DeploymentError, SecureAggregationError, ValueError) as exc:
         console.print(f"[red]error:[/red] {exc}")
         if args.json:
             print(json.dumps({"error": str(exc)}))

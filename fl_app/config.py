@@ -42,6 +42,9 @@ class RunConfig:
     max_examples: int = DEFAULT_MAX_EXAMPLES
     round_timeout: float = 600.0
     results_dir: str = "results"
+    checkpoint_dir: str = "checkpoints"
+    resume: bool = False
+    key_file: str = ""
 
     def __post_init__(self) -> None:
         checks = [

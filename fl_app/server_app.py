@@ -4,64 +4,78 @@ from __future__ import annotations
 
 import time
 from logging import ERROR, INFO
+from pathlib import Path
 
 import numpy as np
 from flwr.app import ArrayRecord, ConfigRecord, Context, MetricRecord
 from flwr.common.logger import log
 from flwr.serverapp import Grid, ServerApp
-from flwr.serverapp.strategy import FedAvg
 
 from clients.model import SpamModel
 from data.prepare import PreparedData
+from strategies.bounded import BoundedFedAvg, wait_for_nodes
 from strategies.chain import PaillierChainFedAvg
+from strategies.keys import generate_keypair, load_keypair, save_keypair
 
+from .checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from .config import RunConfig
 from .dataset import load_data
 from .results import save_run
 
 app = ServerApp()
-NODE_WAIT_POLL_S = 0.5
 
 
-def wait_for_nodes(grid: Grid, count: int, timeout: float) -> list[int]:
-    """Node ids once ``count`` nodes are connected; ``TimeoutError`` after ``timeout`` s."""
-    deadline = time.monotonic() + timeout
-    while len(nodes := list(grid.get_node_ids())) < count:
-        if time.monotonic() > deadline:
-            raise TimeoutError(
-                f"Only {len(nodes)} of num-clients = {count} nodes connected within "
-                f"{timeout:.0f} s; start more SuperNodes (or run the simulation with "
-                f"--federation-config \"num_supernodes={count}\") or lower num-clients"
-            )
-        time.sleep(NODE_WAIT_POLL_S)
-    return nodes
+def evaluate_and_checkpoint(cfg: RunConfig, data: PreparedData, first_round: int, rounds: list[dict]):
+    """``evaluate_fn`` for the strategy: test-set accuracy, then a checkpoint.
 
+    Flower calls it with round 0 before training and after every round; the
+    strategy counts rounds from 1 also when resuming, so ``first_round`` (the
+    checkpoint's) is added. Every evaluated round is appended to ``rounds``.
+    """
+    fingerprint = data.vocabulary.fingerprint()
 
-def central_evaluation(data: PreparedData, loss: str):
-    """``evaluate_fn`` for the strategy: the global model on the held-out test set."""
-
-    def evaluate(server_round: int, arrays: ArrayRecord) -> MetricRecord:
-        model = SpamModel(arrays.to_numpy_ndarrays()[0].astype(np.float64), loss)
-        test_loss, accuracy = model.evaluate(data.test)
+    def evaluate(strategy_round: int, arrays: ArrayRecord) -> MetricRecord:
+        server_round = first_round + strategy_round
+        weights = arrays.to_numpy_ndarrays()
+        test_loss, accuracy = SpamModel(weights[0].astype(np.float64), cfg.loss).evaluate(data.test)
         log(INFO, "round %d: test accuracy %.2f%% on %s", server_round, 100 * accuracy, data.corpus)
+        if not (strategy_round == 0 and first_round > 0):  # the checkpoint's round is known
+            rounds.append({"round": server_round, "accuracy": accuracy, "loss": test_loss})
+        if strategy_round > 0:
+            save_checkpoint(cfg.checkpoint_dir, Checkpoint(server_round, weights, cfg.to_dict(), fingerprint, rounds))
         return MetricRecord({"accuracy": accuracy, "loss": test_loss})
 
     return evaluate
 
 
-def make_strategy(cfg: RunConfig) -> FedAvg:
-    """``plain``: Flower's FedAvg; ``paillier``: the same average, securely aggregated."""
+def make_strategy(cfg: RunConfig) -> BoundedFedAvg:
+    """``plain``: FedAvg; ``paillier``: the same average, securely aggregated.
+
+    Both sample every online node, and need at least ``min-clients`` of them:
+    after a node dies the run goes on with the others, or skips the round.
+    """
     nodes = {
-        "min_train_nodes": cfg.num_clients,
-        "min_evaluate_nodes": cfg.num_clients,
-        "min_available_nodes": cfg.num_clients,
+        "min_train_nodes": cfg.min_clients,
+        "min_evaluate_nodes": cfg.min_clients,
+        "min_available_nodes": cfg.min_clients,
+        "node_timeout": cfg.round_timeout,
     }
     if cfg.aggregation == "plain":
-        return FedAvg(**nodes)
+        return BoundedFedAvg(**nodes)
+    keypair = None
+    if cfg.key_file:
+        if Path(cfg.key_file).exists():
+            keypair = load_keypair(Path(cfg.key_file), cfg.insecure_demo_key)
+            log(INFO, "Paillier key: loaded from %s", cfg.key_file)
+        else:
+            keypair = generate_keypair(cfg.key_bits, cfg.insecure_demo_key)
+            save_keypair(Path(cfg.key_file), keypair[1])
+            log(INFO, "Paillier key: new, saved (mode 0600) to %s", cfg.key_file)
     return PaillierChainFedAvg(
         min_clients=cfg.min_clients,
         key_bits=cfg.key_bits,
         insecure_demo_key=cfg.insecure_demo_key,
+        keypair=keypair,
         clip=cfg.clip,
         max_examples=cfg.max_examples,
         chain_timeout=cfg.round_timeout,
@@ -87,26 +101,34 @@ def run(grid: Grid, cfg: RunConfig, run_id: int | str) -> dict:
     log(INFO, "corpus: %s (%s)", data.corpus, data.split_note)
     log(INFO, "  %d train / %d test e-mails, %d words", len(data.train), len(data.test), len(data.vocabulary))
     started = time.monotonic()
-    try:
-        wait_for_nodes(grid, cfg.num_clients, cfg.round_timeout)
-    except TimeoutError as exc:
-        log(ERROR, "%s", exc)
-        raise
-    strategy = make_strategy(cfg)
-    result = strategy.start(
-        grid=grid,
-        initial_arrays=ArrayRecord([SpamModel.zeros(len(data.vocabulary)).weights]),
-        num_rounds=cfg.num_server_rounds,
-        timeout=cfg.round_timeout,
-        train_config=ConfigRecord(
-            {"lr": cfg.lr, "batch-size": cfg.batch_size, "local-epochs": cfg.local_epochs}
-        ),
-        evaluate_fn=central_evaluation(data, cfg.loss),
-    )
-    rounds = [
-        {"round": r, "accuracy": float(m["accuracy"]), "loss": float(m["loss"])}
-        for r, m in sorted(result.evaluate_metrics_serverapp.items())
-    ]
+    first_round, initial, rounds = 0, [SpamModel.zeros(len(data.vocabulary)).weights], []
+    if cfg.resume:
+        checkpoint = load_checkpoint(cfg.checkpoint_dir, data.vocabulary.fingerprint())
+        first_round, initial, rounds = checkpoint.server_round, checkpoint.arrays, checkpoint.history
+        log(INFO, "resuming after round %d from %s", first_round, cfg.checkpoint_dir)
+    remaining = cfg.num_server_rounds - first_round
+    if remaining > 0:
+        try:
+            wait_for_nodes(grid, cfg.num_clients, cfg.round_timeout)
+        except TimeoutError as exc:
+            log(ERROR, "num-clients = %d: %s; start more SuperNodes (in simulation: "
+                "--federation-config \"num_supernodes=%d\") or lower num-clients",
+                cfg.num_clients, exc, cfg.num_clients)
+            raise
+        result = make_strategy(cfg).start(
+            grid=grid,
+            initial_arrays=ArrayRecord(initial),
+            num_rounds=remaining,
+            timeout=cfg.round_timeout,
+            train_config=ConfigRecord(
+                {"lr": cfg.lr, "batch-size": cfg.batch_size, "local-epochs": cfg.local_epochs}
+            ),
+            evaluate_fn=evaluate_and_checkpoint(cfg, data, first_round, rounds),
+        )
+        by_round = {r["round"]: r for r in rounds}
+        for strategy_round, metrics in result.train_metrics_clientapp.items():
+            if "contributors" in metrics and first_round + strategy_round in by_round:
+                by_round[first_round + strategy_round]["contributors"] = int(metrics["contributors"])
     payload = {
         "run_id": str(run_id),
         "corpus": data.corpus,

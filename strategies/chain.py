@@ -12,11 +12,11 @@ import numpy as np
 from flwr.app import ArrayRecord, ConfigRecord, Message, MetricRecord, RecordDict
 from flwr.common.logger import log
 from flwr.serverapp import Grid
-from flwr.serverapp.strategy import FedAvg
 from flwr.serverapp.strategy.strategy_utils import sample_nodes
 from phe import paillier
 
 from . import paillier_math
+from .bounded import BoundedFedAvg
 from .codec import DEFAULT_CLIP, DEFAULT_MAX_EXAMPLES, Aggregate, CodecParams, decode
 from .errors import (
     CODE_BAD_ENVELOPE,
@@ -43,7 +43,7 @@ class ChainResult:
     contributors: list[int]
 
 
-class PaillierChainFedAvg(FedAvg):
+class PaillierChainFedAvg(BoundedFedAvg):
     """Weighted FedAvg in which the server only ever decrypts the sum of all updates.
 
     One round: every sampled client trains and encrypts its update under the
@@ -73,7 +73,8 @@ class PaillierChainFedAvg(FedAvg):
     seed : int, optional
         Seed of the chain order (default: from the OS).
     **kwargs
-        Passed to ``FedAvg`` (sampling fractions, minimum nodes, keys).
+        Passed to ``BoundedFedAvg`` (``node_timeout``) and ``FedAvg`` (sampling
+        fractions, minimum nodes, keys).
     """
 
     def __init__(
@@ -119,6 +120,8 @@ class PaillierChainFedAvg(FedAvg):
         """Send the global model, config, Paillier public key and codec parameters."""
         if self.insecure_demo_key:
             log(WARNING, INSECURE_WARNING, self.key_bits)
+        if not self.enough_nodes(grid, self.min_train_nodes, "training", server_round):
+            return []
         num_nodes = int(len(list(grid.get_node_ids())) * self.fraction_train)
         node_ids, _ = sample_nodes(grid, self.min_available_nodes, max(num_nodes, self.min_train_nodes))
         self._grid, self._arrays = grid, arrays

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import hashlib
+import json
+import os
+import stat
 from logging import WARNING
+from pathlib import Path
 
 import gmpy2
 from flwr.common.logger import log
@@ -86,3 +90,51 @@ def n_to_bytes(n: int) -> bytes:
 def n_from_bytes(data: bytes) -> int:
     """Inverse of ``n_to_bytes``."""
     return int.from_bytes(data, "big")
+
+
+def save_keypair(path: Path, private_key: paillier.PaillierPrivateKey) -> None:
+    """Persist a private key readable by its owner only (mode 0600), atomically.
+
+    The file holds ``n``, ``p`` and ``q``: whoever reads it can decrypt every
+    sum, so it is created 0600 before anything is written, and never logged.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.unlink(missing_ok=True)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as f:
+        n = private_key.public_key.n
+        json.dump({"n": str(n), "p": str(private_key.p), "q": str(private_key.q)}, f)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def load_keypair(
+    path: Path, insecure_demo_key: bool = False
+) -> tuple[paillier.PaillierPublicKey, paillier.PaillierPrivateKey]:
+    """Load a key written by ``save_keypair``.
+
+    Raises
+    ------
+    ValueError
+        If the file is readable by group or others, malformed, or ``p q != n``.
+    InsecureKeyError
+        If the key is below the minimum size without the demo flag.
+    """
+    path = Path(path)
+    mode = stat.S_IMODE(path.stat().st_mode)
+    if mode & 0o077:
+        raise ValueError(f"{path}: Paillier private key file has mode {oct(mode)}; expected 0600 (chmod 600 it)")
+    try:
+        values = json.loads(path.read_text())
+        n, p, q = int(values["n"]), int(values["p"]), int(values["q"])
+    except (ValueError, KeyError, TypeError) as exc:
+        raise ValueError(f"{path}: not a Paillier key file (expected JSON with n, p, q)") from exc
+    _check_size(n.bit_length(), insecure_demo_key)
+    public_key = paillier.PaillierPublicKey(n)
+    try:
+        return public_key, paillier.PaillierPrivateKey(public_key, p, q)
+    except ValueError as exc:
+        raise ValueError(f"{path}: p and q do not match n") from exc

@@ -32,7 +32,8 @@ def ray_gone(before: set[str], timeout: float) -> bool:
 @pytest.mark.parametrize("aggregation", ["plain", "paillier"])
 def test_simulation_learns_and_writes_results(tmp_path, aggregation):
     before = ray_processes()
-    cfg = RunConfig(num_server_rounds=2, results_dir=str(tmp_path), aggregation=aggregation)
+    cfg = RunConfig(num_server_rounds=2, results_dir=str(tmp_path), aggregation=aggregation,
+                    checkpoint_dir=str(tmp_path / "checkpoints"))
     payloads = []
     app = ServerApp()
 
@@ -50,4 +51,5 @@ def test_simulation_learns_and_writes_results(tmp_path, aggregation):
     assert saved["accuracy"] == payload["accuracy"] and "SYNTHETIC" in saved["corpus"]
     assert saved["config"]["num-server-rounds"] == 2 and saved["config"]["aggregation"] == aggregation
     assert (tmp_path / "test-run.png").read_bytes()[:4] == b"\x89PNG"
+    assert (tmp_path / "checkpoints" / "checkpoint.npz").exists()
     assert ray_gone(before, timeout=15.0)  # Ray is shut down again

@@ -29,19 +29,9 @@ KEYPAIR = generate_keypair(2048)
 BOUND = 2.0 ** -(FRAC_BITS + 1) + 1e-12
 
 
-@pytest.fixture(scope="module")
-def corpus(tmp_path_factory):
-    """240 e-mails over 40 words; spam favours words 0-19, ham words 20-39."""
-    rng = np.random.default_rng(0)
-    lines = []
-    for i in range(240):
-        spam = i % 2 == 0
-        favoured = range(0, 20) if spam else range(20, 40)
-        words = [f"w{w}" for w in rng.choice(list(favoured), 6)] + [f"w{w}" for w in rng.choice(40, 3)]
-        lines.append(f"{'spam' if spam else 'ham'}\t{' '.join(words)}")
-    path = tmp_path_factory.mktemp("corpus") / "mail.tsv"
-    path.write_text("\n".join(lines) + "\n")
-    return path
+@pytest.fixture
+def corpus(tiny_corpus):
+    return tiny_corpus
 
 
 def run_config(corpus, clients):
