@@ -16,6 +16,7 @@ from strategies.errors import (
     CODE_BAD_ENVELOPE,
     CODE_CHAIN_STATE_MISSING,
     CODE_CONTRIBUTION_REJECTED,
+    CODE_NODE_MISCONFIGURED,
     CiphertextError,
     ContributionError,
     EnvelopeError,
@@ -120,7 +121,10 @@ def build_client_app(client_for: ClientFactory = spam_client) -> ClientApp:
     @app.train()
     def train(msg: Message, context: Context) -> Message:
         """Train on the local shard; reply with new weights, or (secure round) only a chain key."""
-        client = client_for(context)
+        try:
+            client = client_for(context)
+        except ValueError as exc:  # CorpusError is a ValueError
+            return _error(msg, CODE_NODE_MISCONFIGURED, context, exc)
         parameters = msg.content["arrays"].to_numpy_ndarrays()
         weights, num_examples, metrics = client.fit(parameters, dict(msg.content["config"]))
         if "paillier" not in msg.content:
@@ -136,7 +140,10 @@ def build_client_app(client_for: ClientFactory = spam_client) -> ClientApp:
     @app.evaluate()
     def evaluate(msg: Message, context: Context) -> Message:
         """Evaluate the global weights on this client's test slice."""
-        client = client_for(context)
+        try:
+            client = client_for(context)
+        except ValueError as exc:
+            return _error(msg, CODE_NODE_MISCONFIGURED, context, exc)
         parameters = msg.content["arrays"].to_numpy_ndarrays()
         loss, num_examples, metrics = client.evaluate(parameters, dict(msg.content["config"]))
         content = RecordDict(

@@ -8,6 +8,7 @@ from __future__ import annotations
 CODE_BAD_ENVELOPE = 4001
 CODE_CONTRIBUTION_REJECTED = 4002
 CODE_CHAIN_STATE_MISSING = 4003
+CODE_NODE_MISCONFIGURED = 4004  # partition out of range, data missing or corrupt
 
 
 class SecureAggregationError(Exception):

@@ -20,6 +20,9 @@ from .errors import InsecureKeyError
 DEFAULT_KEY_BITS = 2048
 MIN_KEY_BITS = 2048
 STRONG_KEY_BITS = 3072
+# A received modulus above this is refused as oversized: 4x the default already
+# costs ~50x per operation, and an absurd size would stall every client.
+MAX_KEY_BITS = 8192
 # Trial division bound for received moduli: a real RSA/Paillier modulus has
 # no small prime factor, a corrupted or forged one usually does.
 SMALL_PRIME_BOUND = 10_000
@@ -66,6 +69,8 @@ def public_key_from_n(n: int, insecure_demo_key: bool = False) -> paillier.Paill
     """
     if not isinstance(n, int) or n < 15:
         raise ValueError(f"Expected a Paillier modulus (int > 15), got {n!r}")
+    if n.bit_length() > MAX_KEY_BITS:
+        raise ValueError(f"Refusing an oversized {n.bit_length()}-bit Paillier modulus (maximum {MAX_KEY_BITS})")
     _check_size(n.bit_length(), insecure_demo_key)
     if n % 2 == 0 or gmpy2.is_square(n):
         raise ValueError(f"Not a Paillier modulus: a {n.bit_length()}-bit n that is even or a square")

@@ -34,4 +34,6 @@ def test_received_moduli_are_checked():
         public_key_from_n(pub.n + 1)
     with pytest.raises(ValueError, match="small factor 3"):
         public_key_from_n(3 * (2 ** (MIN_KEY_BITS - 2) + 1))
+    with pytest.raises(ValueError, match="oversized 8193-bit"):
+        public_key_from_n(2**8192 + 1)
     assert fingerprint(pub.n) != fingerprint(generate_keypair()[0].n)
