@@ -238,13 +238,18 @@ class PaillierChainFedAvg(BoundedFedAvg):
                     log(WARNING, "\t> node %d could not re-seal; dropping it and restarting", holder)
                     excluded.add(holder)
                     return None
-            record = reply.content["chain"]
+            record = reply.content.get("chain", {})
+            field = "envelope" if live else "total"
+            if not isinstance(record.get(field), bytes):
+                log(WARNING, "\t> node %d replied without its %s; dropping it and restarting", holder, field)
+                excluded.add(holder)
+                return None
             if live:
-                envelope, in_step = bytes(record["envelope"]), out_step
+                envelope, in_step = record["envelope"], out_step
                 continue
             try:
                 total = paillier_math.from_bytes(
-                    self.public_key.n, bytes(record["total"]), self.codec.num_plaintexts,
+                    self.public_key.n, record["total"], self.codec.num_plaintexts,
                     source=f"total from node {holder}",
                 )
             except CiphertextError as exc:

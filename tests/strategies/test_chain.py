@@ -301,3 +301,14 @@ def test_the_insecure_demo_key_warns_every_round(corpus, caplog):
     with caplog.at_level(logging.WARNING, logger="flwr"):
         run(strategy, corpus, 3, rounds=2)
     assert caplog.text.count("INSECURE DEMO KEY") >= 2
+
+
+def test_a_chain_reply_without_its_envelope_drops_the_sender(corpus):
+    def strip(ins, rep):
+        del rep.content["chain"]["envelope"]
+        return rep
+
+    intercept, seen = first_hop_rewriter(strip)
+    weights, _ = run(secure(3), corpus, 3, intercept=intercept)
+    survivors_plain, _ = run(plain(3), corpus, 3, intercept=dropping({seen["first"]}))
+    assert np.abs(weights - survivors_plain).max() <= BOUND
