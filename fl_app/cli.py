@@ -1,10 +1,10 @@
-"""The ``fl-spam`` command line: centralized training and corpus tools."""
+"""The ``fl-spam`` command line: centralized training, attack demo, benchmark, deployment, corpus tools."""
 
 from __future__ import annotations
 
 import argparse
-import logging
 import json
+import logging
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -17,7 +17,14 @@ from rich.table import Table
 
 from clients.model import BOOK_BATCH_SIZE, BOOK_LEARNING_RATE, LOSSES
 from data.corpus import CorpusError
-from data.download import DownloadError, default_cache_dir, download_enron, read_manifest
+from data.download import (
+    DOWNLOAD_TIMEOUT_S,
+    ENRON_BASE_URL,
+    DownloadError,
+    default_cache_dir,
+    download_enron,
+    read_manifest,
+)
 from data.loaders import CORPORA, load_corpus
 from data.prepare import PreparedData, prepare
 from strategies.errors import SecureAggregationError
@@ -33,6 +40,10 @@ def _add_corpus_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--corpus", choices=CORPORA, default="synthetic", help="which corpus (default: synthetic, offline)")
     parser.add_argument("--data", default=None, help="path of the corpus files (book, enron, tsv)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the synthetic corpus")
+    _add_json_option(parser)
+
+
+def _add_json_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print one JSON object as the last line")
 
 
@@ -212,8 +223,6 @@ def cmd_deploy(args: argparse.Namespace) -> dict[str, Any]:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``fl-spam``."""
-    from data.download import ENRON_BASE_URL, DOWNLOAD_TIMEOUT_S
-
     parser = argparse.ArgumentParser(prog="fl-spam", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -228,12 +237,12 @@ def build_parser() -> argparse.ArgumentParser:
     attack = sub.add_parser("attack", help="the book's attack on Bob's update: plain vs Paillier")
     attack.add_argument("--key-bits", type=int, default=2048)
     attack.add_argument("--insecure-demo-key", action="store_true", help="allow keys below 2048 bits")
-    attack.add_argument("--json", action="store_true", help="print one JSON object as the last line")
+    _add_json_option(attack)
     attack.set_defaults(func=cmd_attack)
 
     bench = sub.add_parser("bench", help="measure the codec against per-value phe, and round costs")
     bench.add_argument("--quick", action="store_true", help="under a minute: 10k weights, 2048 bits, no flwr run")
-    bench.add_argument("--json", action="store_true", help="print one JSON object as the last line")
+    _add_json_option(bench)
     bench.set_defaults(func=cmd_bench)
 
     deploy = sub.add_parser("deploy", help="real SuperLink and SuperNodes on loopback, stopped afterwards")
@@ -247,7 +256,7 @@ def build_parser() -> argparse.ArgumentParser:
     deploy.add_argument("--timeout", type=float, default=1800.0, help="seconds for the whole run")
     deploy.add_argument("--results-dir", default="results")
     deploy.add_argument("--checkpoint-dir", default="checkpoints")
-    deploy.add_argument("--json", action="store_true", help="print one JSON object as the last line")
+    _add_json_option(deploy)
     deploy.set_defaults(func=cmd_deploy)
 
     data = sub.add_parser("data", help="corpus tools").add_subparsers(dest="data_command", required=True)
@@ -259,7 +268,7 @@ def build_parser() -> argparse.ArgumentParser:
     download.add_argument("--base-url", default=ENRON_BASE_URL)
     download.add_argument("--sha256", default=None, help="file of known digests, sha256sum format")
     download.add_argument("--timeout", type=float, default=DOWNLOAD_TIMEOUT_S)
-    download.add_argument("--json", action="store_true", help="print one JSON object as the last line")
+    _add_json_option(download)
     download.set_defaults(func=cmd_data_download)
     return parser
 

@@ -8,9 +8,11 @@ never touched.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import selectors
+import signal
 import ssl
 import subprocess
 import time
@@ -18,7 +20,7 @@ import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
-from .local_superlink import POLL_S, free_port, stop_process_group
+from .local_superlink import POLL_S, STOP_TIMEOUT_S, free_port, stop_process_group
 from .tls import TlsFiles, make_tls_files
 
 APP_DIR = Path(__file__).resolve().parents[1]
@@ -123,11 +125,36 @@ class LocalDeployment:
         stop_process_group(self.supernodes[index])
 
     def stop(self) -> list[int]:
-        """Stop every process; return the pids still alive afterwards (should be none)."""
+        """Stop every process; return the pids still alive afterwards (should be none).
+
+        Flower starts each SuperExec in a session of its own (it exits when
+        its parent does, after a poll); those are found by the port they
+        talk to and stopped too.
+        """
         for process in [*self.supernodes, self.superlink]:
             if process is not None:
                 stop_process_group(process)
-        return [p.pid for p in [*self.supernodes, self.superlink] if p is not None and p.poll() is None]
+        deadline = time.monotonic() + STOP_TIMEOUT_S
+        while (strays := self._strays()) and time.monotonic() < deadline:
+            for pid in strays:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGTERM)
+            time.sleep(POLL_S)
+        return [p.pid for p in [*self.supernodes, self.superlink] if p is not None and p.poll() is None] + strays
+
+    def _strays(self) -> list[int]:
+        """Live processes (not zombies) whose command line names this deployment's port or workdir."""
+        marks = (f"127.0.0.1:{self.port}".encode(), str(self.workdir).encode())
+        found = []
+        for proc in Path("/proc").glob("[0-9]*"):
+            try:
+                cmdline = (proc / "cmdline").read_bytes()
+                state = (proc / "stat").read_text().rsplit(")", 1)[1].split()[0]
+            except OSError:
+                continue
+            if state != "Z" and any(m in cmdline for m in marks) and int(proc.name) != os.getpid():
+                found.append(int(proc.name))
+        return found
 
     def __enter__(self) -> LocalDeployment:
         try:

@@ -102,3 +102,34 @@ def test_an_unreachable_superlink_is_one_clear_error(tmp_path):
     deployment = LocalDeployment(3, tmp_path)  # nothing started
     with pytest.raises(DeploymentError, match="Connection to the SuperLink is unavailable"):
         deployment.run({"results-dir": str(tmp_path / "results")}, timeout=60)
+
+
+def test_ctrl_c_stops_every_process_the_deploy_command_started(tmp_path):
+    import re
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "fl_app.cli", "deploy", "--clients", "2", "--rounds", "1",
+         "--results-dir", str(tmp_path / "r"), "--checkpoint-dir", str(tmp_path / "c")],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    port = None
+    deadline = time.monotonic() + 60
+    for line in proc.stdout:
+        if match := re.search(r"SuperLink on 127\.0\.0\.1:(\d+)", line):
+            port = match.group(1)
+            break
+        assert time.monotonic() < deadline
+    assert port is not None
+    time.sleep(3)  # let the SuperNodes and the run start
+    proc.send_signal(signal.SIGINT)
+    output, _ = proc.communicate(timeout=90)
+    assert proc.returncode == 130 and "interrupted" in output
+    left = [
+        line for line in subprocess.run(["ps", "-eo", "stat,args"], capture_output=True, text=True).stdout.splitlines()
+        if f"127.0.0.1:{port}" in line and not line.startswith("Z")
+    ]
+    assert left == []
