@@ -6,11 +6,10 @@ repeats, and ratios come from the same run.
 
 from __future__ import annotations
 
-import json
 import os
 import platform
 import statistics
-import subprocess
+import tempfile
 import time
 from collections.abc import Callable
 from importlib.metadata import version
@@ -31,9 +30,8 @@ from .client_app import app as client_app
 from .config import RunConfig
 from .dataset import load_data
 from .local_grid import run_strategy
-from .local_superlink import private_superlink
+from .deploy import LocalDeployment
 
-APP_DIR = Path(__file__).resolve().parents[1]
 FLWR_RUN_TIMEOUT_S = 1200.0
 
 
@@ -132,35 +130,32 @@ def round_times(clients: int, repeats: int) -> dict[str, float]:
 def flwr_run_times(rounds: int = 3, clients: int = 3) -> dict[str, float]:
     """Whole-run wall time of ``flwr run .`` (Ray simulation), plain then Paillier.
 
-    Both runs use one private SuperLink started beforehand, so neither pays
-    its start-up; it is stopped afterwards.
+    Both runs use one private simulation SuperLink started beforehand, so
+    neither pays its start-up; it is stopped afterwards.
     """
-    times = {}
-    with private_superlink() as env:
-        results_dir = Path(env["FLWR_HOME"]) / "results"
-        for aggregation in ("plain", "paillier"):
-            command = [
-                "flwr", "run", str(APP_DIR), "--stream",
-                "--federation-config", f"num_supernodes={clients}",
-                "--run-config",
-                f"aggregation='{aggregation}' num-server-rounds={rounds} num-clients={clients} "
-                f"results-dir='{results_dir / aggregation}'",
-            ]
-            start = time.perf_counter()
-            proc = subprocess.run(command, env=env, capture_output=True, text=True, timeout=FLWR_RUN_TIMEOUT_S)
-            times[aggregation] = time.perf_counter() - start
-            saved = list((results_dir / aggregation).glob("*.json"))
-            if proc.returncode != 0 or not saved:
-                raise RuntimeError(f"flwr run ({aggregation}) failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-2000:]}")
-            times[f"{aggregation}_accuracy"] = json.loads(saved[0].read_text())["accuracy"]
+    times: dict[str, float] = {}
+    accuracy: dict[str, float] = {}
+    with tempfile.TemporaryDirectory(prefix="fl-spam-bench-") as workdir:
+        with LocalDeployment(0, Path(workdir), simulation=True) as superlink:
+            for aggregation in ("plain", "paillier"):
+                run_config = {
+                    "aggregation": aggregation, "num-server-rounds": rounds, "num-clients": clients,
+                    "results-dir": str(Path(workdir) / "results" / aggregation),
+                    "checkpoint-dir": str(Path(workdir) / "checkpoints" / aggregation),
+                }
+                start = time.perf_counter()
+                result = superlink.run(run_config, timeout=FLWR_RUN_TIMEOUT_S,
+                                       federation_config=f"num_supernodes={clients}")
+                times[aggregation] = time.perf_counter() - start
+                accuracy[aggregation] = result["accuracy"]
     return {
         "rounds": rounds,
         "clients": clients,
         "plain_s": times["plain"],
         "paillier_s": times["paillier"],
         "ratio": times["paillier"] / times["plain"],
-        "plain_accuracy": times["plain_accuracy"],
-        "paillier_accuracy": times["paillier_accuracy"],
+        "plain_accuracy": accuracy["plain"],
+        "paillier_accuracy": accuracy["paillier"],
     }
 
 

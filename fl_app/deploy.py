@@ -2,8 +2,11 @@
 
 Every process runs in its own process group and is stopped again on success,
 on failure and on Ctrl-C (``LocalDeployment`` is a context manager). The
-``flwr`` CLI gets a private ``FLWR_HOME`` so the user's configuration is
-never touched.
+``flwr`` CLI gets a private ``FLWR_HOME`` on free ports, so the user's
+configuration, and the SuperLink ``flwr run .`` leaves on fixed ports, are
+never touched. With ``simulation=True`` the SuperLink runs Flower's
+simulation engine instead of waiting for SuperNodes (the benchmark times
+``flwr run .`` that way).
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
-from .local_superlink import POLL_S, STOP_TIMEOUT_S, free_port, stop_process_group
+from .processes import POLL_S, STOP_TIMEOUT_S, free_port, stop_process_group
 from .tls import TlsFiles, make_tls_files
 
 APP_DIR = Path(__file__).resolve().parents[1]
@@ -46,10 +49,16 @@ class LocalDeployment:
         Serve every connection over TLS with a throwaway CA made here.
     app_dir : Path
         The Flower app to run (this project).
+    simulation : bool
+        Run Flower's simulation engine in the SuperLink (then ``clients`` is 0
+        and ``run`` takes ``num_supernodes`` in its federation config).
     """
 
-    def __init__(self, clients: int, workdir: Path, tls: bool = False, app_dir: Path = APP_DIR) -> None:
+    def __init__(
+        self, clients: int, workdir: Path, tls: bool = False, app_dir: Path = APP_DIR, simulation: bool = False
+    ) -> None:
         self.clients = clients
+        self.simulation = simulation
         self.workdir = Path(workdir)
         self.app_dir = app_dir
         self.port = free_port()
@@ -78,10 +87,11 @@ class LocalDeployment:
 
     def start_superlink(self) -> None:
         """Start (or restart, on the same port and database) the SuperLink; wait until healthy."""
+        # A deployment's nodes already have the app's dependencies: no per-run venv, no
+        # network. The simulation keeps Flower's default (what `flwr run .` users get).
+        mode = ["--simulation"] if self.simulation else ["--disable-runtime-dependency-installation"]
         self.superlink = self._spawn("superlink", [
-            "flower-superlink", *self._server_security(), "--port", str(self.port),
-            # This environment already has the app's dependencies: no per-run venv, no network.
-            "--disable-runtime-dependency-installation",
+            "flower-superlink", *self._server_security(), *mode, "--port", str(self.port),
             "--database", str(self.workdir / "superlink.db"),
         ])
         self._wait_healthy()
@@ -189,6 +199,7 @@ class LocalDeployment:
         run_config: dict[str, object],
         timeout: float = RUN_TIMEOUT_S,
         on_line: Callable[[str], None] = lambda line: None,
+        federation_config: str | None = None,
     ) -> dict:
         """``flwr run`` the app with these run-config overrides; return its results JSON.
 
@@ -202,6 +213,8 @@ class LocalDeployment:
         overrides = " ".join(f"{k}={json.dumps(v) if isinstance(v, str) else str(v).lower() if isinstance(v, bool) else v}"
                              for k, v in run_config.items())
         command = ["flwr", "run", str(self.app_dir), CONNECTION, "--stream", "--run-config", overrides]
+        if federation_config:
+            command += ["--federation-config", federation_config]
         process = subprocess.Popen(command, env=self.env, cwd=self.workdir, stdout=subprocess.PIPE,
                                    stderr=subprocess.STDOUT, text=True, start_new_session=True)
         lines: list[str] = []
