@@ -1,6 +1,6 @@
 """The client side of the Paillier chain: contribute, then add-and-forward.
 
-Pure functions over a small state dict (the ClientApp keeps it in
+Functions of plain values (the ClientApp keeps them between messages in
 ``context.state``), so every step is testable without Flower.
 """
 

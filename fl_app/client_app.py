@@ -96,6 +96,9 @@ def chain(msg: Message, context: Context) -> Message:
     mine = _stored_contribution(state)
     chain_key = bytes(state["chain-key"])
     if hop["action"] == "reseal":
+        if not state["running"]:
+            problem = ContributionError(f"holds no running sum to re-seal in round {int(hop['round'])}")
+            return _error(msg, CODE_CHAIN_STATE_MISSING, context, problem)
         running = paillier_math.from_bytes(mine.n, bytes(state["running"]), mine.params.num_plaintexts, "own state")
     else:
         try:
