@@ -15,7 +15,6 @@ from flwr.app import Context, Message
 from flwr.serverapp.strategy import FedAvg
 
 from clients.spam_client import SpamClient
-from data.email_set import EmailSet
 from data.prepare import PreparedData
 from strategies import paillier_math
 from strategies.chain import PaillierChainFedAvg

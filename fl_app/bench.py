@@ -29,8 +29,8 @@ from strategies.parallel import WORKERS
 from .client_app import app as client_app
 from .config import RunConfig
 from .dataset import load_data
-from .local_grid import run_strategy
 from .deploy import LocalDeployment
+from .local_grid import run_strategy
 
 FLWR_RUN_TIMEOUT_S = 1200.0
 

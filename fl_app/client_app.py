@@ -47,7 +47,14 @@ def _error(msg: Message, code: int, context: Context, problem: Exception) -> Mes
     return Message(Error(code=code, reason=reason), reply_to=msg)
 
 
-def _contribute(msg, context, before, after, num_examples, metrics) -> Message:
+def _contribute(
+    msg: Message,
+    context: Context,
+    before: list[np.ndarray],
+    after: list[np.ndarray],
+    num_examples: int,
+    metrics: dict,
+) -> Message:
     """Encrypt the update into ``context.state``; the reply carries no ciphertext."""
     record = msg.content["paillier"]
     delta = np.concatenate([(a - b).ravel() for a, b in zip(after, before)])

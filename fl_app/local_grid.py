@@ -11,9 +11,11 @@ import itertools
 from collections.abc import Callable, Iterable
 from uuid import uuid4
 
+import numpy as np
 from flwr.app import ArrayRecord, ConfigRecord, Context, Error, Message, RecordDict
 from flwr.clientapp import ClientApp
 from flwr.serverapp import Grid
+from flwr.serverapp.strategy import Strategy
 from flwr.supercore.run import Run
 from flwr.supercore.task_identity import TaskIdentity
 
@@ -82,7 +84,9 @@ class LocalGrid(Grid):
         """The current run."""
         return self._run
 
-    def create_message(self, content, message_type, dst_node_id, group_id, ttl=None) -> Message:
+    def create_message(
+        self, content: RecordDict, message_type: str, dst_node_id: int, group_id: str, ttl: float | None = None
+    ) -> Message:
         """Build an instruction message."""
         return Message(content, dst_node_id, message_type, ttl=ttl, group_id=group_id)
 
@@ -126,15 +130,15 @@ class LocalGrid(Grid):
 
 
 def run_strategy(
-    strategy,
+    strategy: Strategy,
     client_app: ClientApp,
     num_nodes: int,
     run_config: dict,
-    initial: list,
+    initial: list[np.ndarray],
     train_config: dict,
     rounds: int = 1,
     intercept: Interceptor | None = None,
-) -> tuple[list, LocalGrid]:
+) -> tuple[list[np.ndarray], LocalGrid]:
     """Run ``rounds`` of ``strategy`` over a fresh ``LocalGrid``.
 
     Returns

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import random
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from itertools import count
 from logging import ERROR, INFO, WARNING
@@ -18,13 +18,13 @@ from phe import paillier
 from . import paillier_math
 from .bounded import BoundedFedAvg
 from .codec import DEFAULT_CLIP, DEFAULT_MAX_EXAMPLES, Aggregate, CodecParams, decode
+from .envelope import KEY_BYTES
 from .errors import (
     CODE_BAD_ENVELOPE,
     CiphertextError,
     NotEnoughContributorsError,
     SecureAggregationError,
 )
-from .envelope import KEY_BYTES
 from .keys import DEFAULT_KEY_BITS, INSECURE_WARNING, generate_keypair, n_to_bytes
 from .parallel import WORKERS
 
@@ -203,7 +203,14 @@ class PaillierChainFedAvg(BoundedFedAvg):
             if result is not None:
                 return result
 
-    def _one_pass(self, server_round, live, members, steps, excluded) -> ChainResult | None:
+    def _one_pass(
+        self,
+        server_round: int,
+        live: list[int],
+        members: dict[int, bytes],
+        steps: Iterator[int],
+        excluded: set[int],
+    ) -> ChainResult | None:
         """One pass along ``live``; ``None`` means restart (``excluded`` grew)."""
         holder: int | None = None
         envelope, in_step = b"", 0
@@ -259,7 +266,16 @@ class PaillierChainFedAvg(BoundedFedAvg):
             return ChainResult(total, contributors)
         raise NotEnoughContributorsError("chain ended without contributors")
 
-    def _hop(self, server_round, node, action, envelope, in_step, out_step, next_key) -> Message | None:
+    def _hop(
+        self,
+        server_round: int,
+        node: int,
+        action: str,
+        envelope: bytes,
+        in_step: int,
+        out_step: int,
+        next_key: bytes,
+    ) -> Message | None:
         """Send one chain message and wait for its reply (``None`` on timeout)."""
         content = RecordDict({"chain": ConfigRecord({
             "round": server_round, "action": action, "envelope": envelope,

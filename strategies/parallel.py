@@ -19,7 +19,6 @@ from concurrent.futures.process import BrokenProcessPool
 from logging import WARNING
 
 from flwr.common.logger import log
-
 from phe import paillier
 
 from .paillier_math import random_obfuscator

@@ -5,7 +5,6 @@ import subprocess
 import time
 
 import pytest
-
 from flwr.serverapp import ServerApp
 from flwr.simulation import run_simulation
 

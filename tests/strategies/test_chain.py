@@ -12,16 +12,16 @@ import pytest
 from flwr.serverapp.strategy import FedAvg
 
 from clients.spam_client import SpamClient
-from fl_app.client_app import spam_client
 from fl_app.client_app import app as client_app
+from fl_app.client_app import spam_client
 from fl_app.dataset import load_data
 from fl_app.local_grid import LocalGrid, run_strategy
 from strategies import envelope, paillier_math
 from strategies.chain import PaillierChainFedAvg
 from strategies.codec import FRAC_BITS
-from strategies.parallel import WORKERS
 from strategies.errors import InsecureKeyError
 from strategies.keys import fingerprint, generate_keypair
+from strategies.parallel import WORKERS
 
 TRAIN = {"lr": 0.05, "batch-size": 16, "local-epochs": 1}
 KEYPAIR = generate_keypair(2048)
