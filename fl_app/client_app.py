@@ -23,6 +23,7 @@ from strategies.errors import (
     InsecureKeyError,
 )
 from strategies.keys import n_from_bytes, n_to_bytes
+from strategies.privacy import privatize
 
 from .config import RunConfig
 from .dataset import make_client
@@ -80,10 +81,29 @@ def _contribute(
         **{f"codec-{k}": v for k, v in mine.params.to_config().items()},
     })
     content = RecordDict({
-        "metrics": MetricRecord({"train_loss": float(metrics["train_loss"]), "clipped": mine.clipped}),
+        "metrics": MetricRecord({**metrics, "clipped": mine.clipped}),
         "chain": ConfigRecord({"public-key": envelope.public_key_of(chain_key)}),
     })
     return Message(content, reply_to=msg)
+
+
+def _privatized(
+    before: list[np.ndarray], after: list[np.ndarray], config: dict
+) -> tuple[list[np.ndarray], int, dict]:
+    """Differential privacy: clip the update, add this client's noise share.
+
+    The update then counts as one example (DP-FedAvg averages clients with
+    equal weight, so each changes the sum by at most ``dp-clip``), and no
+    metric is reported: a training loss would leak outside the DP guarantee.
+    """
+    delta = np.concatenate([(a - b).ravel() for a, b in zip(after, before)])
+    noisy, _ = privatize(delta, float(config["dp-clip"]), float(config["dp-share-std"]),
+                         np.random.default_rng())  # OS entropy: the share must be unpredictable
+    weights, start = [], 0
+    for b in before:
+        weights.append(b + noisy[start : start + b.size].reshape(b.shape))
+        start += b.size
+    return weights, 1, {}
 
 
 def _stored_contribution(state: ConfigRecord) -> Contribution:
@@ -136,7 +156,10 @@ def build_client_app(client_for: ClientFactory = spam_client) -> ClientApp:
         except ValueError as exc:  # CorpusError is a ValueError
             return _error(msg, CODE_NODE_MISCONFIGURED, context, exc)
         parameters = msg.content["arrays"].to_numpy_ndarrays()
-        weights, num_examples, metrics = client.fit(parameters, dict(msg.content["config"]))
+        config = dict(msg.content["config"])
+        weights, num_examples, metrics = client.fit(parameters, config)
+        if float(config.get("dp-clip", 0.0)) > 0:
+            weights, num_examples, metrics = _privatized(parameters, weights, config)
         if "paillier" not in msg.content:
             content = RecordDict({
                 "arrays": ArrayRecord(weights),

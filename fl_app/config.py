@@ -11,6 +11,7 @@ from data.partition import PARTITIONERS
 from strategies.chain import MIN_CLIENTS_FLOOR
 from strategies.codec import DEFAULT_CLIP, DEFAULT_MAX_EXAMPLES
 from strategies.keys import DEFAULT_KEY_BITS
+from strategies.privacy import DEFAULT_DELTA, DpSettings, noise_multiplier_for
 
 AGGREGATIONS = ("plain", "paillier")
 
@@ -45,6 +46,10 @@ class RunConfig:
     checkpoint_dir: str = "checkpoints"
     resume: bool = False
     key_file: str = ""
+    dp_clip: float = 0.0
+    dp_noise_multiplier: float = 0.0
+    target_epsilon: float = 0.0
+    dp_delta: float = DEFAULT_DELTA
 
     def __post_init__(self) -> None:
         checks = [
@@ -64,6 +69,17 @@ class RunConfig:
             ("clip", self.clip > 0, "a number > 0"),
             ("max-examples", self.max_examples >= 1, "an integer >= 1"),
             ("round-timeout", self.round_timeout > 0, "a number of seconds > 0"),
+            ("dp-clip", self.dp_clip >= 0, "0 (differential privacy off) or an L2 bound > 0"),
+            ("dp-noise-multiplier", self.dp_noise_multiplier >= 0, "a number >= 0"),
+            ("target-epsilon", self.target_epsilon >= 0, "0 (no budget) or an epsilon > 0"),
+            ("dp-delta", 0 < self.dp_delta < 1, "a number between 0 and 1"),
+            ("dp-clip", not self.dp_clip or self.dp_noise_multiplier or self.target_epsilon,
+             "a noise source: dp-noise-multiplier > 0 or target-epsilon > 0"),
+            ("dp-clip", not self.dp_clip or self.aggregation == "paillier",
+             "aggregation = 'paillier' with it: each client adds only a share of the noise, "
+             "so only a securely aggregated sum is protected"),
+            ("dp-clip", self.dp_clip or not (self.dp_noise_multiplier or self.target_epsilon),
+             "> 0 when dp-noise-multiplier or target-epsilon is set"),
         ]
         for key, ok, expected in checks:
             if not ok:
@@ -93,6 +109,16 @@ class RunConfig:
                     f"run-config {key} = {value!r}: expected {type(default).__name__}"
                 ) from exc
         return cls(**kwargs)  # type: ignore[arg-type]
+
+    def dp_settings(self) -> DpSettings | None:
+        """The run's DP parameters (``None`` when off); the noise multiplier is derived
+        from ``target-epsilon`` over ``num-server-rounds`` when not given."""
+        if not self.dp_clip:
+            return None
+        z = self.dp_noise_multiplier or noise_multiplier_for(
+            self.target_epsilon, self.num_server_rounds, self.dp_delta
+        )
+        return DpSettings(self.dp_clip, z, self.min_clients, self.dp_delta)
 
     def to_dict(self) -> dict[str, object]:
         """As run-config keys, for results files."""

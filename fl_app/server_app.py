@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from logging import ERROR, INFO
+from logging import ERROR, INFO, WARNING
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +16,7 @@ from data.prepare import PreparedData
 from strategies.bounded import BoundedFedAvg, wait_for_nodes
 from strategies.chain import PaillierChainFedAvg
 from strategies.keys import generate_keypair, load_keypair, save_keypair
+from strategies.privacy import DpSettings, rounds_within
 
 from .checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from .config import RunConfig
@@ -25,7 +26,9 @@ from .results import save_run
 app = ServerApp()
 
 
-def evaluate_and_checkpoint(cfg: RunConfig, data: PreparedData, first_round: int, rounds: list[dict]):
+def evaluate_and_checkpoint(
+    cfg: RunConfig, data: PreparedData, first_round: int, rounds: list[dict], dp: DpSettings | None
+):
     """``evaluate_fn`` for the strategy: test-set accuracy, then a checkpoint.
 
     Flower calls it with round 0 before training and after every round; the
@@ -39,8 +42,12 @@ def evaluate_and_checkpoint(cfg: RunConfig, data: PreparedData, first_round: int
         weights = arrays.to_numpy_ndarrays()
         test_loss, accuracy = SpamModel(weights[0].astype(np.float64), cfg.loss).evaluate(data.test)
         log(INFO, "round %d: test accuracy %.2f%% on %s", server_round, 100 * accuracy, data.corpus)
+        entry = {"round": server_round, "accuracy": accuracy, "loss": test_loss}
+        if dp is not None:
+            entry["epsilon"] = dp.epsilon(server_round)
+            log(INFO, "round %d: epsilon %.3f at delta %g", server_round, entry["epsilon"], dp.delta)
         if not (strategy_round == 0 and first_round > 0):  # the checkpoint's round is known
-            rounds.append({"round": server_round, "accuracy": accuracy, "loss": test_loss})
+            rounds.append(entry)
         if strategy_round > 0:
             save_checkpoint(cfg.checkpoint_dir, Checkpoint(server_round, weights, cfg.to_dict(), fingerprint, rounds))
         return MetricRecord({"accuracy": accuracy, "loss": test_loss})
@@ -71,12 +78,14 @@ def make_strategy(cfg: RunConfig) -> BoundedFedAvg:
             keypair = generate_keypair(cfg.key_bits, cfg.insecure_demo_key)
             save_keypair(Path(cfg.key_file), keypair[1])
             log(INFO, "Paillier key: new, saved (mode 0600) to %s", cfg.key_file)
+    dp = cfg.dp_settings()
     return PaillierChainFedAvg(
         min_clients=cfg.min_clients,
         key_bits=cfg.key_bits,
         insecure_demo_key=cfg.insecure_demo_key,
         keypair=keypair,
-        clip=cfg.clip,
+        # Under DP the per-value bound must hold the noise share too, or clipping would cut it.
+        clip=dp.value_bound if dp else cfg.clip,
         max_examples=cfg.max_examples,
         chain_timeout=cfg.round_timeout,
         **nodes,
@@ -106,7 +115,21 @@ def run(grid: Grid, cfg: RunConfig, run_id: int | str) -> dict:
         checkpoint = load_checkpoint(cfg.checkpoint_dir, data.vocabulary.fingerprint())
         first_round, initial, rounds = checkpoint.server_round, checkpoint.arrays, checkpoint.history
         log(INFO, "resuming after round %d from %s", first_round, cfg.checkpoint_dir)
-    remaining = cfg.num_server_rounds - first_round
+    dp = cfg.dp_settings()
+    last_round = cfg.num_server_rounds
+    if dp is not None:
+        log(INFO, "differential privacy: L2 clip %.3g, noise multiplier %.4g (noise std %.4g on the sum), "
+            "delta %g; noise shares sized for min-clients = %d", dp.clip, dp.noise_multiplier,
+            dp.sum_std, dp.delta, dp.min_clients)
+        if cfg.target_epsilon:
+            last_round = rounds_within(cfg.target_epsilon, dp.noise_multiplier, dp.delta, cfg.num_server_rounds)
+            if last_round < cfg.num_server_rounds:
+                log(WARNING, "target-epsilon %.3g: training stops after round %d; round %d would reach "
+                    "epsilon %.3f", cfg.target_epsilon, last_round, last_round + 1, dp.epsilon(last_round + 1))
+    train_config = {"lr": cfg.lr, "batch-size": cfg.batch_size, "local-epochs": cfg.local_epochs}
+    if dp is not None:
+        train_config.update({"dp-clip": dp.clip, "dp-share-std": dp.share_std})
+    remaining = last_round - first_round
     if remaining > 0:
         try:
             wait_for_nodes(grid, cfg.num_clients, cfg.round_timeout)
@@ -120,10 +143,8 @@ def run(grid: Grid, cfg: RunConfig, run_id: int | str) -> dict:
             initial_arrays=ArrayRecord(initial),
             num_rounds=remaining,
             timeout=cfg.round_timeout,
-            train_config=ConfigRecord(
-                {"lr": cfg.lr, "batch-size": cfg.batch_size, "local-epochs": cfg.local_epochs}
-            ),
-            evaluate_fn=evaluate_and_checkpoint(cfg, data, first_round, rounds),
+            train_config=ConfigRecord(train_config),
+            evaluate_fn=evaluate_and_checkpoint(cfg, data, first_round, rounds, dp),
         )
         by_round = {r["round"]: r for r in rounds}
         for strategy_round, metrics in result.train_metrics_clientapp.items():
@@ -137,6 +158,11 @@ def run(grid: Grid, cfg: RunConfig, run_id: int | str) -> dict:
         "config": cfg.to_dict(),
         "rounds": rounds,
         "accuracy": rounds[-1]["accuracy"],
+        "dp": None if dp is None else {
+            "clip": dp.clip, "noise_multiplier": dp.noise_multiplier, "delta": dp.delta,
+            "min_clients": dp.min_clients, "epsilon": dp.epsilon(rounds[-1]["round"]),
+            "target_epsilon": cfg.target_epsilon or None,
+        },
         "wall_time_s": round(time.monotonic() - started, 3),
     }
     title = f"{cfg.aggregation} FedAvg, {cfg.num_clients} clients - {data.corpus}"

@@ -170,7 +170,8 @@ class PaillierChainFedAvg(BoundedFedAvg):
                 continue
             members[node] = key
             metrics = msg.content.get("metrics", {})
-            losses.append(float(metrics.get("train_loss", float("nan"))))
+            if "train_loss" in metrics:  # absent under differential privacy
+                losses.append(float(metrics["train_loss"]))
             clipped += int(metrics.get("clipped", 0))
         if clipped:
             log(WARNING, "\t> %d update values were clipped to +-%.3g", clipped, self.clip)
