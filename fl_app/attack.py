@@ -3,7 +3,8 @@
 Bob trains on the single e-mail "my computer password is pizza". Under plain
 FedAvg his reply carries his new weights, and the words whose weights changed
 are exactly his e-mail's. Under the Paillier chain the same curious server
-goes through every message it received and cannot tie any update to Bob.
+goes through every message it received and cannot tie any update to Bob; it
+still sees the decrypted sum, and the DP column shows that sum with noise.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from strategies import paillier_math
 from strategies.chain import PaillierChainFedAvg
 from strategies.codec import decode
 from strategies.errors import SecureAggregationError
+from strategies.privacy import DEFAULT_DELTA, DpSettings, noise_multiplier_for
 
 from .client_app import build_client_app
 from .config import RunConfig
@@ -31,6 +33,11 @@ BOB_NODE = FIRST_NODE_ID  # partition 0
 # The book trains Bob's copy with batch size 1 on his one e-mail, labelled ham.
 BOB_LABEL = 0
 CLIENTS = 3
+# A curious server's shortlist: the words whose weights moved most in the sum.
+SHORTLIST = 50
+# The DP column: client-level DP at this epsilon for the one round shown.
+DP_EPSILON = 8.0
+DP_CLIP = 0.5
 
 
 @dataclass(frozen=True)
@@ -97,8 +104,18 @@ def inspect_secure(
     return Inspection(sorted(recovered), len(received))
 
 
+def _aggregate_view(aggregate: np.ndarray, data: PreparedData) -> dict[str, int]:
+    """What the server sees in a decrypted sum: how many words moved, and whether Bob's stand out."""
+    largest = np.argsort(-np.abs(aggregate.ravel()))[:SHORTLIST]
+    bob = {data.vocabulary.index[w] for w in BOB_EMAIL.split()}
+    return {
+        "aggregate_changed_words": int((aggregate != 0).sum()),
+        f"bob_words_in_top_{SHORTLIST}": len(bob & set(largest.tolist())),
+    }
+
+
 def run_attack(key_bits: int = 2048, insecure_demo_key: bool = False, seed: int = 0) -> dict:
-    """Run one plain and one secure round with Bob among ``CLIENTS`` clients; inspect both."""
+    """One plain, one secure and one secure-with-DP round with Bob among ``CLIENTS``; inspect all."""
     cfg = RunConfig(num_clients=CLIENTS, min_clients=CLIENTS, seed=seed)
     data = load_data(cfg.corpus, cfg.data_path, cfg.seed)
     bob = _bob_client(data, cfg)
@@ -121,6 +138,13 @@ def run_attack(key_bits: int = 2048, insecure_demo_key: bool = False, seed: int 
     arrays, secure_grid = run_strategy(strategy, app, CLIENTS, cfg.to_dict(), [weights], train_config)
     secure = inspect_secure(secure_grid.received, strategy, weights, data)
     aggregate = arrays[0] - weights
+
+    dp = DpSettings(DP_CLIP, noise_multiplier_for(DP_EPSILON, 1, DEFAULT_DELTA), CLIENTS)
+    dp_strategy = PaillierChainFedAvg(min_clients=CLIENTS, key_bits=key_bits, insecure_demo_key=insecure_demo_key,
+                                      clip=dp.value_bound, keypair=(strategy.public_key, strategy.private_key), **nodes)
+    dp_config = {**train_config, "dp-clip": dp.clip, "dp-share-std": dp.share_std}
+    dp_arrays, dp_grid = run_strategy(dp_strategy, app, CLIENTS, cfg.to_dict(), [weights], dp_config)
+    dp_inspection = inspect_secure(dp_grid.received, dp_strategy, weights, data)
     return {
         "corpus": data.corpus,
         "bob_email": BOB_EMAIL,
@@ -129,7 +153,15 @@ def run_attack(key_bits: int = 2048, insecure_demo_key: bool = False, seed: int 
         "paillier": {
             "recovered": secure.recovered,
             "messages_inspected": secure.messages_inspected,
-            "aggregate_changed_words": int((aggregate != 0).sum()),
             "key_bits": strategy.key_bits,
+            **_aggregate_view(aggregate, data),
+        },
+        "paillier_dp": {
+            "recovered": dp_inspection.recovered,
+            "messages_inspected": dp_inspection.messages_inspected,
+            "epsilon": dp.epsilon(1),
+            "noise_multiplier": dp.noise_multiplier,
+            "clip": dp.clip,
+            **_aggregate_view(dp_arrays[0] - weights, data),
         },
     }

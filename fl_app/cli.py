@@ -143,7 +143,14 @@ def cmd_attack(args: argparse.Namespace) -> dict[str, Any]:
     console.print(
         f"Paillier chain ({secure['key_bits']}-bit key): after inspecting {secure['messages_inspected']} "
         f"messages the server attributes {secure['recovered'] or 'no word'} to Bob; it sees only "
-        f"the sum of {result['clients']} updates ({secure['aggregate_changed_words']} words changed)"
+        f"the sum of {result['clients']} updates ({secure['aggregate_changed_words']} words changed, "
+        f"{secure['bob_words_in_top_50']} of Bob's among the 50 that changed most)"
+    )
+    dp = result["paillier_dp"]
+    console.print(
+        f"Paillier chain + DP (epsilon {dp['epsilon']:.1f}, clip {dp['clip']}): the sum is noisy everywhere "
+        f"({dp['aggregate_changed_words']} words changed), {dp['bob_words_in_top_50']} of Bob's words among "
+        f"the 50 that changed most; recovered {dp['recovered'] or 'nothing'}"
     )
     return result
 
@@ -221,6 +228,25 @@ def cmd_deploy(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
+def cmd_privacy_curve(args: argparse.Namespace) -> dict[str, Any]:
+    """Accuracy against epsilon for a few noise levels (client-level DP)."""
+    from .privacy_curve import plot_curve, privacy_curve
+
+    with console.status("privacy curve") as status:
+        result = privacy_curve(args.clients, args.rounds, args.clip,
+                               progress=lambda s: status.update(f"privacy curve: {s}"))
+    table = Table(title=f"accuracy vs epsilon ({result['clients']} clients, {result['rounds']} rounds; {result['corpus']})")
+    for column in ("noise multiplier", "epsilon", "accuracy"):
+        table.add_column(column, justify="right")
+    table.add_row("none", "inf", f"{100 * result['non_private_accuracy']:.2f}%")
+    for p in result["points"]:
+        table.add_row(f"{p['noise_multiplier']:g}", f"{p['epsilon']:.2f}", f"{100 * p['accuracy']:.2f}%")
+    console.print(table)
+    result["png"] = str(plot_curve(result, Path(args.png)))
+    console.print(f"plot: {result['png']}")
+    return result
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``fl-spam``."""
     parser = argparse.ArgumentParser(prog="fl-spam", description=__doc__)
@@ -258,6 +284,14 @@ def build_parser() -> argparse.ArgumentParser:
     deploy.add_argument("--checkpoint-dir", default="checkpoints")
     _add_json_option(deploy)
     deploy.set_defaults(func=cmd_deploy)
+
+    curve = sub.add_parser("privacy-curve", help="accuracy against epsilon for a few noise levels")
+    curve.add_argument("--clients", type=int, default=100)
+    curve.add_argument("--rounds", type=int, default=3)
+    curve.add_argument("--clip", type=float, default=0.5, help="L2 clip of each client's update")
+    curve.add_argument("--png", default="results/privacy-curve.png")
+    _add_json_option(curve)
+    curve.set_defaults(func=cmd_privacy_curve)
 
     data = sub.add_parser("data", help="corpus tools").add_subparsers(dest="data_command", required=True)
     stats = data.add_parser("stats", help="sizes, vocabulary and class balance of a corpus")

@@ -13,6 +13,10 @@ def test_plain_leaks_exactly_bobs_five_words_and_paillier_leaks_none():
     assert result["paillier"]["messages_inspected"] == 6
     assert result["paillier"]["aggregate_changed_words"] > 1000
     assert result["paillier"]["key_bits"] == 2048
+    # The DP column: the decrypted sum is noisy in every word, and epsilon is within budget.
+    dp = result["paillier_dp"]
+    assert dp["recovered"] == [] and dp["epsilon"] <= 8.0
+    assert dp["aggregate_changed_words"] > result["paillier"]["aggregate_changed_words"]
 
 
 def test_small_keys_are_refused_on_the_command_line(capsys):
