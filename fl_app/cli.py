@@ -1,4 +1,4 @@
-"""The ``fl-spam`` command line: centralized training, attack demo, benchmark, deployment, corpus tools."""
+"""The ``fl-spam`` command line: centralized training, attack demo, benchmark, deployment, privacy curve, corpus tools."""
 
 from __future__ import annotations
 
