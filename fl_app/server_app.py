@@ -55,7 +55,21 @@ def evaluate_and_checkpoint(
     return evaluate
 
 
-def make_strategy(cfg: RunConfig) -> BoundedFedAvg:
+def server_keypair(cfg: RunConfig) -> tuple | None:
+    """The Paillier keypair kept in ``key-file`` (made and saved 0600 on first use); ``None``: a fresh one."""
+    if not cfg.key_file:
+        return None
+    path = Path(cfg.key_file)
+    if path.exists():
+        log(INFO, "Paillier key: loaded from %s", path)
+        return load_keypair(path, cfg.insecure_demo_key)
+    keypair = generate_keypair(cfg.key_bits, cfg.insecure_demo_key)
+    save_keypair(path, keypair[1])
+    log(INFO, "Paillier key: new, saved (mode 0600) to %s", path)
+    return keypair
+
+
+def make_strategy(cfg: RunConfig, dp: DpSettings | None) -> BoundedFedAvg:
     """``plain``: FedAvg; ``paillier``: the same average, securely aggregated.
 
     Both sample every online node, and need at least ``min-clients`` of them:
@@ -69,21 +83,11 @@ def make_strategy(cfg: RunConfig) -> BoundedFedAvg:
     }
     if cfg.aggregation == "plain":
         return BoundedFedAvg(**nodes)
-    keypair = None
-    if cfg.key_file:
-        if Path(cfg.key_file).exists():
-            keypair = load_keypair(Path(cfg.key_file), cfg.insecure_demo_key)
-            log(INFO, "Paillier key: loaded from %s", cfg.key_file)
-        else:
-            keypair = generate_keypair(cfg.key_bits, cfg.insecure_demo_key)
-            save_keypair(Path(cfg.key_file), keypair[1])
-            log(INFO, "Paillier key: new, saved (mode 0600) to %s", cfg.key_file)
-    dp = cfg.dp_settings()
     return PaillierChainFedAvg(
         min_clients=cfg.min_clients,
         key_bits=cfg.key_bits,
         insecure_demo_key=cfg.insecure_demo_key,
-        keypair=keypair,
+        keypair=server_keypair(cfg),
         # Under DP the per-value bound must hold the noise share too, or clipping would cut it.
         clip=dp.value_bound if dp else cfg.clip,
         max_examples=cfg.max_examples,
@@ -138,7 +142,7 @@ def run(grid: Grid, cfg: RunConfig, run_id: int | str) -> dict:
                 "--federation-config \"num_supernodes=%d\") or lower num-clients",
                 cfg.num_clients, exc, cfg.num_clients)
             raise
-        result = make_strategy(cfg).start(
+        result = make_strategy(cfg, dp).start(
             grid=grid,
             initial_arrays=ArrayRecord(initial),
             num_rounds=remaining,

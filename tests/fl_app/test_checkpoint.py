@@ -62,3 +62,14 @@ def test_a_key_file_others_can_read_or_a_wrong_key_is_refused(tmp_path):
     os.chmod(path, 0o600)
     with pytest.raises(ValueError, match="p and q do not match n"):
         load_keypair(path)
+
+
+def test_the_server_reuses_the_key_in_key_file_across_restarts(tmp_path):
+    from fl_app.config import RunConfig
+    from fl_app.server_app import server_keypair
+
+    cfg = RunConfig(aggregation="paillier", key_file=str(tmp_path / "paillier.json"))
+    first, again = server_keypair(cfg), server_keypair(cfg)
+    assert first[0].n == again[0].n and first[1].p == again[1].p
+    assert stat.S_IMODE((tmp_path / "paillier.json").stat().st_mode) == 0o600
+    assert server_keypair(RunConfig()) is None  # no key-file: a fresh key in memory
