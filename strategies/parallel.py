@@ -80,25 +80,29 @@ class PaillierWorkers:
                 pending.append(pool.submit(_obfuscator_batch, n, min(BATCH, count - start)))
 
     def obfuscators(self, n: int, count: int) -> list[int]:
-        """``count`` fresh obfuscators for key ``n``: from stock, pending work, or computed now."""
-        with self._lock:
-            stock = self._stock.setdefault(n, [])
-            pending = self._pending.setdefault(n, [])
-            try:
-                while len(stock) < count and pending:
-                    stock.extend(pending.pop(0).result())
-            except BrokenProcessPool as exc:
-                self._fall_back(exc)
-            missing = count - len(stock)
-            if missing > 0 and self.broken:
-                stock.extend(_obfuscator_batch(n, missing))
-                missing = 0
-        if missing > 0:
+        """``count`` fresh obfuscators for key ``n``: from stock, pending work, or computed now.
+
+        They are taken out of the stock in the same critical section that
+        checks it, so two callers never share one: two ciphertexts with the
+        same ``r`` would reveal the difference of their plaintexts.
+        """
+        while True:
+            with self._lock:
+                stock = self._stock.setdefault(n, [])
+                pending = self._pending.setdefault(n, [])
+                try:
+                    while len(stock) < count and pending:
+                        stock.extend(pending.pop(0).result())
+                except BrokenProcessPool as exc:
+                    self._fall_back(exc)
+                if len(stock) < count and self.broken:
+                    stock.extend(_obfuscator_batch(n, count - len(stock)))
+                if len(stock) >= count:
+                    taken = stock[:count]
+                    del stock[:count]
+                    return taken
+                missing = count - len(stock)
             self.prefetch(n, missing)
-            return self.obfuscators(n, count)
-        with self._lock:
-            taken, self._stock[n] = stock[:count], stock[count:]
-        return taken
 
     def decrypt(self, private_key: paillier.PaillierPrivateKey, ciphertexts: Sequence[int]) -> list[int]:
         """``raw_decrypt`` (CRT) of every ciphertext, spread over the workers, in order."""
