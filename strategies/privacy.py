@@ -11,28 +11,52 @@ deviation at least ``z C``, although nobody ever sees the noiseless sum.
 
 Assumption, stated plainly: the guarantee holds against the curious server
 as long as at least ``m`` contributors add their share honestly and keep it
-secret. Dropouts cannot reduce the noise below target (fewer than ``m`` are
-never decrypted); clients colluding with the server could subtract their
-own shares, which is outside the threat model (no server-client collusion).
+secret. Dropouts cannot reduce the noise below target: every client that was
+told the shares are sized for ``m`` accepts no sum of fewer. Clients
+colluding with the server can subtract their own shares; the README states
+what is left then.
+
+Noise: each share is a discrete Gaussian on the codec's fixed-point grid
+(Canonne, Kamath and Steinke, NeurIPS 2020), drawn by OpenDP's exact sampler
+from its cryptographically secure generator. The sum of the shares is
+within a negligible distance of a discrete Gaussian of the summed variance
+at these scales (Kairouz, Liu and Steinke, ICML 2021: the distributed
+discrete Gaussian), and a discrete Gaussian is at least as private as the
+continuous one of the same variance for these integer sums.
+
+Neighbouring relation: **replace one client's data**. The server sees which
+clients took part, so "add or remove a client" is not what hides them; what
+the noise hides is what a participant's update was. Replacing one clipped
+update moves the sum by up to ``2 C``, so a round is a Gaussian mechanism of
+noise multiplier ``z / 2``.
 
 Accounting uses Google's ``dp-accounting`` (RDP accountant; maintained with
-TensorFlow Privacy): one Gaussian event with noise multiplier ``z`` per round
-(every client takes part, so no sampling amplification is claimed).
+TensorFlow Privacy): one Gaussian event per round with the multiplier that
+round actually used (every client takes part, so no sampling amplification
+is claimed).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from collections.abc import Sequence
+
 import dp_accounting
 import numpy as np
+import opendp.prelude as opendp
 from dp_accounting import rdp
+
+opendp.enable_features("contrib")
 
 DEFAULT_DELTA = 1e-5
 # The codec's per-value bound must leave the noise untouched: a share exceeds
 # ``clip + TAIL_SIGMAS * share_std`` with probability ~1e-15 per value.
 TAIL_SIGMAS = 8.0
 MAX_NOISE_MULTIPLIER = 1e3
+NEIGHBOURING = "replace-one"
+# Replacing one client's update moves the sum by up to 2 * clip.
+SENSITIVITY_IN_CLIPS = 2.0
 
 
 @dataclass(frozen=True)
@@ -77,18 +101,29 @@ class DpSettings:
         """Per-value codec bound that clipped update plus share stays within."""
         return self.clip + TAIL_SIGMAS * self.share_std
 
+    def train_config(self) -> dict[str, float | int]:
+        """What each client needs to clip and draw its share (train-config keys)."""
+        return {"dp-clip": self.clip, "dp-noise-multiplier": self.noise_multiplier,
+                "dp-min-clients": self.min_clients}
+
     def epsilon(self, rounds: int) -> float:
-        """Epsilon at ``delta`` after ``rounds`` rounds (0 for 0 rounds)."""
+        """Epsilon at ``delta`` after ``rounds`` rounds of this noise (0 for 0 rounds)."""
         return epsilon_after(self.noise_multiplier, rounds, self.delta)
 
 
-def epsilon_after(noise_multiplier: float, rounds: int, delta: float) -> float:
-    """RDP epsilon of ``rounds`` Gaussian mechanisms with this noise multiplier."""
-    if rounds <= 0:
+def epsilon_of(noise_multipliers: Sequence[float], delta: float) -> float:
+    """RDP epsilon after one round per multiplier, under replace-one neighbours."""
+    if not noise_multipliers:
         return 0.0
     accountant = rdp.RdpAccountant()
-    accountant.compose(dp_accounting.GaussianDpEvent(noise_multiplier), rounds)
+    for z in noise_multipliers:
+        accountant.compose(dp_accounting.GaussianDpEvent(z / SENSITIVITY_IN_CLIPS))
     return float(accountant.get_epsilon(delta))
+
+
+def epsilon_after(noise_multiplier: float, rounds: int, delta: float) -> float:
+    """Epsilon after ``rounds`` rounds of the same noise multiplier."""
+    return epsilon_of([noise_multiplier] * max(rounds, 0), delta)
 
 
 def noise_multiplier_for(target_epsilon: float, rounds: int, delta: float) -> float:
@@ -113,24 +148,36 @@ def noise_multiplier_for(target_epsilon: float, rounds: int, delta: float) -> fl
     return high
 
 
-def rounds_within(target_epsilon: float, noise_multiplier: float, delta: float, planned: int) -> int:
-    """How many of the ``planned`` rounds fit the budget (stop before exceeding it)."""
-    rounds = 0
-    while rounds < planned and epsilon_after(noise_multiplier, rounds + 1, delta) <= target_epsilon:
+def rounds_within(
+    target_epsilon: float, noise_multiplier: float, delta: float, planned: int, spent: Sequence[float] = ()
+) -> int:
+    """How many of the ``planned`` rounds fit the budget (stop before exceeding it).
+
+    ``spent`` holds the multipliers of rounds already run (a resumed run), so
+    they count with the noise they really had.
+    """
+    rounds = len(spent)
+    while rounds < planned and epsilon_of([*spent, *[noise_multiplier] * (rounds + 1 - len(spent))],
+                                          delta) <= target_epsilon:
         rounds += 1
     return rounds
 
 
-def privatize(
-    delta: np.ndarray, clip: float, share_std: float, rng: np.random.Generator
-) -> tuple[np.ndarray, float]:
-    """Clip ``delta`` to L2 norm ``clip`` and add this client's noise share.
-
-    Returns
-    -------
-    tuple[np.ndarray, float]
-        The noisy update and the update's L2 norm before clipping.
-    """
+def clip_l2(delta: np.ndarray, clip: float) -> np.ndarray:
+    """``delta`` scaled down to L2 norm ``clip`` if it is longer."""
     norm = float(np.linalg.norm(delta))
-    clipped = delta * min(1.0, clip / norm) if norm > 0 else delta
-    return clipped + rng.normal(0.0, share_std, delta.shape), norm
+    return delta * min(1.0, clip / norm) if norm > 0 else delta
+
+
+def grid_noise(size: int, share_std: float, frac_bits: int) -> np.ndarray:
+    """One client's noise share: ``size`` discrete Gaussians of std ``share_std``
+    on the fixed-point grid ``2^-frac_bits``, as int64 grid steps.
+
+    OpenDP's exact discrete Gaussian sampler, fed by its cryptographically
+    secure generator; nothing here uses numpy's generator.
+    """
+    scale = share_std * 2.0**frac_bits
+    measurement = opendp.m.make_gaussian(
+        opendp.vector_domain(opendp.atom_domain(T="i64"), size=size), opendp.l2_distance(T="i64"), scale=scale
+    )
+    return np.asarray(measurement([0] * size), dtype=np.int64)

@@ -1,4 +1,4 @@
-"""Differential privacy: the clip bound, the noise of the decrypted sum, the accounting."""
+"""Differential privacy: the clip bound, the grid noise of the decrypted sum, the accounting."""
 
 import dp_accounting
 import numpy as np
@@ -10,23 +10,32 @@ from hypothesis import strategies as st
 from strategies import paillier_math
 from strategies.codec import CodecParams, decode, encode
 from strategies.keys import generate_keypair
-from strategies.privacy import DpSettings, epsilon_after, noise_multiplier_for, privatize, rounds_within
+from strategies import privacy
+from strategies.privacy import (
+    DpSettings,
+    clip_l2,
+    epsilon_after,
+    epsilon_of,
+    grid_noise,
+    noise_multiplier_for,
+    rounds_within,
+)
 
 
 @settings(max_examples=60, deadline=None)
 @given(scale=st.floats(1e-6, 1e3), clip=st.floats(0.01, 10.0), size=st.integers(1, 500), seed=st.integers(0, 2**16))
 def test_every_clipped_update_is_within_the_l2_bound(scale, clip, size, seed):
     delta = np.random.default_rng(seed).normal(0, scale, size)
-    clipped, norm = privatize(delta, clip, 0.0, np.random.default_rng(0))
-    assert norm == pytest.approx(np.linalg.norm(delta))
+    clipped = clip_l2(delta, clip)
     assert np.linalg.norm(clipped) <= clip * (1 + 1e-9)
-    if norm <= clip:
+    if np.linalg.norm(delta) <= clip:
         np.testing.assert_array_equal(clipped, delta)  # small updates pass unchanged
 
 
 def test_the_decrypted_sum_of_noise_shares_has_the_target_standard_deviation():
     """Three clients with zero updates: the decrypted sum is pure noise of std z C.
 
+    The shares are integers on the codec's grid (OpenDP's discrete Gaussian).
     4,000 values: the sample standard deviation is within 1.2% of the true one
     (one standard error); the tolerance, 5%, is four standard errors.
     """
@@ -35,8 +44,8 @@ def test_the_decrypted_sum_of_noise_shares_has_the_target_standard_deviation():
     params = CodecParams(2048, 4000, clip=dp.value_bound)
     contributions = []
     for client in range(3):
-        noisy, _ = privatize(np.zeros(4000), dp.clip, dp.share_std, np.random.default_rng(100 + client))
-        plaintexts, clipped = encode(noisy, 1, params)
+        noise = grid_noise(4000, dp.share_std, params.frac_bits)
+        plaintexts, clipped = encode(np.zeros(4000), 1, params, noise=noise)
         assert clipped == 0  # the codec bound leaves the noise untouched
         contributions.append(paillier_math.encrypt_many(pub.n, plaintexts))
     total = contributions[0]
@@ -49,10 +58,22 @@ def test_the_decrypted_sum_of_noise_shares_has_the_target_standard_deviation():
     assert abs(np.mean(noise_sum)) < 4 * dp.sum_std / np.sqrt(4000)
 
 
+def test_the_noise_comes_from_opendp_not_numpy(monkeypatch):
+    def no_numpy(*args, **kwargs):
+        raise AssertionError("numpy's generator used for DP noise")
+
+    monkeypatch.setattr(np.random, "default_rng", no_numpy)
+    monkeypatch.setattr(np.random, "normal", no_numpy)
+    noise = grid_noise(1000, 1e-3, 19)
+    assert noise.dtype == np.int64 and 400 < np.std(noise) < 600  # std 1e-3 * 2^19 = 524 grid steps
+
+
 @pytest.mark.parametrize("z, rounds, delta", [(1.0, 1, 1e-5), (1.1, 3, 1e-5), (0.8, 10, 1e-6), (4.0, 50, 1e-5)])
-def test_epsilon_is_the_accounting_librarys(z, rounds, delta):
+def test_epsilon_is_the_accounting_librarys_for_replace_one_neighbours(z, rounds, delta):
+    """Replacing one client's update moves the sum by 2 C: the mechanism's multiplier is z / 2."""
+    assert privacy.NEIGHBOURING == "replace-one"
     accountant = rdp.RdpAccountant()
-    accountant.compose(dp_accounting.GaussianDpEvent(z), rounds)
+    accountant.compose(dp_accounting.GaussianDpEvent(z / 2), rounds)
     assert epsilon_after(z, rounds, delta) == pytest.approx(accountant.get_epsilon(delta), rel=1e-12)
     assert epsilon_after(z, rounds + 1, delta) > epsilon_after(z, rounds, delta)  # budgets only grow
 
@@ -63,6 +84,14 @@ def test_the_derived_noise_multiplier_is_the_smallest_that_meets_the_target():
     assert rounds_within(8.0, z, 1e-5, planned=10) == 3
     with pytest.raises(ValueError, match="target-epsilon"):
         noise_multiplier_for(0.0, 3, 1e-5)
+
+
+def test_a_resumed_run_accounts_earlier_rounds_with_their_own_noise():
+    spent = [4.0, 4.0]
+    assert epsilon_of([*spent, 1.0], 1e-5) < epsilon_after(1.0, 3, 1e-5)
+    assert epsilon_of([*spent, 1.0], 1e-5) > epsilon_after(4.0, 3, 1e-5)
+    z = 1.5
+    assert rounds_within(8.0, z, 1e-5, planned=20, spent=spent) > rounds_within(8.0, z, 1e-5, planned=20)
 
 
 def test_shares_are_sized_for_min_clients():
