@@ -1,81 +1,295 @@
-"""The client side of the Paillier chain: contribute, then add-and-forward.
+"""The client side of a secure round: contribute, add-and-forward once, unmask once.
 
-Functions of plain values (the ClientApp keeps them between messages in
-``context.state``), so every step is testable without Flower.
+Functions of plain values (the ClientApp keeps ``RoundState`` between
+messages in ``context.state``), so every step and every check is testable
+without Flower. A client obeys the server only as far as the protocol goes:
+
+- it adds its contribution to at most one pass per round, and corrects at
+  most once;
+- the roster and every chain it ends are at least its own ``min-clients``
+  floor (node config), which no server message can lower;
+- the next hop is a roster member other than itself and other than anyone
+  already in the running sum; steps only increase;
+- it corrects only for a survivor set that holds itself, everyone it saw
+  contribute, and at least its floor.
+
+A request that breaks one of these raises ``ProtocolError`` and the client
+refuses it.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import struct
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 import numpy as np
 
-from strategies import envelope, paillier_math
+from strategies import envelope, masks, paillier_math
 from strategies.codec import CodecParams, encode
-from strategies.errors import EnvelopeError
+from strategies.errors import ProtocolError
 from strategies.keys import fingerprint, public_key_from_n
 from strategies.parallel import WORKERS
+from strategies.roster import Roster, ids_from_bytes, ids_to_bytes
+from strategies.wire import NODE_INSECURE_DEMO_KEY, NODE_MIN_CLIENTS, NODE_MIN_NOISE_MULTIPLIER
+
+# A node that says nothing in its node config accepts no sum of fewer than
+# this many clients (the run-config's default min-clients).
+DEFAULT_NODE_MIN_CLIENTS = 3
+ABSOLUTE_MIN_CLIENTS = 2  # the "sum" of one update is the update
+_COUNT = struct.Struct(">I")
 
 
 @dataclass(frozen=True)
-class Contribution:
-    """A client's encrypted update for one round, kept until the chain reaches it."""
+class ClientPolicy:
+    """What this node accepts, from its own node config; the server cannot change it.
+
+    Parameters
+    ----------
+    min_clients : int
+        Fewest clients in any roster, pass or survivor set it takes part in.
+    insecure_demo_key : bool
+        Accept Paillier keys below 2048 bits (the book's demo).
+    min_noise_multiplier : float
+        Under differential privacy, the least noise multiplier it accepts.
+    """
+
+    min_clients: int = DEFAULT_NODE_MIN_CLIENTS
+    insecure_demo_key: bool = False
+    min_noise_multiplier: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.min_clients < ABSOLUTE_MIN_CLIENTS:
+            raise ValueError(f"node-config min-clients = {self.min_clients}: expected >= {ABSOLUTE_MIN_CLIENTS}")
+
+    @classmethod
+    def from_node_config(cls, node_config: Mapping[str, object]) -> ClientPolicy:
+        """Read ``min-clients``, ``insecure-demo-key`` and ``dp-min-noise-multiplier``."""
+        demo = node_config.get(NODE_INSECURE_DEMO_KEY, False)
+        return cls(
+            min_clients=int(node_config.get(NODE_MIN_CLIENTS, DEFAULT_NODE_MIN_CLIENTS)),  # type: ignore[call-overload]
+            insecure_demo_key=demo is True or str(demo).lower() == "true",
+            min_noise_multiplier=float(node_config.get(NODE_MIN_NOISE_MULTIPLIER, 0.0)),  # type: ignore[arg-type]
+        )
+
+
+@dataclass(frozen=True)
+class Identity:
+    """Who this client is in the chain: its node id and its chain private key (fresh per run)."""
+
+    node_id: int
+    chain_key: bytes
+    run_id: int | str
+
+
+@dataclass
+class RoundState:
+    """One round of one client: its contribution and what it has done with it."""
 
     server_round: int
     n: int
     params: CodecParams
-    ciphertexts: list[int]
-    clipped: int
+    ciphertexts: list[int]  # own, not masked
+    self_seed: bytes
+    floor: int  # fewest clients this client accepts in the roster, a pass or the survivors
+    roster: bytes = b""  # fixed by the first chain message of the round
+    last_step: int = 0
+    running: list[int] = field(default_factory=list)  # the sum it forwarded, once added
+    seen: list[int] = field(default_factory=list)  # contributors of that sum, itself last
+    sealed_for: list[int] = field(default_factory=list)
+    corrected: bool = False
+
+    @property
+    def added(self) -> bool:
+        """Whether its contribution is in a pass already."""
+        return bool(self.running)
+
+
+@dataclass(frozen=True)
+class Hop:
+    """A chain request: add (or re-seal) and pass on to ``next_id`` (0: return the total)."""
+
+    server_round: int
+    roster: bytes
+    envelope: bytes
+    in_step: int
+    out_step: int
+    next_id: int
 
 
 def contribute(
-    server_round: int, delta: np.ndarray, num_examples: int, n: int, params: CodecParams,
-    insecure_demo_key: bool = False,
-) -> Contribution:
-    """Encode and encrypt an update under the server's key.
+    server_round: int,
+    delta: np.ndarray,
+    num_examples: int,
+    n: int,
+    params: CodecParams,
+    policy: ClientPolicy,
+    loss: float = 0.0,
+    noise: np.ndarray | None = None,
+    noise_min_clients: int = 0,
+) -> tuple[RoundState, int]:
+    """Encode and encrypt an update under the server's key; the state and the clipped count.
+
+    ``noise_min_clients`` is the number of clients the differential-privacy
+    noise shares were sized for: the client then accepts no sum of fewer.
 
     Raises
     ------
     ContributionError
         For NaN/inf values or an example count out of range (see ``codec.encode``).
     InsecureKeyError, ValueError
-        If ``n`` is too small or not a plausible Paillier modulus.
+        If ``n`` is below this node's key policy or not a plausible Paillier modulus.
     """
-    public_key_from_n(n, insecure_demo_key)
-    plaintexts, clipped = encode(delta, num_examples, params)
+    public_key_from_n(n, policy.insecure_demo_key)
+    plaintexts, clipped = encode(delta, num_examples, params, loss, noise)
     obfuscators = WORKERS.obfuscators(n, len(plaintexts))
     WORKERS.prefetch(n, len(plaintexts))  # next round's, computed while we wait for the chain
-    return Contribution(server_round, n, params, paillier_math.encrypt_many(n, plaintexts, obfuscators), clipped)
+    ciphertexts = paillier_math.encrypt_many(n, plaintexts, obfuscators)
+    floor = max(policy.min_clients, noise_min_clients)
+    return RoundState(server_round, n, params, ciphertexts, masks.new_seed(), floor), clipped
 
 
-def add_own(
-    mine: Contribution, incoming: bytes, my_private_key: bytes, run_id: int | str, in_step: int,
-) -> list[int]:
-    """Open the envelope from the previous hop (if any) and add this client's ciphertexts.
+def _require(ok: bool, problem: str) -> None:
+    if not ok:
+        raise ProtocolError(problem)
+
+
+def _check_request(state: RoundState, me: Identity, server_round: int, roster_bytes: bytes) -> Roster:
+    """The checks every chain and unmask request passes; the roster it names."""
+    _require(server_round == state.server_round, f"request for round {server_round}, "
+             f"but this client's contribution is for round {state.server_round}")
+    roster = Roster.from_bytes(roster_bytes)
+    _require(len(roster) >= state.floor, f"roster of {len(roster)} is below this node's floor ({state.floor})")
+    _require(roster.keys.get(me.node_id) == envelope.public_key_of(me.chain_key),
+             "the roster does not hold this client under its own chain key")
+    _require(not state.roster or state.roster == roster_bytes, "the roster changed within the round")
+    state.roster = roster_bytes
+    return roster
+
+
+def _check_next(state: RoundState, me: Identity, roster: Roster, hop: Hop, contributors: list[int]) -> None:
+    _require(hop.out_step > max(hop.in_step, state.last_step), "steps must only increase")
+    if hop.next_id == 0:
+        _require(len(contributors) >= state.floor,
+                 f"a total of {len(contributors)} contributions is below this node's floor ({state.floor})")
+        return
+    _require(hop.next_id in roster and hop.next_id != me.node_id, "the next hop is not another roster member")
+    _require(hop.next_id not in contributors, "the next hop has already contributed to this sum")
+    _require(hop.next_id not in state.sealed_for, "this sum was already sealed for that member")
+
+
+def _aad(state: RoundState, step: int, recipient: bytes, me: Identity) -> bytes:
+    digest = Roster.from_bytes(state.roster).digest()
+    return envelope.associated_data(me.run_id, state.server_round, step, recipient, fingerprint(state.n), digest)
+
+
+def _pair_seeds(state: RoundState, me: Identity, roster: Roster) -> dict[int, bytes]:
+    return {
+        other: masks.pairwise_seed(me.chain_key, me.node_id, key, other, me.run_id, state.server_round)
+        for other, key in roster.keys.items() if other != me.node_id
+    }
+
+
+def _open(state: RoundState, me: Identity, roster: Roster, hop: Hop) -> tuple[list[int], list[int]]:
+    """The incoming running sum and its contributors (empty for the first hop)."""
+    if not hop.envelope:
+        _require(hop.in_step == 0, "a step without an envelope")
+        return [], []
+    payload = envelope.open_envelope(
+        hop.envelope, me.chain_key, _aad(state, hop.in_step, envelope.public_key_of(me.chain_key), me)
+    )
+    if len(payload) < _COUNT.size:
+        raise ProtocolError("envelope payload truncated")
+    count = _COUNT.unpack_from(payload)[0]
+    ids_end = _COUNT.size + 8 * count
+    contributors = ids_from_bytes(payload[_COUNT.size : ids_end], "contributors")
+    _require(all(c in roster and c != me.node_id for c in contributors),
+             "the running sum names a contributor outside the roster, or this client")
+    running = paillier_math.from_bytes(
+        state.n, payload[ids_end:], state.params.num_plaintexts, source=f"envelope of step {hop.in_step}"
+    )
+    return running, contributors
+
+
+def _pass_on(state: RoundState, me: Identity, roster: Roster, hop: Hop) -> bytes:
+    """Seal the running sum for the next hop, or return the total (next 0)."""
+    state.last_step = hop.out_step
+    body = paillier_math.to_bytes(state.n, state.running)
+    if hop.next_id == 0:
+        return body
+    state.sealed_for.append(hop.next_id)
+    payload = _COUNT.pack(len(state.seen)) + ids_to_bytes(state.seen) + body
+    return envelope.seal(payload, roster.keys[hop.next_id], _aad(state, hop.out_step, roster.keys[hop.next_id], me))
+
+
+def add(state: RoundState, hop: Hop, me: Identity) -> tuple[bytes, list[int]]:
+    """Open the incoming sum, add this client's masked contribution, pass it on.
+
+    Returns
+    -------
+    tuple[bytes, list[int]]
+        The sealed envelope for the next hop (or, last, the encrypted total)
+        and the contributors of the sum, this client last.
 
     Raises
     ------
-    EnvelopeError
-        If the envelope does not open for this client, run, round and step.
-    CiphertextError
-        If it holds the wrong number of ciphertexts or an invalid one.
+    ProtocolError
+        If the request breaks the protocol (see the module docstring).
+    EnvelopeError, CiphertextError
+        If the incoming envelope does not open or holds invalid ciphertexts.
     """
-    if not incoming:
-        return list(mine.ciphertexts)
-    me = envelope.public_key_of(my_private_key)
-    aad = envelope.associated_data(run_id, mine.server_round, in_step, me, fingerprint(mine.n))
-    payload = envelope.open_envelope(incoming, my_private_key, aad)
-    previous = paillier_math.from_bytes(
-        mine.n, payload, mine.params.num_plaintexts, source=f"envelope of step {in_step}"
+    roster = _check_request(state, me, hop.server_round, hop.roster)
+    _require(not state.added, "this client's contribution is already in a pass of this round")
+    running, contributors = _open(state, me, roster, hop)
+    seen = [*contributors, me.node_id]
+    _check_next(state, me, roster, hop, seen)
+    masked = paillier_math.add_plain(
+        state.n, state.ciphertexts,
+        masks.mask(state.self_seed, _pair_seeds(state, me, roster), me.node_id, state.n, len(state.ciphertexts)),
     )
-    return paillier_math.add(mine.n, previous, mine.ciphertexts)
+    state.running = paillier_math.add(state.n, running, masked) if running else masked
+    state.seen = seen
+    return _pass_on(state, me, roster, hop), seen
 
 
-def forward(
-    running: list[int], mine: Contribution, next_key: bytes, run_id: int | str, out_step: int,
-) -> bytes:
-    """Seal the running sum for the next hop."""
-    if not next_key:
-        raise EnvelopeError("No next hop to seal for")
-    aad = envelope.associated_data(run_id, mine.server_round, out_step, next_key, fingerprint(mine.n))
-    return envelope.seal(paillier_math.to_bytes(mine.n, running), next_key, aad)
+def reseal(state: RoundState, hop: Hop, me: Identity) -> bytes:
+    """Seal the same running sum for another next hop (the previous one dropped).
+
+    Raises
+    ------
+    ProtocolError
+        If this client forwarded no sum this round, or the new next hop is not
+        allowed (itself, a contributor, one it sealed for already), or the
+        request would turn the sum into a total.
+    """
+    roster = _check_request(state, me, hop.server_round, hop.roster)
+    _require(state.added, "no running sum to re-seal in this round")
+    _require(hop.next_id != 0, "a re-sealed running sum never becomes a total")
+    _check_next(state, me, roster, hop, state.seen)
+    return _pass_on(state, me, roster, hop)
+
+
+def correct(
+    state: RoundState, server_round: int, roster_bytes: bytes, survivors: list[int], me: Identity
+) -> list[int]:
+    """This client's correction for the survivor set: removes its self mask and its
+    pairwise masks with the roster members outside it.
+
+    Raises
+    ------
+    ProtocolError
+        If it has corrected this round already, did not contribute, or the
+        survivor set is below its floor, lacks itself or anyone it saw contribute.
+    """
+    roster = _check_request(state, me, server_round, roster_bytes)
+    _require(not state.corrected, "this client has already corrected this round")
+    _require(state.added, "this client contributed to no pass this round")
+    _require(len(set(survivors)) == len(survivors) and all(s in roster for s in survivors),
+             "the survivor set repeats a node or names one outside the roster")
+    _require(len(survivors) >= state.floor,
+             f"a survivor set of {len(survivors)} is below this node's floor ({state.floor})")
+    _require(set(state.seen) <= set(survivors), "the survivor set leaves out a client seen contributing")
+    state.corrected = True
+    dropped = [node for node in roster.keys if node not in survivors]
+    return masks.correction(state.self_seed, _pair_seeds(state, me, roster), me.node_id, dropped,
+                            state.n, len(state.ciphertexts))

@@ -1,144 +1,262 @@
-"""Flower ClientApp: runs ``SpamClient`` and, for secure rounds, the client side of the chain."""
+"""Flower ClientApp: runs ``SpamClient`` and, for secure rounds, the client side of the protocol.
+
+Replies carry what the protocol needs and nothing per client: a secure
+training reply holds only the chain public key (the loss and clipped count
+travel encrypted in the contribution), and an error reply holds only a code
+and its fixed reason (``strategies.errors.REASONS``). Details go to this
+node's own log.
+"""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 
 import numpy as np
 from flwr.app import ArrayRecord, ConfigRecord, Context, Error, Message, MetricRecord, RecordDict
 from flwr.clientapp import ClientApp
 
-from clients.secure_chain import Contribution, add_own, contribute, forward
+from clients.secure_chain import ClientPolicy, Hop, Identity, RoundState, add, contribute, correct, reseal
 from clients.spam_client import SpamClient
-from strategies import envelope, paillier_math
-from strategies.codec import CodecParams
+from strategies import envelope, paillier_math, wire
+from strategies.codec import FRAC_BITS, CodecParams
 from strategies.errors import (
     CODE_BAD_ENVELOPE,
     CODE_CHAIN_STATE_MISSING,
+    CODE_CLIENT_FAILED,
     CODE_CONTRIBUTION_REJECTED,
     CODE_NODE_MISCONFIGURED,
+    CODE_REFUSED,
+    REASONS,
     CiphertextError,
     ContributionError,
     EnvelopeError,
     InsecureKeyError,
+    ProtocolError,
 )
 from strategies.keys import n_from_bytes, n_to_bytes
-from strategies.privacy import privatize
+from strategies.privacy import DpSettings, clip_l2, grid_noise
+from strategies.roster import ids_from_bytes, ids_to_bytes
 
 from .config import RunConfig
 from .dataset import make_client
 
-STATE_KEY = "secure-chain"
+LOG = logging.getLogger(__name__)
+ROUND_STATE = "secure-round"
+CHAIN_KEY_STATE = "secure-chain-key"
 ClientFactory = Callable[[Context], SpamClient]
+
+
+class NodeConfigError(ValueError):
+    """This node's own configuration (partition, data, floors) is unusable."""
+
+
+class StateMissingError(ContributionError):
+    """A request for a round this client holds no contribution for."""
 
 
 def spam_client(context: Context) -> SpamClient:
     """The ``SpamClient`` of this node: its partition of the run's corpus."""
     cfg = RunConfig.from_mapping(context.run_config)
     if "partition-id" not in context.node_config:
-        raise ValueError(
+        raise NodeConfigError(
             "This SuperNode has no partition-id in its node config; start it with "
             "--node-config \"partition-id=<0..num-clients-1>\""
         )
     return make_client(cfg, int(context.node_config["partition-id"]))
 
 
-def _error(msg: Message, code: int, context: Context, problem: Exception) -> Message:
-    reason = f"node {context.node_id}: {type(problem).__name__}: {problem}"
-    return Message(Error(code=code, reason=reason), reply_to=msg)
+def _error(msg: Message, code: int, context: Context, problem: BaseException) -> Message:
+    """An error reply with the code only; the details stay in this node's log."""
+    LOG.warning("node %s refused %s (code %d): %s: %s", context.node_id, msg.metadata.message_type, code,
+                type(problem).__name__, problem)
+    return Message(Error(code=code, reason=REASONS[code]), reply_to=msg)
 
 
-def _contribute(
-    msg: Message,
-    context: Context,
-    before: list[np.ndarray],
-    after: list[np.ndarray],
-    num_examples: int,
-    metrics: dict,
-) -> Message:
-    """Encrypt the update into ``context.state``; the reply carries no ciphertext."""
-    record = msg.content["paillier"]
-    delta = np.concatenate([(a - b).ravel() for a, b in zip(after, before)])
+# Which code an exception becomes; anything else is CODE_CLIENT_FAILED, with its traceback logged.
+_CODES: list[tuple[type[BaseException], int]] = [
+    (EnvelopeError, CODE_BAD_ENVELOPE),
+    (CiphertextError, CODE_BAD_ENVELOPE),
+    (ProtocolError, CODE_REFUSED),
+    (StateMissingError, CODE_CHAIN_STATE_MISSING),
+    (ContributionError, CODE_CONTRIBUTION_REJECTED),
+    (InsecureKeyError, CODE_REFUSED),
+    (NodeConfigError, CODE_NODE_MISCONFIGURED),
+]
+
+
+def _guarded(handler: Callable[[Message, Context], Message]) -> Callable[[Message, Context], Message]:
+    """Turn every exception of ``handler`` into an error reply that carries a code only."""
+
+    def guarded(msg: Message, context: Context) -> Message:
+        try:
+            return handler(msg, context)
+        except Exception as exc:  # noqa: BLE001 - the server must never see the text
+            for kind, code in _CODES:
+                if isinstance(exc, kind):
+                    return _error(msg, code, context, exc)
+            LOG.exception("node %s failed on %s", context.node_id, msg.metadata.message_type)
+            return _error(msg, CODE_CLIENT_FAILED, context, exc)
+
+    guarded.__name__ = handler.__name__
+    guarded.__doc__ = handler.__doc__
+    return guarded
+
+
+# -------------------------------------------------------------- round state
+def _save(context: Context, state: RoundState) -> None:
+    context.state[ROUND_STATE] = ConfigRecord({
+        "round": state.server_round, "n": n_to_bytes(state.n),
+        "ciphertexts": paillier_math.to_bytes(state.n, state.ciphertexts),
+        "self-seed": state.self_seed, "floor": state.floor, "roster": state.roster,
+        "last-step": state.last_step,
+        "running": paillier_math.to_bytes(state.n, state.running),
+        "seen": ids_to_bytes(state.seen), "sealed-for": ids_to_bytes(state.sealed_for),
+        "corrected": state.corrected,
+        **{f"codec-{k}": v for k, v in state.params.to_config().items()},
+    })
+
+
+def _load(context: Context, server_round: int) -> RoundState:
+    record = context.state.get(ROUND_STATE)
+    if record is None or int(record["round"]) != server_round:
+        raise StateMissingError(f"holds no contribution for round {server_round}")
+    n = n_from_bytes(bytes(record["n"]))
+    params = CodecParams.from_config({k[len("codec-"):]: v for k, v in record.items() if k.startswith("codec-")})
+    count = params.num_plaintexts
+    running = bytes(record["running"])
+    return RoundState(
+        server_round=server_round, n=n, params=params,
+        ciphertexts=paillier_math.from_bytes(n, bytes(record["ciphertexts"]), count, "own state"),
+        self_seed=bytes(record["self-seed"]), floor=int(record["floor"]), roster=bytes(record["roster"]),
+        last_step=int(record["last-step"]),
+        running=paillier_math.from_bytes(n, running, count, "own state") if running else [],
+        seen=ids_from_bytes(bytes(record["seen"]), "own state"),
+        sealed_for=ids_from_bytes(bytes(record["sealed-for"]), "own state"),
+        corrected=bool(record["corrected"]),
+    )
+
+
+def _identity(context: Context) -> Identity:
+    """This node's chain key, fresh per run and kept in ``context.state``."""
+    record = context.state.get(CHAIN_KEY_STATE)
+    if record is None:
+        record = ConfigRecord({"key": envelope.new_private_key()})
+        context.state[CHAIN_KEY_STATE] = record
+    return Identity(context.node_id, bytes(record["key"]), context.run_id)
+
+
+def _policy(context: Context) -> ClientPolicy:
     try:
-        mine = contribute(
-            server_round=int(msg.content["config"]["server-round"]),
-            delta=delta,
-            num_examples=num_examples,
-            n=n_from_bytes(bytes(record["n"])),
-            params=CodecParams.from_config(dict(record)),
-            insecure_demo_key=bool(record.get("insecure-demo-key", False)),
-        )
-    except (ContributionError, InsecureKeyError, ValueError) as exc:
-        return _error(msg, CODE_CONTRIBUTION_REJECTED, context, exc)
-    state = context.state.get(STATE_KEY)
-    chain_key = bytes(state["chain-key"]) if state else envelope.new_private_key()  # fresh per run
-    context.state[STATE_KEY] = ConfigRecord({
-        "chain-key": chain_key,
-        "round": mine.server_round,
-        "n": n_to_bytes(mine.n),
-        "ciphertexts": paillier_math.to_bytes(mine.n, mine.ciphertexts),
-        "running": b"",
-        **{f"codec-{k}": v for k, v in mine.params.to_config().items()},
-    })
-    content = RecordDict({
-        "metrics": MetricRecord({**metrics, "clipped": mine.clipped}),
-        "chain": ConfigRecord({"public-key": envelope.public_key_of(chain_key)}),
-    })
+        return ClientPolicy.from_node_config(context.node_config)
+    except (TypeError, ValueError) as exc:
+        raise NodeConfigError(f"node config: {exc}") from exc
+
+
+# ----------------------------------------------------------------- handlers
+def _dp_noise(delta: np.ndarray, config: dict, policy: ClientPolicy, frac_bits: int) -> tuple[np.ndarray, np.ndarray, int]:
+    """Differential privacy: the update clipped to L2 ``dp-clip``, this client's noise share
+    on the fixed-point grid, and the number of clients the shares are sized for.
+
+    Raises
+    ------
+    ProtocolError
+        If the noise multiplier is below this node's own floor.
+    """
+    try:
+        dp = DpSettings(float(config["dp-clip"]), float(config["dp-noise-multiplier"]), int(config["dp-min-clients"]))
+    except (KeyError, ValueError) as exc:
+        raise ProtocolError(f"differential privacy settings: {exc}") from exc
+    if dp.noise_multiplier < policy.min_noise_multiplier:
+        raise ProtocolError(f"noise multiplier {dp.noise_multiplier} is below this node's floor "
+                            f"{policy.min_noise_multiplier}")
+    return clip_l2(delta, dp.clip), grid_noise(delta.size, dp.share_std, frac_bits), dp.min_clients
+
+
+def _train_secure(msg: Message, context: Context, delta: np.ndarray, num_examples: int, loss: float) -> Message:
+    """Encrypt the update into ``context.state``; the reply carries the chain key only."""
+    record = msg.content[wire.PAILLIER_RECORD]
+    config = dict(msg.content["config"])
+    params = CodecParams.from_config(dict(record))
+    policy = _policy(context)
+    noise, noise_clients = None, 0
+    if float(config.get("dp-clip", 0.0)) > 0:
+        delta, noise, noise_clients = _dp_noise(delta, config, policy, params.frac_bits)
+        num_examples, loss = 1, 0.0  # DP-FedAvg: equal weights, and no loss outside the guarantee
+    state, clipped = contribute(
+        int(config["server-round"]), delta, num_examples, n_from_bytes(bytes(record[wire.N])), params,
+        policy, loss=loss, noise=noise, noise_min_clients=noise_clients,
+    )
+    if clipped:
+        LOG.info("node %s: %d update values clipped", context.node_id, clipped)
+    _save(context, state)
+    me = _identity(context)
+    content = RecordDict({wire.RECORD: ConfigRecord({wire.CHAIN_KEY: envelope.public_key_of(me.chain_key)})})
     return Message(content, reply_to=msg)
 
 
-def _privatized(
-    before: list[np.ndarray], after: list[np.ndarray], config: dict
-) -> tuple[list[np.ndarray], int, dict]:
-    """Differential privacy: clip the update, add this client's noise share.
+def _train_plain(msg: Message, before: list[np.ndarray], after: list[np.ndarray], num_examples: int,
+                 metrics: dict, context: Context) -> Message:
+    """Plain FedAvg, the baseline: the reply carries the new weights in clear."""
+    config = dict(msg.content["config"])
+    if float(config.get("dp-clip", 0.0)) > 0:  # DP on a plain sum: only for fl-spam privacy-curve
+        delta = np.concatenate([(a - b).ravel() for a, b in zip(after, before)])
+        clipped, noise, _ = _dp_noise(delta, config, _policy(context), FRAC_BITS)
+        noisy = clipped + noise / 2.0**FRAC_BITS
+        after, start = [], 0
+        for b in before:
+            after.append(b + noisy[start : start + b.size].reshape(b.shape))
+            start += b.size
+        num_examples, metrics = 1, {}
+    content = RecordDict({"arrays": ArrayRecord(after),
+                          "metrics": MetricRecord({"num-examples": num_examples, **metrics})})
+    return Message(content, reply_to=msg)
 
-    The update then counts as one example (DP-FedAvg averages clients with
-    equal weight, so each changes the sum by at most ``dp-clip``), and no
-    metric is reported: a training loss would leak outside the DP guarantee.
-    """
-    delta = np.concatenate([(a - b).ravel() for a, b in zip(after, before)])
-    noisy, _ = privatize(delta, float(config["dp-clip"]), float(config["dp-share-std"]),
-                         np.random.default_rng())  # OS entropy: the share must be unpredictable
-    weights, start = [], 0
-    for b in before:
-        weights.append(b + noisy[start : start + b.size].reshape(b.shape))
-        start += b.size
-    return weights, 1, {}
+
+def _client(client_for: ClientFactory, context: Context) -> SpamClient:
+    try:
+        return client_for(context)
+    except ValueError as exc:  # partition out of range, data missing or corrupt
+        raise NodeConfigError(str(exc)) from exc
 
 
-def _stored_contribution(state: ConfigRecord) -> Contribution:
-    n = n_from_bytes(bytes(state["n"]))
-    params = CodecParams.from_config({k[len("codec-"):]: v for k, v in state.items() if k.startswith("codec-")})
-    ciphertexts = paillier_math.from_bytes(n, bytes(state["ciphertexts"]), params.num_plaintexts, "own state")
-    return Contribution(int(state["round"]), n, params, ciphertexts, 0)
+def _hop(msg: Message) -> Hop:
+    fields = msg.content[wire.RECORD]
+    return Hop(
+        server_round=int(fields[wire.ROUND]), roster=bytes(fields[wire.ROSTER]),
+        envelope=bytes(fields.get(wire.ENVELOPE, b"")), in_step=int(fields[wire.IN_STEP]),
+        out_step=int(fields[wire.OUT_STEP]), next_id=int(fields[wire.NEXT]),
+    )
 
 
 def chain(msg: Message, context: Context) -> Message:
-    """One hop: open the envelope, add this client's ciphertexts, seal for the next hop."""
-    hop = msg.content["chain"]
-    state = context.state.get(STATE_KEY)
-    if state is None or int(state["round"]) != int(hop["round"]):
-        problem = ContributionError(f"holds no contribution for round {int(hop['round'])}")
-        return _error(msg, CODE_CHAIN_STATE_MISSING, context, problem)
-    mine = _stored_contribution(state)
-    chain_key = bytes(state["chain-key"])
-    if hop["action"] == "reseal":
-        if not state["running"]:
-            problem = ContributionError(f"holds no running sum to re-seal in round {int(hop['round'])}")
-            return _error(msg, CODE_CHAIN_STATE_MISSING, context, problem)
-        running = paillier_math.from_bytes(mine.n, bytes(state["running"]), mine.params.num_plaintexts, "own state")
+    """One hop: add this client's masked contribution (or re-seal the sum) and pass it on."""
+    hop = _hop(msg)
+    state = _load(context, hop.server_round)
+    me = _identity(context)
+    action = str(msg.content[wire.RECORD][wire.ACTION])
+    if action == wire.ADD:
+        sealed, contributors = add(state, hop, me)
+    elif action == wire.RESEAL:
+        sealed, contributors = reseal(state, hop, me), state.seen
     else:
-        try:
-            running = add_own(mine, bytes(hop["envelope"]), chain_key, context.run_id, int(hop["in-step"]))
-        except (EnvelopeError, CiphertextError) as exc:
-            return _error(msg, CODE_BAD_ENVELOPE, context, exc)
-        state["running"] = paillier_math.to_bytes(mine.n, running)
-    next_key = bytes(hop["next-key"])
-    if next_key:
-        out = {"envelope": forward(running, mine, next_key, context.run_id, int(hop["out-step"]))}
-    else:
-        out = {"total": paillier_math.to_bytes(mine.n, running)}
-    return Message(RecordDict({"chain": ConfigRecord(out)}), reply_to=msg)
+        raise ProtocolError(f"unknown chain action {action!r}")
+    _save(context, state)
+    out = wire.TOTAL if hop.next_id == 0 else wire.ENVELOPE
+    reply = ConfigRecord({out: sealed, wire.CONTRIBUTORS: ids_to_bytes(contributors)})
+    return Message(RecordDict({wire.RECORD: reply}), reply_to=msg)
+
+
+def unmask(msg: Message, context: Context) -> Message:
+    """This client's correction for the survivor set the server names."""
+    fields = msg.content[wire.RECORD]
+    server_round = int(fields[wire.ROUND])
+    state = _load(context, server_round)
+    survivors = ids_from_bytes(bytes(fields[wire.SURVIVORS]), "survivors")
+    values = correct(state, server_round, bytes(fields[wire.ROSTER]), survivors, _identity(context))
+    _save(context, state)
+    reply = ConfigRecord({wire.CORRECTION: paillier_math.values_to_bytes(state.n, values)})
+    return Message(RecordDict({wire.RECORD: reply}), reply_to=msg)
 
 
 def build_client_app(client_for: ClientFactory = spam_client) -> ClientApp:
@@ -149,34 +267,25 @@ def build_client_app(client_for: ClientFactory = spam_client) -> ClientApp:
     app = ClientApp()
 
     @app.train()
+    @_guarded
     def train(msg: Message, context: Context) -> Message:
         """Train on the local shard; reply with new weights, or (secure round) only a chain key."""
-        try:
-            client = client_for(context)
-        except ValueError as exc:  # CorpusError is a ValueError
-            return _error(msg, CODE_NODE_MISCONFIGURED, context, exc)
+        client = _client(client_for, context)
         parameters = msg.content["arrays"].to_numpy_ndarrays()
-        config = dict(msg.content["config"])
-        weights, num_examples, metrics = client.fit(parameters, config)
-        if float(config.get("dp-clip", 0.0)) > 0:
-            weights, num_examples, metrics = _privatized(parameters, weights, config)
-        if "paillier" not in msg.content:
-            content = RecordDict({
-                "arrays": ArrayRecord(weights),
-                "metrics": MetricRecord({"num-examples": num_examples, **metrics}),
-            })
-            return Message(content, reply_to=msg)
-        return _contribute(msg, context, parameters, weights, num_examples, metrics)
+        weights, num_examples, metrics = client.fit(parameters, dict(msg.content["config"]))
+        if wire.PAILLIER_RECORD not in msg.content:
+            return _train_plain(msg, parameters, weights, num_examples, metrics, context)
+        delta = np.concatenate([(a - b).ravel() for a, b in zip(weights, parameters)])
+        return _train_secure(msg, context, delta, num_examples, float(metrics.get("train_loss", 0.0)))
 
-    app.train("chain")(chain)
+    app.train("chain")(_guarded(chain))
+    app.train("unmask")(_guarded(unmask))
 
     @app.evaluate()
+    @_guarded
     def evaluate(msg: Message, context: Context) -> Message:
-        """Evaluate the global weights on this client's test slice."""
-        try:
-            client = client_for(context)
-        except ValueError as exc:
-            return _error(msg, CODE_NODE_MISCONFIGURED, context, exc)
+        """Evaluate the global weights on this client's test slice (plain rounds only)."""
+        client = _client(client_for, context)
         parameters = msg.content["arrays"].to_numpy_ndarrays()
         loss, num_examples, metrics = client.evaluate(parameters, dict(msg.content["config"]))
         content = RecordDict(

@@ -35,7 +35,7 @@ class RunConfig:
     local_epochs: int = 1
     loss: str = "mse"
     seed: int = 0
-    aggregation: str = "plain"
+    aggregation: str = "paillier"
     min_clients: int = 3
     key_bits: int = DEFAULT_KEY_BITS
     insecure_demo_key: bool = False

@@ -15,7 +15,7 @@ import numpy as np
 from flwr.app import ArrayRecord, ConfigRecord, Context, Error, Message, RecordDict
 from flwr.clientapp import ClientApp
 from flwr.serverapp import Grid
-from flwr.serverapp.strategy import Strategy
+from flwr.serverapp.strategy import Result, Strategy
 from flwr.supercore.run import Run
 from flwr.supercore.task_identity import TaskIdentity
 
@@ -44,6 +44,8 @@ class LocalGrid(Grid):
         ``intercept(instruction, reply) -> reply | None`` sees every reply
         before the server does and may replace it, or drop it (``None``: the
         node timed out). Tests use it to tamper, replay and drop.
+    node_config : dict, optional
+        Extra node-config entries of every node (e.g. its ``min-clients`` floor).
     """
 
     def __init__(
@@ -53,6 +55,7 @@ class LocalGrid(Grid):
         run_config: dict,
         run_id: int = 1,
         intercept: Interceptor | None = None,
+        node_config: dict | None = None,
     ) -> None:
         self.client_app = client_app
         self.intercept = intercept
@@ -64,12 +67,13 @@ class LocalGrid(Grid):
             FIRST_NODE_ID + i: Context(
                 run_id=run_id,
                 node_id=FIRST_NODE_ID + i,
-                node_config={"partition-id": i, "num-partitions": num_nodes},
+                node_config={**(node_config or {}), "partition-id": i, "num-partitions": num_nodes},
                 state=RecordDict(),
                 run_config=dict(run_config),
             )
             for i in range(num_nodes)
         }
+        self.result: Result | None = None  # what Strategy.start returned, set by run_strategy
         self.sent: list[Message] = []
         self.received: list[Message] = []
         self._replies: dict[str, Message] = {}
@@ -138,6 +142,7 @@ def run_strategy(
     train_config: dict,
     rounds: int = 1,
     intercept: Interceptor | None = None,
+    node_config: dict | None = None,
 ) -> tuple[list[np.ndarray], LocalGrid]:
     """Run ``rounds`` of ``strategy`` over a fresh ``LocalGrid``.
 
@@ -147,7 +152,8 @@ def run_strategy(
         The final global arrays (``initial`` if every round was skipped) and
         the grid, whose ``sent``/``received`` hold every message.
     """
-    grid = LocalGrid(client_app, num_nodes, run_config, intercept=intercept)
+    grid = LocalGrid(client_app, num_nodes, run_config, intercept=intercept, node_config=node_config)
     result = strategy.start(grid, ArrayRecord(initial), num_rounds=rounds,
                             train_config=ConfigRecord(train_config))
+    grid.result = result
     return result.arrays.to_numpy_ndarrays() or list(initial), grid

@@ -58,7 +58,7 @@ def privacy_curve(
     for z in multipliers:
         dp = DpSettings(clip, z, min_clients, delta)
         progress(f"noise multiplier {z}")
-        accuracy = _accuracy(cfg, {**base, "dp-clip": dp.clip, "dp-share-std": dp.share_std})
+        accuracy = _accuracy(cfg, {**base, **dp.train_config()})
         points.append({"noise_multiplier": z, "epsilon": dp.epsilon(rounds), "accuracy": accuracy})
     return {
         "corpus": load_data(cfg.corpus, cfg.data_path, cfg.seed).corpus,

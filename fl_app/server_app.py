@@ -16,7 +16,7 @@ from data.prepare import PreparedData
 from strategies.bounded import BoundedFedAvg, wait_for_nodes
 from strategies.chain import PaillierChainFedAvg
 from strategies.keys import generate_keypair, load_keypair, save_keypair
-from strategies.privacy import DpSettings, rounds_within
+from strategies.privacy import NEIGHBOURING, DpSettings, epsilon_of, rounds_within
 
 from .checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from .config import RunConfig
@@ -33,9 +33,12 @@ def evaluate_and_checkpoint(
 
     Flower calls it with round 0 before training and after every round; the
     strategy counts rounds from 1 also when resuming, so ``first_round`` (the
-    checkpoint's) is added. Every evaluated round is appended to ``rounds``.
+    checkpoint's) is added. Every evaluated round is appended to ``rounds``;
+    under DP with the noise multiplier it used, so that a resumed run accounts
+    earlier rounds with the noise they really had.
     """
     fingerprint = data.vocabulary.fingerprint()
+    spent = noise_spent(rounds) if dp is not None else []
 
     def evaluate(strategy_round: int, arrays: ArrayRecord) -> MetricRecord:
         server_round = first_round + strategy_round
@@ -44,8 +47,10 @@ def evaluate_and_checkpoint(
         log(INFO, "round %d: test accuracy %.2f%% on %s", server_round, 100 * accuracy, data.corpus)
         entry = {"round": server_round, "accuracy": accuracy, "loss": test_loss}
         if dp is not None:
-            entry["epsilon"] = dp.epsilon(server_round)
-            log(INFO, "round %d: epsilon %.3f at delta %g", server_round, entry["epsilon"], dp.delta)
+            entry["noise_multiplier"] = dp.noise_multiplier if strategy_round > 0 else 0.0
+            entry["epsilon"] = epsilon_of([*spent, *[dp.noise_multiplier] * strategy_round], dp.delta)
+            log(INFO, "round %d: epsilon %.3f at delta %g (%s neighbours)", server_round, entry["epsilon"],
+                dp.delta, NEIGHBOURING)
         if not (strategy_round == 0 and first_round > 0):  # the checkpoint's round is known
             rounds.append(entry)
         if strategy_round > 0:
@@ -53,6 +58,25 @@ def evaluate_and_checkpoint(
         return MetricRecord({"accuracy": accuracy, "loss": test_loss})
 
     return evaluate
+
+
+def noise_spent(rounds: list[dict]) -> list[float]:
+    """The noise multiplier of every DP round already run (from a checkpoint's history).
+
+    Raises
+    ------
+    ValueError
+        If a trained round of the history has no noise multiplier: it ran
+        without DP, and no epsilon can be claimed for the run.
+    """
+    spent = []
+    for entry in rounds:
+        if entry["round"] > 0:
+            if not entry.get("noise_multiplier"):
+                raise ValueError(f"checkpoint: round {entry['round']} ran without differential privacy; "
+                                 "a DP run cannot resume from it")
+            spent.append(float(entry["noise_multiplier"]))
+    return spent
 
 
 def server_keypair(cfg: RunConfig) -> tuple | None:
@@ -92,6 +116,7 @@ def make_strategy(cfg: RunConfig, dp: DpSettings | None) -> BoundedFedAvg:
         clip=dp.value_bound if dp else cfg.clip,
         max_examples=cfg.max_examples,
         chain_timeout=cfg.round_timeout,
+        one_example_each=dp is not None,
         **nodes,
     )
 
@@ -126,13 +151,16 @@ def run(grid: Grid, cfg: RunConfig, run_id: int | str) -> dict:
             "delta %g; noise shares sized for min-clients = %d", dp.clip, dp.noise_multiplier,
             dp.sum_std, dp.delta, dp.min_clients)
         if cfg.target_epsilon:
-            last_round = rounds_within(cfg.target_epsilon, dp.noise_multiplier, dp.delta, cfg.num_server_rounds)
+            spent = noise_spent(rounds)
+            last_round = rounds_within(cfg.target_epsilon, dp.noise_multiplier, dp.delta,
+                                       cfg.num_server_rounds, spent)
             if last_round < cfg.num_server_rounds:
+                over = epsilon_of([*spent, *[dp.noise_multiplier] * (last_round + 1 - len(spent))], dp.delta)
                 log(WARNING, "target-epsilon %.3g: training stops after round %d; round %d would reach "
-                    "epsilon %.3f", cfg.target_epsilon, last_round, last_round + 1, dp.epsilon(last_round + 1))
+                    "epsilon %.3f", cfg.target_epsilon, last_round, last_round + 1, over)
     train_config = {"lr": cfg.lr, "batch-size": cfg.batch_size, "local-epochs": cfg.local_epochs}
     if dp is not None:
-        train_config.update({"dp-clip": dp.clip, "dp-share-std": dp.share_std})
+        train_config.update(dp.train_config())
     remaining = last_round - first_round
     if remaining > 0:
         try:
@@ -164,8 +192,8 @@ def run(grid: Grid, cfg: RunConfig, run_id: int | str) -> dict:
         "accuracy": rounds[-1]["accuracy"],
         "dp": None if dp is None else {
             "clip": dp.clip, "noise_multiplier": dp.noise_multiplier, "delta": dp.delta,
-            "min_clients": dp.min_clients, "epsilon": dp.epsilon(rounds[-1]["round"]),
-            "target_epsilon": cfg.target_epsilon or None,
+            "min_clients": dp.min_clients, "epsilon": rounds[-1].get("epsilon", 0.0),
+            "neighbouring": NEIGHBOURING, "target_epsilon": cfg.target_epsilon or None,
         },
         "wall_time_s": round(time.monotonic() - started, 3),
     }

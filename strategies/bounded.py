@@ -6,7 +6,7 @@ import time
 from collections.abc import Iterable
 from logging import ERROR
 
-from flwr.app import ArrayRecord, ConfigRecord, Message, MetricRecord
+from flwr.app import ArrayRecord, ConfigRecord, Message, MetricRecord, RecordDict
 from flwr.common.logger import log
 from flwr.serverapp import Grid
 from flwr.serverapp.strategy import FedAvg
@@ -43,13 +43,24 @@ class BoundedFedAvg(FedAvg):
     ----------
     node_timeout : float
         Seconds to wait for enough nodes to be online.
+    message_ttl : float, optional
+        TTL of every message it sends; set it to the wait for replies, so that
+        a reply later than that is dropped by the SuperLink, never read.
     **kwargs
         Passed to ``FedAvg``.
     """
 
-    def __init__(self, *, node_timeout: float = 600.0, **kwargs) -> None:
+    def __init__(self, *, node_timeout: float = 600.0, message_ttl: float | None = None, **kwargs) -> None:
         super().__init__(**kwargs)
         self.node_timeout = node_timeout
+        self.message_ttl = message_ttl
+
+    def _construct_messages(self, record: RecordDict, node_ids: list[int], message_type: str) -> Iterable[Message]:
+        """FedAvg's messages, each with ``message_ttl``."""
+        return [
+            Message(content=record, message_type=message_type, dst_node_id=node, ttl=self.message_ttl)
+            for node in node_ids
+        ]
 
     def enough_nodes(self, grid: Grid, minimum: int, step: str, server_round: int) -> bool:
         """Wait for ``minimum`` online nodes; log and return False if they do not come."""

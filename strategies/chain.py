@@ -1,58 +1,74 @@
-"""Flower message-based strategy: FedAvg with Paillier secure aggregation over a client chain."""
+"""Flower message-based strategy: FedAvg with Paillier secure aggregation over a masked chain."""
 
 from __future__ import annotations
 
 import random
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
-from itertools import count
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 from logging import ERROR, INFO, WARNING
 
 import numpy as np
 from flwr.app import ArrayRecord, ConfigRecord, Message, MetricRecord, RecordDict
 from flwr.common.logger import log
 from flwr.serverapp import Grid
-from flwr.serverapp.strategy.strategy_utils import sample_nodes
 from phe import paillier
 
-from . import paillier_math
+from . import paillier_math, wire
 from .bounded import BoundedFedAvg
+from .chain_walk import HopOutcome, PassResult, walk_chain
 from .codec import DEFAULT_CLIP, DEFAULT_MAX_EXAMPLES, Aggregate, CodecParams, decode
 from .envelope import KEY_BYTES
 from .errors import (
-    CODE_BAD_ENVELOPE,
-    CiphertextError,
     NotEnoughContributorsError,
+    ProtocolError,
+    RoundAbortedError,
     SecureAggregationError,
 )
 from .keys import DEFAULT_KEY_BITS, INSECURE_WARNING, generate_keypair, n_to_bytes
 from .parallel import WORKERS
+from .roster import Roster, ids_from_bytes, ids_to_bytes
 
-# Message types: the ClientApp registers @app.train() and @app.train("chain").
-CHAIN_MESSAGE_TYPE = "train.chain"
 # Fewer contributors than this can never be decrypted, whatever the config says:
 # the "sum" of one update is the update.
 MIN_CLIENTS_FLOOR = 2
 
 
 @dataclass
-class ChainResult:
-    """The encrypted total and the nodes whose contributions it holds."""
+class SecureRoundState:
+    """Everything the server holds about one secure round, stage by stage.
 
-    total: list[int]
-    contributors: list[int]
+    As Flower's ``WorkflowState`` does for SecAgg+: each stage reads what the
+    previous one wrote, and nothing else carries state between them.
+    """
+
+    server_round: int
+    arrays: ArrayRecord
+    codec: CodecParams
+    roster: Roster | None = None  # stage 1: who trained, under which chain key
+    chain: PassResult | None = None  # stage 2: the masked total and its contributors
+    corrections: list[list[int]] = field(default_factory=list)  # stage 3: one per survivor
 
 
 class PaillierChainFedAvg(BoundedFedAvg):
     """Weighted FedAvg in which the server only ever decrypts the sum of all updates.
 
-    One round: every sampled client trains and encrypts its update under the
-    server's Paillier key (replying only with a chain public key); the
-    clients then add their ciphertexts into a running sum that travels client
-    to client in sealed envelopes, in a fresh random order; the server
-    decrypts the total, checks it, and applies the weighted mean update. A
-    client that fails is routed around; a sum of fewer than ``min_clients``
-    contributions is never decrypted and the round keeps the old model.
+    One round, as named stages (``aggregate_train`` reads top to bottom):
+
+    0. **train** (``configure_train``): FedAvg's sampling; each client trains,
+       encrypts its update (with its loss and clipped count in header slots)
+       under the server's Paillier key, and replies with its chain key only.
+    1. **roster**: the clients that replied, with their chain keys.
+    2. **chain**: one pass in a fresh random order; each client masks its
+       ciphertexts (pairwise masks with the roster plus a self mask), adds them
+       to the running sum and seals it for the next client; dropouts are
+       routed around; the last client returns the masked total.
+    3. **unmask**: every survivor sends its correction (removes its self mask
+       and its pairwise masks with the clients that dropped).
+    4. **decrypt**: the corrected total only, with the count, example and
+       guard checks; then the weighted mean update is applied.
+
+    A sum of fewer than ``min_clients`` contributions is never decrypted; any
+    stage that cannot finish safely skips the round and keeps the old model.
 
     Parameters
     ----------
@@ -62,19 +78,22 @@ class PaillierChainFedAvg(BoundedFedAvg):
         Paillier modulus size; below 2048 only with ``insecure_demo_key``.
     insecure_demo_key : bool (default: False)
         Allow small keys (the book used 128 bits); logs a warning every round.
+        Clients still refuse them unless their own node config allows them.
     clip : float
         Bound on each update value; larger values are clipped (and counted).
     max_examples : int
         Public bound on the total training examples of a round (sets the slot width).
     chain_timeout : float
-        Seconds to wait for each chain hop.
+        Seconds to wait for each chain hop and the unmask stage; also their TTL.
+    one_example_each : bool
+        Differential privacy: every client weighs 1, and a total whose example
+        count differs from its contributor count is refused.
     keypair : tuple, optional
         An existing ``phe`` keypair (tests, persisted keys); else a new one.
     seed : int, optional
         Seed of the chain order (default: from the OS).
     **kwargs
-        Passed to ``BoundedFedAvg`` (``node_timeout``) and ``FedAvg`` (sampling
-        fractions, minimum nodes, keys).
+        Passed to ``BoundedFedAvg`` (``node_timeout``) and ``FedAvg``.
     """
 
     def __init__(
@@ -86,6 +105,7 @@ class PaillierChainFedAvg(BoundedFedAvg):
         clip: float = DEFAULT_CLIP,
         max_examples: int = DEFAULT_MAX_EXAMPLES,
         chain_timeout: float = 600.0,
+        one_example_each: bool = False,
         keypair: tuple[paillier.PaillierPublicKey, paillier.PaillierPrivateKey] | None = None,
         seed: int | None = None,
         **kwargs,
@@ -94,6 +114,10 @@ class PaillierChainFedAvg(BoundedFedAvg):
             raise ValueError(f"min-clients = {min_clients}: expected >= {MIN_CLIENTS_FLOOR}")
         kwargs.setdefault("min_train_nodes", min_clients)
         kwargs.setdefault("min_available_nodes", min_clients)
+        # Client-side evaluation replies carry per-client metrics in clear; the
+        # server evaluates the global model on its own test set instead.
+        kwargs.setdefault("fraction_evaluate", 0.0)
+        kwargs.setdefault("message_ttl", chain_timeout)
         super().__init__(**kwargs)
         self.min_clients = min_clients
         self.insecure_demo_key = insecure_demo_key
@@ -102,10 +126,10 @@ class PaillierChainFedAvg(BoundedFedAvg):
         self.clip = clip
         self.max_examples = max_examples
         self.chain_timeout = chain_timeout
+        self.one_example_each = one_example_each
         self._rng = random.Random(seed) if seed is not None else random.SystemRandom()
         self._grid: Grid | None = None
-        self._arrays: ArrayRecord | None = None
-        self.codec: CodecParams | None = None  # this round's, public
+        self.state: SecureRoundState | None = None
 
     def summary(self) -> None:
         """Log the configuration."""
@@ -113,201 +137,182 @@ class PaillierChainFedAvg(BoundedFedAvg):
         log(INFO, "\t└──> Paillier chain: %d-bit key, min-clients %d, clip %.3g, max-examples %d",
             self.key_bits, self.min_clients, self.clip, self.max_examples)
 
-    # ------------------------------------------------------------------ train
+    @property
+    def codec(self) -> CodecParams | None:
+        """This round's public codec parameters."""
+        return self.state.codec if self.state else None
+
+    # ------------------------------------------------------------- 0. train
     def configure_train(
         self, server_round: int, arrays: ArrayRecord, config: ConfigRecord, grid: Grid
     ) -> Iterable[Message]:
-        """Send the global model, config, Paillier public key and codec parameters."""
+        """FedAvg's training messages, plus the Paillier public key and codec parameters."""
         if self.insecure_demo_key:
             log(WARNING, INSECURE_WARNING, self.key_bits)
-        if not self.enough_nodes(grid, self.min_train_nodes, "training", server_round):
+        messages = list(super().configure_train(server_round, arrays, config, grid))
+        if not messages:
             return []
-        num_nodes = int(len(list(grid.get_node_ids())) * self.fraction_train)
-        node_ids, _ = sample_nodes(grid, self.min_available_nodes, max(num_nodes, self.min_train_nodes))
-        self._grid, self._arrays = grid, arrays
-        self.codec = CodecParams(
+        self._grid = grid
+        codec = CodecParams(
             key_bits=self.key_bits,
             num_weights=sum(a.numpy().size for a in arrays.values()),
             clip=self.clip,
             max_examples=self.max_examples,
         )
-        config["server-round"] = server_round
-        paillier_record = ConfigRecord(
-            {"n": n_to_bytes(self.public_key.n), "insecure-demo-key": self.insecure_demo_key,
-             **self.codec.to_config()}
+        self.state = SecureRoundState(server_round, arrays, codec)
+        # FedAvg gives every message the same RecordDict: one addition reaches all.
+        messages[0].content[wire.PAILLIER_RECORD] = ConfigRecord(
+            {wire.N: n_to_bytes(self.public_key.n), **codec.to_config()}
         )
-        log(INFO, "configure_train: sampled %d nodes; %d ciphertexts of %d slots x %d bits each",
-            len(node_ids), self.codec.num_plaintexts, self.codec.slots_per_plaintext, self.codec.slot_bits)
-        record = RecordDict({"arrays": arrays, "config": config, "paillier": paillier_record})
-        return self._construct_messages(record, node_ids, "train")
+        log(INFO, "configure_train: %d ciphertexts of %d slots x %d bits per client",
+            codec.num_plaintexts, codec.slots_per_plaintext, codec.slot_bits)
+        return messages
 
     def aggregate_train(
         self, server_round: int, replies: Iterable[Message]
     ) -> tuple[ArrayRecord | None, MetricRecord | None]:
-        """The secure round after training: chain -> decrypt -> weighted average."""
-        members, metrics = self._chain_members(replies)
+        """The secure round after training: roster -> chain -> unmask -> decrypt."""
+        state = self.state
+        if state is None or state.server_round != server_round:
+            return None, None
         try:
-            chain = self._run_chain(server_round, members)
-            aggregate = self._decrypt(server_round, chain)
+            self.stage_roster(state, replies)
+            self.stage_chain(state)
+            self.stage_unmask(state)
+            aggregate = self.stage_decrypt(state)
         except SecureAggregationError as exc:
             log(ERROR, "round %d skipped, global model unchanged: %s", server_round, exc)
-            return None, metrics
-        metrics["contributors"] = aggregate.contributors
-        return self._apply(aggregate.mean_delta), metrics
+            return None, None
+        metrics = {"contributors": aggregate.contributors, "clipped": aggregate.clipped}
+        if aggregate.clipped:
+            log(WARNING, "\t> %d update values were clipped to +-%.3g", aggregate.clipped, self.clip)
+        if not self.one_example_each:  # under DP the clients send no loss
+            metrics["train_loss"] = aggregate.mean_loss
+        return self._apply(state, aggregate.mean_delta), MetricRecord(metrics)
 
-    def _chain_members(self, replies: Iterable[Message]) -> tuple[dict[int, bytes], MetricRecord]:
-        """Chain public keys of the clients that trained; unweighted mean of their metrics."""
-        members: dict[int, bytes] = {}
-        losses, clipped = [], 0
+    # ------------------------------------------------------------ 1. roster
+    def stage_roster(self, state: SecureRoundState, replies: Iterable[Message]) -> None:
+        """The roster: every client whose training reply holds one well-formed chain key."""
+        keys: dict[int, bytes] = {}
         for msg in replies:
             node = msg.metadata.src_node_id
             if msg.has_error():
-                log(WARNING, "\t> node %d dropped at training: %s", node, msg.error.reason)
+                log(WARNING, "\t> node %d dropped at training (code %d)", node, msg.error.code)
                 continue
-            key = msg.content.get("chain", {}).get("public-key", b"")
-            if "arrays" in msg.content or not isinstance(key, bytes) or len(key) != KEY_BYTES:
-                log(WARNING, "\t> node %d dropped: reply is not a secure-chain reply", node)
+            key = msg.content.get(wire.RECORD, {}).get(wire.CHAIN_KEY, b"")
+            if not isinstance(key, bytes) or len(key) != KEY_BYTES:
+                log(WARNING, "\t> node %d dropped: its reply is not a secure-round reply", node)
                 continue
-            members[node] = key
-            metrics = msg.content.get("metrics", {})
-            if "train_loss" in metrics:  # absent under differential privacy
-                losses.append(float(metrics["train_loss"]))
-            clipped += int(metrics.get("clipped", 0))
-        if clipped:
-            log(WARNING, "\t> %d update values were clipped to +-%.3g", clipped, self.clip)
-        return members, MetricRecord({"train_loss": float(np.mean(losses)) if losses else 0.0,
-                                      "clipped": clipped})
+            keys[node] = key
+        shared = {k for k in keys.values() if list(keys.values()).count(k) > 1}
+        for node in [n for n, k in keys.items() if k in shared]:
+            log(WARNING, "\t> node %d dropped: its chain key is another node's too", node)
+            del keys[node]
+        self._require_enough(len(keys), "roster")
+        state.roster = Roster.of(keys)
 
-    # ------------------------------------------------------------------ chain
-    def _run_chain(self, server_round: int, members: dict[int, bytes]) -> ChainResult:
-        """Pass the running encrypted sum through every member; route around failures.
-
-        A node that fails on its own is dropped and the previous node re-seals
-        its running sum for the next one. A node that reports the incoming
-        envelope as bad blames its sender: the sender is dropped and the chain
-        restarts without it. Each restart drops a node, so this ends.
-
-        Raises
-        ------
-        NotEnoughContributorsError
-            As soon as fewer than ``min_clients`` nodes remain.
-        """
-        order = list(members)
+    # ------------------------------------------------------------- 2. chain
+    def stage_chain(self, state: SecureRoundState) -> None:
+        """One pass of the masked running sum through the roster, in a fresh random order."""
+        assert state.roster is not None
+        order = list(state.roster.keys)
         self._rng.shuffle(order)
         log(INFO, "chain: order %s", order)
-        steps = count(1)
-        excluded: set[int] = set()
-        while True:
-            live = [n for n in order if n not in excluded]
-            self._require_enough(live, "chain")
-            result = self._one_pass(server_round, live, members, steps, excluded)
-            if result is not None:
-                return result
 
-    def _one_pass(
-        self,
-        server_round: int,
-        live: list[int],
-        members: dict[int, bytes],
-        steps: Iterator[int],
-        excluded: set[int],
-    ) -> ChainResult | None:
-        """One pass along ``live``; ``None`` means restart (``excluded`` grew)."""
-        holder: int | None = None
-        envelope, in_step = b"", 0
-        contributors: list[int] = []
-        while live:
-            node = live[0]
-            nxt = live[1] if len(live) > 1 else None
-            out_step = next(steps)
-            reply = self._hop(server_round, node, "add", envelope, in_step, out_step,
-                              members[nxt] if nxt is not None else b"")
-            if reply is not None and not reply.has_error():
-                contributors.append(node)
-                holder = node
-                live = live[1:]
-            elif holder is not None and reply is not None and reply.error.code == CODE_BAD_ENVELOPE:
-                log(WARNING, "\t> node %d rejected the envelope from node %d (%s); dropping node %d "
-                    "and restarting the chain", node, holder, reply.error.reason, holder)
-                excluded.add(holder)
-                return None
-            else:
-                reason = "timed out" if reply is None else reply.error.reason
-                log(WARNING, "\t> node %d dropped at chain step %d: %s", node, out_step, reason)
-                excluded.add(node)
-                live = live[1:]
-                self._require_enough([*contributors, *live], "chain")
-                if holder is None:
-                    continue  # nobody holds a sum yet: the next node starts afresh
-                out_step = next(steps)
-                reply = self._hop(server_round, holder, "reseal", b"", 0, out_step,
-                                  members[live[0]] if live else b"")
-                if reply is None or reply.has_error():
-                    log(WARNING, "\t> node %d could not re-seal; dropping it and restarting", holder)
-                    excluded.add(holder)
-                    return None
-            record = reply.content.get("chain", {})
-            field = "envelope" if live else "total"
-            if not isinstance(record.get(field), bytes):
-                log(WARNING, "\t> node %d replied without its %s; dropping it and restarting", holder, field)
-                excluded.add(holder)
-                return None
-            if live:
-                envelope, in_step = record["envelope"], out_step
-                continue
-            try:
-                total = paillier_math.from_bytes(
-                    self.public_key.n, record["total"], self.codec.num_plaintexts,
-                    source=f"total from node {holder}",
-                )
-            except CiphertextError as exc:
-                log(WARNING, "\t> %s; dropping node %d and restarting", exc, holder)
-                excluded.add(holder)
-                return None
-            return ChainResult(total, contributors)
-        raise NotEnoughContributorsError("chain ended without contributors")
+        def send_hop(node: int, action: str, envelope: bytes, in_step: int, out_step: int, next_id: int):
+            return self._hop(state, node, action, envelope, in_step, out_step, next_id)
+
+        def on_drop(node: int, step: int, code: int) -> None:
+            log(WARNING, "\t> node %d dropped at chain step %d (%s)", node, step,
+                f"code {code}" if code else "no reply in time")
+
+        state.chain = walk_chain(order, send_hop, self.min_clients, on_drop)
 
     def _hop(
-        self,
-        server_round: int,
-        node: int,
-        action: str,
-        envelope: bytes,
-        in_step: int,
-        out_step: int,
-        next_key: bytes,
-    ) -> Message | None:
-        """Send one chain message and wait for its reply (``None`` on timeout)."""
-        content = RecordDict({"chain": ConfigRecord({
-            "round": server_round, "action": action, "envelope": envelope,
-            "in-step": in_step, "out-step": out_step, "next-key": next_key,
-        })})
-        replies = list(self._grid.send_and_receive(
-            [Message(content, dst_node_id=node, message_type=CHAIN_MESSAGE_TYPE)],
-            timeout=self.chain_timeout,
-        ))
-        return replies[0] if replies else None
+        self, state: SecureRoundState, node: int, action: str, envelope: bytes, in_step: int,
+        out_step: int, next_id: int,
+    ) -> HopOutcome:
+        assert state.roster is not None
+        fields = {
+            wire.ROUND: state.server_round, wire.ACTION: action, wire.ROSTER: state.roster.to_bytes(),
+            wire.ENVELOPE: envelope, wire.IN_STEP: in_step, wire.OUT_STEP: out_step, wire.NEXT: next_id,
+        }
+        replies = self._send({node: fields}, wire.CHAIN)
+        reply = replies.get(node)
+        if reply is None:
+            return HopOutcome(ok=False)
+        if reply.has_error():
+            return HopOutcome(ok=False, code=int(reply.error.code))
+        record = reply.content.get(wire.RECORD, {})
+        sealed = record.get(wire.TOTAL if next_id == 0 else wire.ENVELOPE)
+        try:
+            contributors = ids_from_bytes(bytes(record.get(wire.CONTRIBUTORS, b"")), "contributors")
+        except ProtocolError:
+            contributors = []
+        if not isinstance(sealed, bytes) or not sealed:
+            return HopOutcome(ok=False)
+        return HopOutcome(ok=True, sealed=sealed, contributors=tuple(contributors))
 
-    def _require_enough(self, nodes: list[int], where: str) -> None:
-        if len(nodes) < self.min_clients:
-            raise NotEnoughContributorsError(
-                f"only {len(nodes)} client(s) left in the {where}, min-clients is "
-                f"{self.min_clients}: the partial sum is never decrypted"
-            )
+    def _send(self, fields_by_node: dict[int, dict], message_type: str) -> dict[int, Message]:
+        """Send one message per node, each with a TTL equal to the wait; replies by node.
 
-    # ---------------------------------------------------------------- decrypt
-    def _decrypt(self, server_round: int, chain: ChainResult) -> Aggregate:
-        """Decrypt the total (only the total) and check its count and guard bits."""
-        self._require_enough(chain.contributors, "final sum")
-        plaintexts = WORKERS.decrypt(self.private_key, chain.total)
-        aggregate = decode(plaintexts, len(chain.contributors), self.codec)
+        A reply that comes later than the wait is never read: the SuperLink
+        drops it when its TTL runs out.
+        """
+        if self._grid is None:
+            raise RoundAbortedError("no grid: configure_train has not run")
+        messages = [
+            Message(RecordDict({wire.RECORD: ConfigRecord(fields)}), dst_node_id=node,
+                    message_type=message_type, ttl=self.chain_timeout)
+            for node, fields in fields_by_node.items()
+        ]
+        replies = self._grid.send_and_receive(messages, timeout=self.chain_timeout)
+        return {r.metadata.src_node_id: r for r in replies if r.metadata.src_node_id in fields_by_node}
+
+    # ------------------------------------------------------------ 3. unmask
+    def stage_unmask(self, state: SecureRoundState) -> None:
+        """Ask every survivor, in parallel, for its correction; all must answer."""
+        assert state.roster is not None and state.chain is not None
+        survivors = state.chain.contributors
+        fields = {wire.ROUND: state.server_round, wire.ROSTER: state.roster.to_bytes(),
+                  wire.SURVIVORS: ids_to_bytes(survivors)}
+        replies = self._send({node: dict(fields) for node in survivors}, wire.UNMASK)
+        n, count = self.public_key.n, state.codec.num_plaintexts
+        for node in survivors:
+            reply = replies.get(node)
+            if reply is None or reply.has_error():
+                why = "no reply in time" if reply is None else f"code {reply.error.code}"
+                raise RoundAbortedError(f"survivor {node} did not send its correction ({why}); its self "
+                                        "mask stays in the total")
+            data = reply.content.get(wire.RECORD, {}).get(wire.CORRECTION, b"")
+            state.corrections.append(paillier_math.values_from_bytes(n, data, count, f"correction of node {node}"))
+
+    # ----------------------------------------------------------- 4. decrypt
+    def stage_decrypt(self, state: SecureRoundState) -> Aggregate:
+        """Decrypt the corrected total (only the total) and check its count and guard bits."""
+        assert state.chain is not None
+        contributors = state.chain.contributors
+        self._require_enough(len(contributors), "final sum")
+        n, count = self.public_key.n, state.codec.num_plaintexts
+        total = paillier_math.from_bytes(n, state.chain.total, count, "total")
+        correction = [sum(column) % n for column in zip(*state.corrections)]
+        plaintexts = WORKERS.decrypt(self.private_key, paillier_math.add_plain(n, total, correction))
+        aggregate = decode(plaintexts, len(contributors), state.codec, self.one_example_each)
         log(INFO, "round %d: decrypted the sum of %d contributions (%d examples), nodes %s",
-            server_round, aggregate.contributors, aggregate.examples, chain.contributors)
+            state.server_round, aggregate.contributors, aggregate.examples, contributors)
         return aggregate
 
-    def _apply(self, mean_delta: np.ndarray) -> ArrayRecord:
+    def _require_enough(self, count: int, where: str) -> None:
+        if count < self.min_clients:
+            raise NotEnoughContributorsError(
+                f"only {count} client(s) in the {where}, min-clients is {self.min_clients}: "
+                "the partial sum is never decrypted"
+            )
+
+    @staticmethod
+    def _apply(state: SecureRoundState, mean_delta: np.ndarray) -> ArrayRecord:
         """Global weights plus the weighted mean update, in the original shapes."""
-        arrays = self._arrays.to_numpy_ndarrays()
+        arrays = state.arrays.to_numpy_ndarrays()
         updated, start = [], 0
         for a in arrays:
             part = mean_delta[start : start + a.size].reshape(a.shape)

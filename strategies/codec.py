@@ -8,9 +8,11 @@ A client's update ``delta`` (new weights - global weights) becomes, per weight,
 with ``n_i`` the client's number of training e-mails. Weighting by ``n_i``
 inside the encryption makes the decrypted sum the numerator of weighted
 FedAvg; the offset ``n_i Q`` makes every slot non-negative, and the server
-removes ``Q * sum(n_i)`` after decryption. Two extra slots carry ``1``
-(contributor count) and ``n_i``, so the server learns only the number of
-contributors and their total examples.
+removes ``Q * sum(n_i)`` after decryption. Four header slots carry ``1``
+(contributor count), ``n_i``, the client's training loss and its number of
+clipped values, so the server learns only the number of contributors, their
+total examples, their example-weighted mean loss and their total clipped
+values: nothing about one client travels in clear.
 
 A slot must hold the sum over all clients: ``sum(e) <= 2 Q T`` where ``T``
 (``max-examples``) is a public bound on the round's total training e-mails.
@@ -49,7 +51,13 @@ DEFAULT_CLIP = 1.0
 # key; the synthetic corpus trains on 10,000, Enron-Spam needs ~32,000 (one
 # bit more per slot).
 DEFAULT_MAX_EXAMPLES = 16_000
-HEADER_SLOTS = 2  # contributor count, example count
+# Header slots: contributor count, example count, loss, clipped values.
+HEADER_SLOTS = 4
+# A client's mean training loss is clipped to [0, LOSS_BOUND] and carried as
+# n_i * round(loss / LOSS_BOUND * 2Q), so its slot sum, like a weight's, is at
+# most 2 Q T (resolution LOSS_BOUND / 2Q = 1.5e-5 with the defaults). The
+# book's MSE is at most 1 per e-mail; BCE above 16 means training diverged.
+LOSS_BOUND = 16.0
 
 
 @dataclass(frozen=True)
@@ -162,14 +170,13 @@ def _unpack(plaintexts: list[int], params: CodecParams) -> list[int]:
     return slots[:used]
 
 
-def encode(delta: np.ndarray, num_examples: int, params: CodecParams) -> tuple[list[int], int]:
-    """One client's plaintexts, and how many values were clipped.
+def quantize(delta: np.ndarray, params: CodecParams) -> np.ndarray:
+    """``round(delta * 2^F)`` as int64, within ``[-2Q, 2Q]`` (not yet clipped to ``[-Q, Q]``).
 
     Raises
     ------
     ContributionError
-        If ``delta`` has NaN/inf, the wrong size, or ``num_examples`` is out of
-        ``1 .. max_examples``.
+        If ``delta`` has NaN/inf values or the wrong size.
     """
     delta = np.asarray(delta, dtype=np.float64).ravel()
     if delta.size != params.num_weights:
@@ -177,15 +184,54 @@ def encode(delta: np.ndarray, num_examples: int, params: CodecParams) -> tuple[l
     bad = int((~np.isfinite(delta)).sum())
     if bad:
         raise ContributionError(f"Update has {bad} NaN/inf values; refusing to contribute it")
+    # Anything beyond 2C is clipped anyway; bounding it first keeps int64 exact.
+    bounded = np.clip(delta, -2 * params.clip, 2 * params.clip)
+    return np.rint(bounded * 2.0**params.frac_bits).astype(np.int64)
+
+
+def encode(
+    delta: np.ndarray,
+    num_examples: int,
+    params: CodecParams,
+    loss: float = 0.0,
+    noise: np.ndarray | None = None,
+) -> tuple[list[int], int]:
+    """One client's plaintexts, and how many values were clipped.
+
+    Parameters
+    ----------
+    delta : np.ndarray
+        The update, one float per weight.
+    num_examples : int
+        The client's training e-mails ``n_i`` (1 under differential privacy).
+    params : CodecParams
+        The round's public codec parameters.
+    loss : float
+        The client's mean training loss, carried encrypted in a header slot.
+    noise : np.ndarray, optional
+        Integer noise on the fixed-point grid (differential privacy), added
+        before clipping to ``[-Q, Q]``.
+
+    Raises
+    ------
+    ContributionError
+        If ``delta`` has NaN/inf, the wrong size, or ``num_examples`` is out of
+        ``1 .. max_examples``.
+    """
+    q = quantize(delta, params)
+    if noise is not None:
+        q = q + noise.astype(np.int64)
     if not 1 <= num_examples <= params.max_examples:
         raise ContributionError(
             f"{num_examples} training e-mails is outside 1..max-examples ({params.max_examples}, "
             "the bound on a round's total); raise max-examples"
         )
-    clipped = int((np.abs(delta) > params.clip).sum())
-    q = np.rint(np.clip(delta, -params.clip, params.clip) * 2.0**params.frac_bits).astype(np.int64)
+    clipped = int((np.abs(q) > params.q_max).sum())
+    q = np.clip(q, -params.q_max, params.q_max)
     weights = (q + params.q_max) * num_examples  # < 2^63 for any sane parameters
-    slots = np.concatenate([[1, num_examples], weights]).astype(np.int64)
+    loss_q = round(min(max(float(loss), 0.0), LOSS_BOUND) / LOSS_BOUND * 2 * params.q_max)
+    header = [1, num_examples, num_examples * loss_q, min(clipped, 2 * params.q_max)]
+    slots = np.concatenate([header, weights]).astype(np.int64)
     return _pack(slots, params), clipped
 
 
@@ -196,22 +242,33 @@ class Aggregate:
     mean_delta: np.ndarray
     contributors: int
     examples: int
+    mean_loss: float  # example-weighted mean of the clients' training losses
+    clipped: int  # values clipped, all clients together
 
 
-def decode(plaintexts: list[int], expected_contributors: int, params: CodecParams) -> Aggregate:
+def decode(
+    plaintexts: list[int], expected_contributors: int, params: CodecParams, one_example_each: bool = False
+) -> Aggregate:
     """The weighted mean update from a decrypted total.
+
+    Parameters
+    ----------
+    one_example_each : bool
+        Differential privacy: every client weighs 1, so the example count must
+        equal the contributor count (a client claiming more would take the
+        model over and shrink the noise on the mean).
 
     Raises
     ------
     AggregateCheckError
         If the contributor-count slot differs from ``expected_contributors``,
-        or any slot exceeds its legitimate maximum (overflow caught by the
-        guard bits).
+        the example count is out of range, or any slot exceeds its legitimate
+        maximum (overflow caught by the guard bits).
     """
     if len(plaintexts) != params.num_plaintexts:
         raise AggregateCheckError(f"Expected {params.num_plaintexts} plaintexts, got {len(plaintexts)}")
     slots = _unpack(plaintexts, params)
-    count, examples = slots[0], slots[1]
+    count, examples, loss_sum, clipped = slots[:HEADER_SLOTS]
     if count != expected_contributors:
         raise AggregateCheckError(
             f"Contributor-count slot says {count}, expected {expected_contributors}: "
@@ -222,7 +279,14 @@ def decode(plaintexts: list[int], expected_contributors: int, params: CodecParam
             f"Example-count slot says {examples} e-mails from {count} contributors, expected "
             f"{count}..max-examples ({params.max_examples}); raise max-examples if the data grew"
         )
+    if one_example_each and examples != count:
+        raise AggregateCheckError(
+            f"Example-count slot says {examples} from {count} contributors; under differential "
+            "privacy each client counts once"
+        )
     legit_max = 2 * params.q_max * examples
+    if loss_sum > legit_max or clipped > 2 * params.q_max * count:
+        raise AggregateCheckError("Loss or clipped-count slot exceeds its maximum: overflow")
     weights = np.array(slots[HEADER_SLOTS:], dtype=object)
     over = int((weights > legit_max).sum())
     if over:
@@ -232,4 +296,6 @@ def decode(plaintexts: list[int], expected_contributors: int, params: CodecParam
         )
     numerator = (weights - params.q_max * examples).astype(np.float64)
     mean = numerator / (float(examples) * 2.0**params.frac_bits)
-    return Aggregate(mean_delta=mean, contributors=count, examples=examples)
+    mean_loss = loss_sum * LOSS_BOUND / (2 * params.q_max * examples)
+    return Aggregate(mean_delta=mean, contributors=count, examples=examples,
+                     mean_loss=float(mean_loss), clipped=int(clipped))

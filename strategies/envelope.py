@@ -5,8 +5,9 @@ it for the next client means the server never holds a ciphertext it could
 decrypt other than the final total. Each envelope uses a fresh ephemeral
 X25519 key (ECIES style), so only the recipient's long-term chain key (fresh
 per run) is needed. The run, round, step and recipient are bound into the
-associated data: an envelope replayed into another run, round or step, or
-delivered to another client, does not open.
+associated data, with the digest of the round's roster: an envelope
+replayed into another run, round or step, delivered to another client, or
+sent along a chain whose members were shown another roster, does not open.
 """
 
 from __future__ import annotations
@@ -45,8 +46,10 @@ def _raw_public(key: X25519PublicKey) -> bytes:
     return key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
 
 
-def associated_data(run_id: int | str, server_round: int, step: int, recipient: bytes, paillier_id: str) -> bytes:
-    """What an envelope is bound to: run, round, step, recipient and Paillier key."""
+def associated_data(
+    run_id: int | str, server_round: int, step: int, recipient: bytes, paillier_id: str, roster_digest: bytes
+) -> bytes:
+    """What an envelope is bound to: run, round, step, recipient, Paillier key and roster."""
     return b"|".join(
         [
             b"fl-spam/chain/v1",
@@ -55,6 +58,7 @@ def associated_data(run_id: int | str, server_round: int, step: int, recipient: 
             f"step={step}".encode(),
             b"to=" + recipient.hex().encode(),
             f"paillier={paillier_id}".encode(),
+            b"roster=" + roster_digest.hex().encode(),
         ]
     )
 

@@ -51,6 +51,21 @@ def add(n: int, left: Sequence[int], right: Sequence[int]) -> list[int]:
     return [int(gmpy2.f_mod(gmpy2.mpz(a) * b, n_sq)) for a, b in zip(left, right)]
 
 
+def add_plain(n: int, ciphertexts: Sequence[int], values: Sequence[int]) -> list[int]:
+    """``E(m) * (1 + v n) = E(m + v) mod n^2``, element-wise: a mask or a correction.
+
+    One multiplication per ciphertext and no exponentiation: with ``g = n + 1``
+    adding a known value needs no fresh randomness, and the sum stays as
+    hidden as the ciphertext was.
+    """
+    if len(ciphertexts) != len(values):
+        raise CiphertextError(f"Expected {len(ciphertexts)} values to add, got {len(values)}")
+    n_mpz = gmpy2.mpz(n)
+    n_sq = n_mpz * n_mpz
+    return [int(gmpy2.f_mod(gmpy2.mpz(c) * (1 + gmpy2.f_mod(v, n_mpz) * n_mpz), n_sq))
+            for c, v in zip(ciphertexts, values)]
+
+
 def validate(n: int, ciphertexts: Sequence[int], source: str) -> None:
     """Check ``0 < c < n^2`` and ``gcd(c, n) = 1`` for every ciphertext.
 
@@ -104,6 +119,23 @@ def from_bytes(n: int, data: bytes, count: int, source: str) -> list[int]:
         )
     values = [int.from_bytes(data[i : i + width], "big") for i in range(0, len(data), width)]
     validate(n, values, source)
+    return values
+
+
+def values_to_bytes(n: int, values: Sequence[int]) -> bytes:
+    """Plaintext-space values (``0 <= v < n``), fixed width, big-endian."""
+    width = (n.bit_length() + 7) // 8
+    return b"".join(int(v).to_bytes(width, "big") for v in values)
+
+
+def values_from_bytes(n: int, data: bytes, count: int, source: str) -> list[int]:
+    """Inverse of ``values_to_bytes``; ``CiphertextError`` if the size is off or a value is ``>= n``."""
+    width = (n.bit_length() + 7) // 8
+    if len(data) != width * count:
+        raise CiphertextError(f"{source}: expected {count} values of {width} bytes, got {len(data)} bytes")
+    values = [int.from_bytes(data[i : i + width], "big") for i in range(0, len(data), width)]
+    if any(v >= n for v in values):
+        raise CiphertextError(f"{source}: a value is >= n")
     return values
 
 

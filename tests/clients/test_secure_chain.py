@@ -1,37 +1,222 @@
-"""The client side of the chain without Flower: contribute, forward, add."""
+"""The client side of a secure round without Flower: contribute, add once, unmask once, and refuse."""
 
 import numpy as np
 import pytest
 
-from clients.secure_chain import add_own, contribute, forward
-from strategies import envelope
+from clients import secure_chain
+from clients.secure_chain import ClientPolicy, Hop, Identity, add, contribute, correct, reseal
+from strategies import envelope, paillier_math
 from strategies.codec import CodecParams, decode
-from strategies.errors import EnvelopeError
+from strategies.errors import AggregateCheckError, EnvelopeError, InsecureKeyError, ProtocolError
 from strategies.keys import generate_keypair
+from strategies.roster import Roster
 
 PUB, PRIV = generate_keypair()
 PARAMS = CodecParams(2048, 100)
+RUN = 9
 
 
-def test_two_clients_chain_their_contributions_into_the_weighted_sum():
-    alice = contribute(1, np.full(100, 0.25), 30, PUB.n, PARAMS)
-    bob = contribute(1, np.full(100, -0.5), 10, PUB.n, PARAMS)
-    bob_key = envelope.new_private_key()
-    sealed = forward(alice.ciphertexts, alice, envelope.public_key_of(bob_key), run_id=9, out_step=1)
-    total = add_own(bob, sealed, bob_key, run_id=9, in_step=1)
-    aggregate = decode([PRIV.raw_decrypt(c) for c in total], 2, PARAMS)
-    assert aggregate.examples == 40
-    np.testing.assert_allclose(aggregate.mean_delta, (30 * 0.25 - 10 * 0.5) / 40, atol=PARAMS.error_bound)
+class Clients:
+    """Clients 1..k, each with an update of ``value * id`` on ``10 * id`` e-mails."""
+
+    def __init__(self, k=4, floor=3, server_round=1):
+        self.policy = ClientPolicy(min_clients=floor)
+        self.me = {i: Identity(i, envelope.new_private_key(), RUN) for i in range(1, k + 1)}
+        self.roster = Roster.of({i: envelope.public_key_of(m.chain_key) for i, m in self.me.items()})
+        self.state = {
+            i: contribute(server_round, np.full(100, 0.01 * i), 10 * i, PUB.n, PARAMS, self.policy)[0]
+            for i in self.me
+        }
+        self.round = server_round
+
+    def hop(self, node, envelope_=b"", in_step=0, out_step=1, next_id=0, roster=None):
+        hop = Hop(self.round, roster or self.roster.to_bytes(), envelope_, in_step, out_step, next_id)
+        return add(self.state[node], hop, self.me[node])
+
+    def chain(self, order):
+        """Walk ``order``; the masked total and its contributors."""
+        sealed = b""
+        for step, node in enumerate(order, start=1):
+            nxt = order[step] if step < len(order) else 0
+            sealed, contributors = self.hop(node, sealed, step - 1, step, nxt)
+        return paillier_math.from_bytes(PUB.n, sealed, PARAMS.num_plaintexts, "total"), contributors
+
+    def unmasked(self, total, survivors):
+        corrections = [correct(self.state[i], self.round, self.roster.to_bytes(), survivors, self.me[i])
+                       for i in survivors]
+        fix = [sum(col) % PUB.n for col in zip(*corrections)]
+        return decode([PRIV.raw_decrypt(c) for c in paillier_math.add_plain(PUB.n, total, fix)],
+                      len(survivors), PARAMS)
 
 
-def test_the_first_client_starts_the_sum_with_its_own_ciphertexts():
-    alice = contribute(1, np.zeros(100), 5, PUB.n, PARAMS)
-    assert add_own(alice, b"", envelope.new_private_key(), run_id=9, in_step=0) == alice.ciphertexts
+def expected_mean(ids):
+    return sum(10 * i * 0.01 * i for i in ids) / sum(10 * i for i in ids)
 
 
-def test_an_envelope_for_another_step_is_refused():
-    alice = contribute(1, np.zeros(100), 5, PUB.n, PARAMS)
-    bob_key = envelope.new_private_key()
-    sealed = forward(alice.ciphertexts, alice, envelope.public_key_of(bob_key), run_id=9, out_step=1)
-    with pytest.raises(EnvelopeError, match="failed authentication"):
-        add_own(alice, sealed, bob_key, run_id=9, in_step=2)
+def test_masked_chain_total_unmasks_to_the_weighted_sum():
+    c = Clients()
+    total, contributors = c.chain([3, 1, 4, 2])
+    aggregate = c.unmasked(total, contributors)
+    assert aggregate.examples == 100
+    np.testing.assert_allclose(aggregate.mean_delta, expected_mean([1, 2, 3, 4]), atol=PARAMS.error_bound)
+
+
+def test_before_unmasking_the_total_decrypts_to_noise():
+    c = Clients()
+    total, contributors = c.chain([1, 2, 3, 4])
+    with pytest.raises(AggregateCheckError):  # header slots are garbage without the corrections
+        decode([PRIV.raw_decrypt(x) for x in total], 4, PARAMS)
+
+
+def test_a_dropped_client_is_corrected_for_by_the_survivors():
+    c = Clients()
+    sealed, _ = c.hop(1, next_id=2)
+    # node 2 never answers; node 1 re-seals the same sum for node 3
+    sealed = reseal(c.state[1], Hop(1, c.roster.to_bytes(), b"", 0, 3, 3), c.me[1])
+    sealed, _ = c.hop(3, sealed, 3, 4, 4)
+    sealed, contributors = c.hop(4, sealed, 4, 5, 0)
+    assert contributors == [1, 3, 4]
+    total = paillier_math.from_bytes(PUB.n, sealed, PARAMS.num_plaintexts, "total")
+    aggregate = c.unmasked(total, contributors)
+    np.testing.assert_allclose(aggregate.mean_delta, expected_mean([1, 3, 4]), atol=PARAMS.error_bound)
+
+
+def colluder_opens(c, node, sealed, in_step):
+    """What a colluding ``node`` sees: the running sum in the envelope it was sent."""
+    c.state[node].roster = c.roster.to_bytes()
+    hop = Hop(c.round, c.roster.to_bytes(), sealed, in_step, in_step + 1, 0)
+    return secure_chain._open(c.state[node], c.me[node], c.roster, hop)[0]
+
+
+@pytest.mark.parametrize("masking", [True, False])
+def test_a_colluders_incoming_sum_decrypts_to_noise_and_without_masks_to_its_predecessors(masking, monkeypatch):
+    if not masking:
+        monkeypatch.setattr(secure_chain.masks, "mask", lambda seed, pairs, me, n, count: [0] * count)
+    c = Clients()
+    sealed, _ = c.hop(1, next_id=2)
+    sealed, _ = c.hop(2, sealed, 1, 2, 3)
+    plaintexts = [PRIV.raw_decrypt(x) for x in colluder_opens(c, 3, sealed, 2)]
+    if masking:
+        with pytest.raises(AggregateCheckError):
+            decode(plaintexts, 2, PARAMS)
+    else:
+        leaked = decode(plaintexts, 2, PARAMS)
+        np.testing.assert_allclose(leaked.mean_delta, expected_mean([1, 2]), atol=PARAMS.error_bound)
+
+
+# ------------------------------------------------------- what a client refuses
+def test_a_client_adds_its_contribution_once_per_round():
+    c = Clients()
+    c.hop(1, next_id=2)
+    with pytest.raises(ProtocolError, match="already in a pass"):
+        c.hop(1, next_id=3, out_step=2)
+
+
+def test_a_chain_of_one_is_refused():
+    c = Clients()
+    with pytest.raises(ProtocolError, match="below this node's floor"):
+        c.hop(1, next_id=0)
+
+
+def test_a_roster_below_the_floor_or_without_the_client_is_refused():
+    c = Clients(k=4)
+    small = Roster.of({i: c.roster.keys[i] for i in (1, 2)}).to_bytes()
+    with pytest.raises(ProtocolError, match="below this node's floor"):
+        c.hop(1, next_id=2, roster=small)
+    other = Roster.of({**{i: c.roster.keys[i] for i in (2, 3, 4)}, 1: envelope.public_key_of(
+        envelope.new_private_key())}).to_bytes()
+    with pytest.raises(ProtocolError, match="own chain key"):
+        Clients(k=4).hop(1, next_id=2, roster=other)
+
+
+def test_the_next_hop_must_be_another_roster_member():
+    c = Clients()
+    with pytest.raises(ProtocolError, match="another roster member"):
+        c.hop(1, next_id=1)
+    with pytest.raises(ProtocolError, match="another roster member"):
+        c.hop(1, next_id=77)
+
+
+def test_an_envelope_fed_back_to_its_sender_is_refused():
+    c = Clients()
+    sealed, _ = c.hop(1, next_id=2)
+    with pytest.raises(ProtocolError, match="already in a pass"):
+        c.hop(1, sealed, 1, 2, 3)
+
+
+def test_steps_only_increase():
+    c = Clients()
+    sealed, _ = c.hop(1, next_id=2, out_step=5)
+    with pytest.raises(ProtocolError, match="only increase"):
+        c.hop(2, sealed, 5, 5, 3)
+
+
+def test_a_resealed_sum_never_becomes_a_total_nor_goes_back():
+    c = Clients()
+    c.hop(1, next_id=2)
+    with pytest.raises(ProtocolError, match="never becomes a total"):
+        reseal(c.state[1], Hop(1, c.roster.to_bytes(), b"", 0, 2, 0), c.me[1])
+    with pytest.raises(ProtocolError, match="already sealed"):
+        reseal(c.state[1], Hop(1, c.roster.to_bytes(), b"", 0, 2, 2), c.me[1])
+
+
+def test_a_round_whose_roster_changes_is_refused():
+    c = Clients(k=4)
+    c.hop(1, next_id=2)
+    fewer = Roster.of({i: c.roster.keys[i] for i in (1, 2, 3)}).to_bytes()
+    with pytest.raises(ProtocolError, match="roster changed"):
+        correct(c.state[1], 1, fewer, [1, 2, 3], c.me[1])
+
+
+def test_an_envelope_sealed_under_another_roster_does_not_open():
+    c = Clients(k=4)
+    sealed, _ = c.hop(1, next_id=2)
+    other = Clients(k=4)
+    other.me[2] = c.me[2]
+    other.state[2] = c.state[2]
+    keys = dict(other.roster.keys)
+    keys[2] = c.roster.keys[2]
+    other.roster = Roster.of(keys)
+    with pytest.raises(EnvelopeError):
+        other.hop(2, sealed, 1, 2, 3)
+
+
+@pytest.mark.parametrize("problem, survivors, match", [
+    ("below floor", [1, 2], "below this node's floor"),
+    ("without itself", [2, 3, 4], "survivor set leaves out|lacks"),
+    ("outside roster", [1, 2, 99], "outside the roster"),
+])
+def test_a_client_refuses_a_bad_survivor_set(problem, survivors, match):
+    c = Clients(k=4)
+    total, contributors = c.chain([1, 2, 3, 4])
+    with pytest.raises(ProtocolError):
+        correct(c.state[1], 1, c.roster.to_bytes(), survivors, c.me[1])
+
+
+def test_a_client_corrects_once_and_never_drops_someone_it_saw_contribute():
+    c = Clients(k=4)
+    total, contributors = c.chain([1, 2, 3, 4])
+    with pytest.raises(ProtocolError, match="seen contributing"):
+        correct(c.state[3], 1, c.roster.to_bytes(), [1, 3, 4], c.me[3])  # 3 saw 1 and 2 before it
+    correct(c.state[4], 1, c.roster.to_bytes(), [1, 2, 3, 4], c.me[4])
+    with pytest.raises(ProtocolError, match="already corrected"):
+        correct(c.state[4], 1, c.roster.to_bytes(), [1, 2, 3, 4], c.me[4])
+
+
+def test_the_node_decides_on_demo_keys_not_the_server():
+    small, _ = generate_keypair(512, insecure_demo_key=True)
+    with pytest.raises(InsecureKeyError):
+        contribute(1, np.zeros(10), 1, small.n, CodecParams(512, 10), ClientPolicy())
+    contribute(1, np.zeros(10), 1, small.n, CodecParams(512, 10), ClientPolicy(insecure_demo_key=True))
+
+
+def test_the_node_floor_comes_from_node_config_and_never_below_two():
+    assert ClientPolicy.from_node_config({}).min_clients == 3
+    assert ClientPolicy.from_node_config({"min-clients": 5}).min_clients == 5
+    with pytest.raises(ValueError, match="min-clients"):
+        ClientPolicy.from_node_config({"min-clients": 1})
+
+
+def test_noise_sized_for_more_clients_raises_the_floor():
+    state, _ = contribute(1, np.zeros(100), 1, PUB.n, PARAMS, ClientPolicy(min_clients=3), noise_min_clients=90)
+    assert state.floor == 90

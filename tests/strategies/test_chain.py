@@ -1,4 +1,4 @@
-"""The Paillier chain strategy end to end, in-process, through the real ClientApp.
+"""The secure round end to end, in-process, through the real ClientApp.
 
 Every test runs the real strategy against the real ClientApp handlers over
 ``LocalGrid`` (no Ray) on a tiny label-TAB-text corpus written here, so a
@@ -12,16 +12,17 @@ import pytest
 from flwr.serverapp.strategy import FedAvg
 
 from clients.spam_client import SpamClient
+from fl_app.client_app import ROUND_STATE, spam_client
 from fl_app.client_app import app as client_app
-from fl_app.client_app import spam_client
 from fl_app.dataset import load_data
 from fl_app.local_grid import LocalGrid, run_strategy
-from strategies import envelope, paillier_math
+from strategies import envelope, paillier_math, wire
 from strategies.chain import PaillierChainFedAvg
-from strategies.codec import FRAC_BITS
-from strategies.errors import InsecureKeyError
+from strategies.codec import FRAC_BITS, LOSS_BOUND
+from strategies.errors import CODE_BAD_ENVELOPE, CODE_CONTRIBUTION_REJECTED, REASONS, InsecureKeyError
 from strategies.keys import fingerprint, generate_keypair
 from strategies.parallel import WORKERS
+from strategies.roster import Roster
 
 TRAIN = {"lr": 0.05, "batch-size": 16, "local-epochs": 1}
 KEYPAIR = generate_keypair(2048)
@@ -44,7 +45,7 @@ def initial(corpus):
 
 
 def secure(clients, min_clients=2, **kwargs):
-    return PaillierChainFedAvg(min_clients=min_clients, keypair=KEYPAIR, seed=0, fraction_evaluate=0.0,
+    return PaillierChainFedAvg(min_clients=min_clients, keypair=KEYPAIR, seed=0,
                                min_train_nodes=clients, min_available_nodes=clients, **kwargs)
 
 
@@ -52,10 +53,17 @@ def plain(clients):
     return FedAvg(fraction_evaluate=0.0, min_train_nodes=clients, min_available_nodes=clients)
 
 
-def run(strategy, corpus, clients, intercept=None, rounds=1):
+def run(strategy, corpus, clients, intercept=None, rounds=1, floor=2, **node_config):
     arrays, grid = run_strategy(strategy, client_app, clients, run_config(corpus, clients),
-                                [initial(corpus)], TRAIN, rounds, intercept)
+                                [initial(corpus)], TRAIN, rounds, intercept,
+                                node_config={"min-clients": floor, **node_config})
     return arrays[0], grid
+
+
+def survivors_plain(corpus, clients, dropped):
+    """Plain FedAvg over every client but ``dropped``."""
+    weights, _ = run(plain(clients), corpus, clients, intercept=dropping(set(dropped)))
+    return weights
 
 
 def dropping(node_ids, message_type="train"):
@@ -69,7 +77,7 @@ def first_hop_rewriter(rewrite):
     seen = {}
 
     def intercept(ins, rep):
-        if ins.metadata.message_type == "train.chain" and "first" not in seen and not rep.has_error():
+        if ins.metadata.message_type == wire.CHAIN and "first" not in seen and not rep.has_error():
             seen["first"] = ins.metadata.dst_node_id
             return rewrite(ins, rep)
         return rep
@@ -77,16 +85,24 @@ def first_hop_rewriter(rewrite):
     return intercept, seen
 
 
-def resealed(ins, payload: bytes, n: int = KEYPAIR[0].n):
+def resealed(ins, payload: bytes, contributors=(), n: int = KEYPAIR[0].n):
     """What a (misbehaving) sender could validly seal for the next hop."""
-    hop = ins.content["chain"]
-    aad = envelope.associated_data(1, int(hop["round"]), int(hop["out-step"]), bytes(hop["next-key"]), fingerprint(n))
-    return envelope.seal(payload, bytes(hop["next-key"]), aad)
+    hop = ins.content[wire.RECORD]
+    roster = Roster.from_bytes(bytes(hop[wire.ROSTER]))
+    key = roster.keys[int(hop[wire.NEXT])]
+    aad = envelope.associated_data(1, int(hop[wire.ROUND]), int(hop[wire.OUT_STEP]), key, fingerprint(n),
+                                   roster.digest())
+    ids = b"".join(int(c).to_bytes(8, "big") for c in contributors)
+    return envelope.seal(len(contributors).to_bytes(4, "big") + ids + payload, key, aad)
 
 
 def with_envelope(rep, data):
-    rep.content["chain"]["envelope"] = data
+    rep.content[wire.RECORD][wire.ENVELOPE] = data
     return rep
+
+
+def skipped(weights, corpus):
+    return np.array_equal(weights, initial(corpus))
 
 
 @pytest.mark.parametrize("clients", [2, 3, 10])
@@ -95,121 +111,46 @@ def test_decrypted_aggregate_equals_plain_weighted_fedavg(corpus, clients):
     plain_weights, _ = run(plain(clients), corpus, clients)
     assert np.abs(secure_weights).max() > 0.01  # it learned something
     assert np.abs(secure_weights - plain_weights).max() <= BOUND
-    chain_steps = [m for m in grid.sent if m.metadata.message_type == "train.chain"]
-    assert len(chain_steps) == clients
+    types = [m.metadata.message_type for m in grid.sent]
+    assert types.count(wire.CHAIN) == clients and types.count(wire.UNMASK) == clients
 
 
-def test_shards_really_differ_in_size(corpus):
-    grid = LocalGrid(client_app, 10, run_config(corpus, 10))
-    sizes = [len(spam_client(ctx).train) for ctx in grid.contexts.values()]
-    assert len(set(sizes)) > 3 and sum(sizes) == len(load_data("tsv", str(corpus), 0).train)
+def test_the_round_loss_and_clipped_count_come_out_of_the_sum_only(corpus):
+    strategy = secure(3, clip=1e-3)
+    weights, grid = run(strategy, corpus, 3)
+    clients = [spam_client(ctx) for ctx in grid.contexts.values()]
+    fits = [c.fit([initial(corpus)], TRAIN) for c in clients]
+    sizes = [len(c.train) for c in clients]
+    expected_loss = sum(n * f[2]["train_loss"] for n, f in zip(sizes, fits)) / sum(sizes)
+    expected_clipped = sum(int((np.abs(f[0][0]) > 1e-3).sum()) for f in fits)
+    metrics = grid.result.train_metrics_clientapp[1]
+    resolution = LOSS_BOUND / (2 * strategy.codec.q_max)  # a loss slot's step; coarse at this clip
+    assert metrics["train_loss"] == pytest.approx(expected_loss, abs=resolution)
+    assert metrics["clipped"] == expected_clipped > 0
+    deltas = [np.clip(f[0][0], -1e-3, 1e-3) for f in fits]
+    assert np.abs(weights - sum(n * d for n, d in zip(sizes, deltas)) / sum(sizes)).max() <= BOUND
+    for msg in grid.received:  # no per-client value in any reply
+        assert "metrics" not in msg.content and "arrays" not in msg.content
 
 
 def test_the_server_receives_no_ciphertext_but_the_final_total(corpus):
     _, grid = run(secure(3), corpus, 3)
-    n = KEYPAIR[0].n
-    width = paillier_math.ciphertext_width(n)
+    width = paillier_math.ciphertext_width(KEYPAIR[0].n)
     own = set()
     for context in grid.contexts.values():
-        data = bytes(context.state["secure-chain"]["ciphertexts"])
+        data = bytes(context.state[ROUND_STATE]["ciphertexts"])
         own.update(data[i : i + width] for i in range(0, len(data), width))
     totals = 0
     for msg in grid.received:
-        assert "arrays" not in msg.content  # no plaintext weights either
         for record in msg.content.config_records.values():
             for key, value in record.items():
                 if isinstance(value, bytes):
                     assert not any(chunk in value for chunk in own), f"client ciphertext in {key}"
-                    totals += key == "total"
+                    totals += key == wire.TOTAL
     assert totals == 1
 
 
-def test_a_sender_of_invalid_ciphertexts_is_dropped_and_the_round_completes(corpus):
-    strategy = secure(3)
-
-    def zero_ciphertexts(ins, rep):
-        width = paillier_math.ciphertext_width(KEYPAIR[0].n)
-        return with_envelope(rep, resealed(ins, b"\x00" * width * strategy.codec.num_plaintexts))
-
-    intercept, seen = first_hop_rewriter(zero_ciphertexts)
-    weights, grid = run(strategy, corpus, 3, intercept=intercept)
-    survivors_plain, _ = run(plain(3), corpus, 3, intercept=dropping({seen["first"]}))
-    assert np.abs(weights - survivors_plain).max() <= BOUND
-    assert any(m.has_error() and "ciphertext 0 is 0" in m.error.reason for m in grid.received)
-
-
-@pytest.mark.parametrize("bad", ["n_squared", "not_a_unit"])
-def test_ciphertexts_out_of_range_or_not_units_are_caught_at_the_next_hop(corpus, bad):
-    n = KEYPAIR[0].n
-    value = {"n_squared": n * n, "not_a_unit": n}[bad]
-    message = {"n_squared": ">= n^2", "not_a_unit": "not a unit"}[bad]
-
-    def rewrite(ins, rep):
-        width = paillier_math.ciphertext_width(n)
-        payload = value.to_bytes(width + 1, "big")[-width:] if bad == "not_a_unit" else b"\xff" * width
-        return with_envelope(rep, resealed(ins, payload))
-
-    intercept, seen = first_hop_rewriter(rewrite)
-    weights, grid = run(secure(3), corpus, 3, intercept=intercept)
-    survivors_plain, _ = run(plain(3), corpus, 3, intercept=dropping({seen["first"]}))
-    assert np.abs(weights - survivors_plain).max() <= BOUND
-    assert any(m.has_error() and message in m.error.reason for m in grid.received)
-
-
-@pytest.mark.parametrize("attack", ["tampered", "truncated"])
-def test_a_bad_envelope_drops_its_sender_and_the_round_completes_with_the_rest(corpus, attack):
-    def rewrite(ins, rep):
-        data = bytes(rep.content["chain"]["envelope"])
-        return with_envelope(rep, data[:100] + bytes([data[100] ^ 1]) + data[101:] if attack == "tampered" else data[:-40])
-
-    intercept, seen = first_hop_rewriter(rewrite)
-    weights, grid = run(secure(3), corpus, 3, intercept=intercept)
-    survivors_plain, _ = run(plain(3), corpus, 3, intercept=dropping({seen["first"]}))
-    assert np.abs(weights - survivors_plain).max() <= BOUND
-    errors = [m.error.reason for m in grid.received if m.has_error()]
-    assert any("failed authentication" in e for e in errors)
-
-
-def test_a_replayed_envelope_does_not_open_and_below_min_clients_the_round_is_skipped(corpus):
-    captured = {}
-
-    def replay(ins, rep):
-        if ins.metadata.message_type != "train.chain" or rep.has_error():
-            return rep
-        hop = ins.content["chain"]
-        if int(hop["out-step"]) == 1:
-            if int(hop["round"]) == 1:
-                captured["envelope"] = bytes(rep.content["chain"]["envelope"])
-            else:
-                return with_envelope(rep, captured["envelope"])  # round 1's envelope, in round 2
-        return rep
-
-    one_round, _ = run(secure(3, min_clients=3), corpus, 3)
-    weights, grid = run(secure(3, min_clients=3), corpus, 3, intercept=replay, rounds=2)
-    errors = [m.error.reason for m in grid.received if m.has_error()]
-    assert any("failed authentication" in e for e in errors)
-    np.testing.assert_array_equal(weights, one_round)  # round 2 skipped: model unchanged
-
-
-def test_a_ciphertext_under_another_key_fails_the_count_check_and_the_round_is_skipped(corpus, caplog):
-    n = KEYPAIR[0].n
-    other = next(pub for pub, _ in iter(lambda: generate_keypair(2048), None) if pub.n < n)
-
-    def rewrite(ins, rep):
-        width = paillier_math.ciphertext_width(n)
-        cts = paillier_math.encrypt_many(other.n, [1] * strategy.codec.num_plaintexts)
-        return with_envelope(rep, resealed(ins, b"".join(c.to_bytes(width, "big") for c in cts)))
-
-    strategy = secure(3)
-    intercept, _ = first_hop_rewriter(rewrite)
-    with caplog.at_level(logging.ERROR, logger="flwr"):
-        weights, _ = run(strategy, corpus, 3, intercept=intercept)
-    np.testing.assert_array_equal(weights, initial(corpus))
-    # Garbage under our key: the count slot, padding or guard bits give it away.
-    assert "round 1 skipped, global model unchanged" in caplog.text
-
-
-def test_a_nan_update_is_refused_by_its_client_and_the_others_complete_the_round(corpus, monkeypatch):
+def test_error_replies_carry_a_code_and_no_detail(corpus, monkeypatch):
     fit = SpamClient.fit
 
     def poisoned_fit(self, parameters, config):
@@ -224,21 +165,74 @@ def test_a_nan_update_is_refused_by_its_client_and_the_others_complete_the_round
     monkeypatch.setattr(SpamClient, "fit", poisoned_fit)
     weights, grid = run(secure(3), corpus, 3)
     monkeypatch.setattr(SpamClient, "fit", fit)
-    survivors_plain, _ = run(plain(3), corpus, 3, intercept=dropping({victim}))
-    assert np.abs(weights - survivors_plain).max() <= BOUND
-    assert any(m.has_error() and "1 NaN/inf values" in m.error.reason for m in grid.received)
+    assert np.abs(weights - survivors_plain(corpus, 3, {victim})).max() <= BOUND
+    errors = [m.error for m in grid.received if m.has_error()]
+    assert [(e.code, e.reason) for e in errors] == [(CODE_CONTRIBUTION_REJECTED, REASONS[CODE_CONTRIBUTION_REJECTED])]
 
 
-def test_out_of_range_updates_are_clipped_and_counted(corpus):
-    strategy = secure(3, clip=1e-3)
-    weights, grid = run(strategy, corpus, 3)
-    clients = [spam_client(ctx) for ctx in grid.contexts.values()]
-    deltas = [np.clip(c.fit([initial(corpus)], TRAIN)[0][0], -1e-3, 1e-3) for c in clients]
-    sizes = [len(c.train) for c in clients]
-    expected = sum(n * d for n, d in zip(sizes, deltas)) / sum(sizes)
-    assert np.abs(weights - expected).max() <= BOUND
-    train_replies = [m for m in grid.received if m.metadata.message_type == "train"]
-    assert sum(int(m.content["metrics"]["clipped"]) for m in train_replies) > 0
+def test_invalid_ciphertexts_in_an_envelope_skip_the_round(corpus):
+    strategy = secure(3)
+
+    def zero_ciphertexts(ins, rep):
+        width = paillier_math.ciphertext_width(KEYPAIR[0].n)
+        first = int(ins.metadata.dst_node_id)
+        return with_envelope(rep, resealed(ins, b"\x00" * width * strategy.codec.num_plaintexts, [first]))
+
+    intercept, _ = first_hop_rewriter(zero_ciphertexts)
+    weights, grid = run(strategy, corpus, 3, intercept=intercept)
+    assert skipped(weights, corpus)
+    assert [m.error.code for m in grid.received if m.has_error()] == [CODE_BAD_ENVELOPE]
+    assert not any(m.metadata.message_type == wire.UNMASK for m in grid.sent)  # never restarted
+
+
+@pytest.mark.parametrize("attack", ["tampered", "truncated"])
+def test_a_bad_envelope_skips_the_round_and_is_never_retried(corpus, attack):
+    def rewrite(ins, rep):
+        data = bytes(rep.content[wire.RECORD][wire.ENVELOPE])
+        return with_envelope(rep, data[:100] + bytes([data[100] ^ 1]) + data[101:] if attack == "tampered"
+                             else data[:-40])
+
+    intercept, _ = first_hop_rewriter(rewrite)
+    weights, grid = run(secure(3), corpus, 3, intercept=intercept)
+    assert skipped(weights, corpus)
+    assert sum(m.metadata.message_type == wire.CHAIN for m in grid.sent) == 2
+
+
+def test_a_replayed_envelope_does_not_open(corpus):
+    captured = {}
+
+    def replay(ins, rep):
+        if ins.metadata.message_type != wire.CHAIN or rep.has_error():
+            return rep
+        hop = ins.content[wire.RECORD]
+        if int(hop[wire.OUT_STEP]) == 1:
+            if int(hop[wire.ROUND]) == 1:
+                captured["envelope"] = bytes(rep.content[wire.RECORD][wire.ENVELOPE])
+            else:
+                return with_envelope(rep, captured["envelope"])  # round 1's envelope, in round 2
+        return rep
+
+    one_round, _ = run(secure(3, min_clients=3), corpus, 3, floor=3)
+    weights, grid = run(secure(3, min_clients=3), corpus, 3, intercept=replay, rounds=2, floor=3)
+    assert CODE_BAD_ENVELOPE in [m.error.code for m in grid.received if m.has_error()]
+    np.testing.assert_array_equal(weights, one_round)  # round 2 skipped: model unchanged
+
+
+def test_a_ciphertext_under_another_key_fails_the_checks_and_the_round_is_skipped(corpus):
+    n = KEYPAIR[0].n
+    other = next(pub for pub, _ in iter(lambda: generate_keypair(2048), None) if pub.n < n)
+
+    def rewrite(ins, rep):
+        width = paillier_math.ciphertext_width(n)
+        cts = paillier_math.encrypt_many(other.n, [1] * strategy.codec.num_plaintexts)
+        first = int(ins.metadata.dst_node_id)
+        return with_envelope(rep, resealed(ins, b"".join(c.to_bytes(width, "big") for c in cts), [first]))
+
+    strategy = secure(3)
+    intercept, _ = first_hop_rewriter(rewrite)
+    weights, grid = run(strategy, corpus, 3, intercept=intercept)
+    assert skipped(weights, corpus)
+    assert grid.result.train_metrics_clientapp == {}  # nothing aggregated
 
 
 def test_slot_overflow_is_caught_after_decryption_and_the_round_skipped(corpus, caplog):
@@ -247,35 +241,54 @@ def test_slot_overflow_is_caught_after_decryption_and_the_round_skipped(corpus, 
     def rewrite(ins, rep):
         codec = strategy.codec
         full = (1 << (codec.slot_bits - 1)) - 1
-        slots = [1, 5] + [full] * codec.num_weights
+        slots = [1, 5, 0, 0] + [full] * codec.num_weights
         per = codec.slots_per_plaintext
         plaintexts = [sum(v << (k * codec.slot_bits) for k, v in enumerate(slots[i : i + per]))
                       for i in range(0, len(slots), per)]
         cts = paillier_math.encrypt_many(KEYPAIR[0].n, plaintexts)
-        return with_envelope(rep, resealed(ins, paillier_math.to_bytes(KEYPAIR[0].n, cts)))
+        return with_envelope(rep, resealed(ins, paillier_math.to_bytes(KEYPAIR[0].n, cts),
+                                           [int(ins.metadata.dst_node_id)]))
 
     intercept, _ = first_hop_rewriter(rewrite)
     with caplog.at_level(logging.ERROR, logger="flwr"):
         weights, _ = run(strategy, corpus, 3, intercept=intercept)
-    np.testing.assert_array_equal(weights, initial(corpus))
-    assert "overflow caught by the guard bits" in caplog.text
+    assert skipped(weights, corpus)
 
 
-@pytest.mark.parametrize("position", [1, 2])
-def test_a_client_that_drops_mid_chain_is_routed_around(corpus, position):
-    seen = {}
+def hop_dropper(positions):
+    """Interceptor: the ADD hops at these 0-based positions never answer."""
+    seen = {"hop": -1, "dropped": []}
 
     def drop(ins, rep):
-        if ins.metadata.message_type == "train.chain" and ins.content["chain"]["action"] == "add":
-            seen["hop"] = seen.get("hop", 0) + 1
-            if seen["hop"] == position + 1:
-                seen["dropped"] = ins.metadata.dst_node_id
+        if ins.metadata.message_type == wire.CHAIN and ins.content[wire.RECORD][wire.ACTION] == wire.ADD:
+            seen["hop"] += 1
+            if seen["hop"] in positions:
+                seen["dropped"].append(ins.metadata.dst_node_id)
                 return None
         return rep
 
-    weights, _ = run(secure(3), corpus, 3, intercept=drop)
-    survivors_plain, _ = run(plain(3), corpus, 3, intercept=dropping({seen["dropped"]}))
-    assert np.abs(weights - survivors_plain).max() <= BOUND
+    return drop, seen
+
+
+@pytest.mark.parametrize("positions", [(0,), (1,), (3,), (0, 1), (1, 3), (2, 3)])
+def test_dropouts_at_any_step_but_the_last_are_corrected_for(corpus, positions):
+    drop, seen = hop_dropper(positions)
+    weights, grid = run(secure(5, min_clients=3), corpus, 5, intercept=drop, floor=3)
+    assert np.abs(weights - survivors_plain(corpus, 5, seen["dropped"])).max() <= BOUND
+    assert grid.result.train_metrics_clientapp[1]["contributors"] == 5 - len(positions)
+
+
+def test_a_drop_at_the_last_hop_skips_the_round(corpus):
+    drop, seen = hop_dropper((4,))
+    weights, grid = run(secure(5, min_clients=3), corpus, 5, intercept=drop, floor=3)
+    assert skipped(weights, corpus)
+    assert not any(m.metadata.message_type == wire.UNMASK for m in grid.sent)
+
+
+def test_a_survivor_missing_at_unmask_skips_the_round(corpus):
+    grid_nodes = list(LocalGrid(client_app, 3, run_config(corpus, 3)).contexts)
+    weights, _ = run(secure(3), corpus, 3, intercept=dropping({grid_nodes[1]}, wire.UNMASK))
+    assert skipped(weights, corpus)
 
 
 def test_fewer_than_min_clients_is_never_decrypted(corpus, monkeypatch):
@@ -283,9 +296,9 @@ def test_fewer_than_min_clients_is_never_decrypted(corpus, monkeypatch):
     calls = []
     monkeypatch.setattr(WORKERS, "decrypt", lambda key, cts: calls.append(cts))
     grid_nodes = list(LocalGrid(client_app, 3, run_config(corpus, 3)).contexts)
-    weights, _ = run(strategy, corpus, 3, intercept=dropping({grid_nodes[0]}, "train.chain"))
+    weights, _ = run(strategy, corpus, 3, intercept=dropping({grid_nodes[0]}, wire.CHAIN), floor=3)
     assert calls == []
-    np.testing.assert_array_equal(weights, initial(corpus))
+    assert skipped(weights, corpus)
 
 
 def test_key_size_and_min_clients_policies():
@@ -295,20 +308,30 @@ def test_key_size_and_min_clients_policies():
         PaillierChainFedAvg(min_clients=1, keypair=KEYPAIR)
 
 
-def test_the_insecure_demo_key_warns_every_round(corpus, caplog):
-    strategy = PaillierChainFedAvg(min_clients=2, key_bits=512, insecure_demo_key=True, seed=0,
-                                   fraction_evaluate=0.0, min_train_nodes=3, min_available_nodes=3)
+def test_a_demo_key_needs_the_nodes_consent_and_warns_every_round(corpus, caplog):
+    def demo():
+        return PaillierChainFedAvg(min_clients=2, key_bits=512, insecure_demo_key=True, seed=0,
+                                   min_train_nodes=3, min_available_nodes=3)
+
+    refused, _ = run(demo(), corpus, 3)
+    assert skipped(refused, corpus)  # the nodes refuse a 512-bit key the server allows
     with caplog.at_level(logging.WARNING, logger="flwr"):
-        run(strategy, corpus, 3, rounds=2)
+        weights, _ = run(demo(), corpus, 3, rounds=2, **{"insecure-demo-key": True})
+    assert not skipped(weights, corpus)
     assert caplog.text.count("INSECURE DEMO KEY") >= 2
 
 
 def test_a_chain_reply_without_its_envelope_drops_the_sender(corpus):
     def strip(ins, rep):
-        del rep.content["chain"]["envelope"]
+        del rep.content[wire.RECORD][wire.ENVELOPE]
         return rep
 
     intercept, seen = first_hop_rewriter(strip)
     weights, _ = run(secure(3), corpus, 3, intercept=intercept)
-    survivors_plain, _ = run(plain(3), corpus, 3, intercept=dropping({seen["first"]}))
-    assert np.abs(weights - survivors_plain).max() <= BOUND
+    assert np.abs(weights - survivors_plain(corpus, 3, {seen["first"]})).max() <= BOUND
+
+
+def test_every_message_carries_a_ttl_equal_to_its_wait(corpus):
+    strategy = secure(3, chain_timeout=42.0)
+    _, grid = run(strategy, corpus, 3)
+    assert {m.metadata.ttl for m in grid.sent} == {42.0}
