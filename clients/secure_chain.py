@@ -11,7 +11,10 @@ without Flower. A client obeys the server only as far as the protocol goes:
 - the next hop is a roster member other than itself and other than anyone
   already in the running sum; steps only increase;
 - it corrects only for a survivor set that holds itself, everyone it saw
-  contribute, and at least its floor.
+  contribute, and at least its floor;
+- with an authenticated roster (a federation file in its node config),
+  every roster entry is a distinct federation member whose identity key
+  signed its chain key for this run.
 
 A request that breaks one of these raises ``ProtocolError`` and the client
 refuses it.
@@ -22,16 +25,25 @@ from __future__ import annotations
 import struct
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
 from strategies import envelope, masks, paillier_math
 from strategies.codec import CodecParams, encode
 from strategies.errors import ProtocolError
+from strategies.identity import MemberIdentity, load_federation, load_identity_key
 from strategies.keys import fingerprint, public_key_from_n
 from strategies.parallel import WORKERS
 from strategies.roster import Roster, ids_from_bytes, ids_to_bytes
-from strategies.wire import NODE_INSECURE_DEMO_KEY, NODE_MIN_CLIENTS, NODE_MIN_NOISE_MULTIPLIER
+from strategies.wire import (
+    NODE_FEDERATION_FILE,
+    NODE_IDENTITY_KEY,
+    NODE_INSECURE_DEMO_KEY,
+    NODE_MEMBER,
+    NODE_MIN_CLIENTS,
+    NODE_MIN_NOISE_MULTIPLIER,
+)
 
 # A node that says nothing in its node config accepts no sum of fewer than
 # this many clients (the run-config's default min-clients).
@@ -52,11 +64,14 @@ class ClientPolicy:
         Accept Paillier keys below 2048 bits (the book's demo).
     min_noise_multiplier : float
         Under differential privacy, the least noise multiplier it accepts.
+    identity : MemberIdentity, optional
+        Its federation identity: then it accepts authenticated rosters only.
     """
 
     min_clients: int = DEFAULT_NODE_MIN_CLIENTS
     insecure_demo_key: bool = False
     min_noise_multiplier: float = 0.0
+    identity: MemberIdentity | None = None
 
     def __post_init__(self) -> None:
         if self.min_clients < ABSOLUTE_MIN_CLIENTS:
@@ -64,22 +79,45 @@ class ClientPolicy:
 
     @classmethod
     def from_node_config(cls, node_config: Mapping[str, object]) -> ClientPolicy:
-        """Read ``min-clients``, ``insecure-demo-key`` and ``dp-min-noise-multiplier``."""
+        """Read ``min-clients``, ``insecure-demo-key``, ``dp-min-noise-multiplier`` and the
+        authenticated-roster keys ``federation-file``, ``member`` and ``identity-key``.
+
+        Raises
+        ------
+        ValueError
+            Naming the key, for a value it cannot use or an incomplete identity.
+        """
         demo = node_config.get(NODE_INSECURE_DEMO_KEY, False)
+        identity_keys = [NODE_FEDERATION_FILE, NODE_MEMBER, NODE_IDENTITY_KEY]
+        given = [k for k in identity_keys if node_config.get(k)]
+        identity = None
+        if given and len(given) < len(identity_keys):
+            raise ValueError(f"node-config {', '.join(given)} without {', '.join(set(identity_keys) - set(given))}: "
+                             "an authenticated roster needs all three")
+        if given:
+            federation = load_federation(Path(str(node_config[NODE_FEDERATION_FILE])))
+            member = str(node_config[NODE_MEMBER])
+            if member not in federation:
+                raise ValueError(f"node-config member = {member!r} is not in the federation file")
+            identity = MemberIdentity(member, load_identity_key(Path(str(node_config[NODE_IDENTITY_KEY]))),
+                                      federation)
         return cls(
             min_clients=int(node_config.get(NODE_MIN_CLIENTS, DEFAULT_NODE_MIN_CLIENTS)),  # type: ignore[call-overload]
             insecure_demo_key=demo is True or str(demo).lower() == "true",
             min_noise_multiplier=float(node_config.get(NODE_MIN_NOISE_MULTIPLIER, 0.0)),  # type: ignore[arg-type]
+            identity=identity,
         )
 
 
 @dataclass(frozen=True)
 class Identity:
-    """Who this client is in the chain: its node id and its chain private key (fresh per run)."""
+    """Who this client is in the chain: node id, chain private key (fresh per run) and,
+    for an authenticated roster, its federation identity."""
 
     node_id: int
     chain_key: bytes
     run_id: int | str
+    member: MemberIdentity | None = None
 
 
 @dataclass
@@ -137,10 +175,13 @@ def contribute(
     ------
     ContributionError
         For NaN/inf values or an example count out of range (see ``codec.encode``).
-    InsecureKeyError, ValueError
+    ProtocolError
         If ``n`` is below this node's key policy or not a plausible Paillier modulus.
     """
-    public_key_from_n(n, policy.insecure_demo_key)
+    try:
+        public_key_from_n(n, policy.insecure_demo_key)
+    except ValueError as exc:  # InsecureKeyError too: the server cannot lower this node's key policy
+        raise ProtocolError(f"the server's Paillier key: {exc}") from exc
     plaintexts, clipped = encode(delta, num_examples, params, loss, noise)
     obfuscators = WORKERS.obfuscators(n, len(plaintexts))
     WORKERS.prefetch(n, len(plaintexts))  # next round's, computed while we wait for the chain
@@ -163,8 +204,20 @@ def _check_request(state: RoundState, me: Identity, server_round: int, roster_by
     _require(roster.keys.get(me.node_id) == envelope.public_key_of(me.chain_key),
              "the roster does not hold this client under its own chain key")
     _require(not state.roster or state.roster == roster_bytes, "the roster changed within the round")
+    if not state.roster and me.member is not None:
+        _check_authenticated(roster, me)
     state.roster = roster_bytes
     return roster
+
+
+def _check_authenticated(roster: Roster, me: Identity) -> None:
+    """Every entry a distinct federation member that signed its chain key for this run."""
+    assert me.member is not None
+    names = [roster.names.get(node, "") for node in roster.keys]
+    _require(all(names) and len(set(names)) == len(names), "every roster entry must name a distinct member")
+    _require(roster.names[me.node_id] == me.member.member, "the roster names this client as another member")
+    for node, key in roster.keys.items():
+        me.member.verify_chain_key(me.run_id, roster.names[node], key, roster.signatures.get(node, b""))
 
 
 def _check_next(state: RoundState, me: Identity, roster: Roster, hop: Hop, contributors: list[int]) -> None:

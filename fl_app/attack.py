@@ -1,29 +1,37 @@
-"""The book's attack: a curious server reads Bob's e-mail out of his model update.
+"""The book's attack and every attack on the secure round, run as a server and colluders would.
 
 Bob trains on the single e-mail "my computer password is pizza". Under plain
-FedAvg his reply carries his new weights, and the words whose weights changed
-are exactly his e-mail's. Under the Paillier chain the same curious server
-goes through every message it received and cannot tie any update to Bob; it
-still sees the decrypted sum, and the DP column shows that sum with noise.
+FedAvg his reply carries his new weights, and the words whose weights
+changed are exactly his e-mail's: that is the baseline that leaks. Each
+other column is one way to get at Bob's update through the secure round
+(``fl_app/attack_arena.py`` lets the server send any request it likes to the
+real clients), and reports what it recovered.
 """
 
 from __future__ import annotations
 
+import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
-from flwr.app import Context, Message
+from flwr.app import ArrayRecord, ConfigRecord, Context, Message
 from flwr.serverapp.strategy import FedAvg
 
+from clients.secure_chain import ClientPolicy, RoundState, contribute
 from clients.spam_client import SpamClient
 from data.prepare import PreparedData
-from strategies import paillier_math
+from strategies import envelope, masks, paillier_math, wire
 from strategies.chain import PaillierChainFedAvg
-from strategies.codec import decode
-from strategies.errors import SecureAggregationError
+from strategies.identity import new_identity_key
+from strategies.keys import generate_keypair
 from strategies.privacy import DEFAULT_DELTA, DpSettings, noise_multiplier_for
+from strategies.errors import SecureAggregationError
+from strategies.roster import Roster
 
-from .client_app import build_client_app
+from .attack_arena import Arena
+from .client_app import CHAIN_KEY_STATE, build_client_app, load_round_state, save_round_state
 from .config import RunConfig
 from .dataset import load_data, make_client
 from .local_grid import FIRST_NODE_ID, run_strategy
@@ -38,130 +46,357 @@ SHORTLIST = 50
 # The DP column: client-level DP at this epsilon for the one round shown.
 DP_EPSILON = 8.0
 DP_CLIP = 0.5
+# The DP attack: one client claims this many e-mails to take the mean over.
+CLAIMED_EXAMPLES = 15_000
+LOSS_MATCH = 1e-12  # a candidate word reproduces Bob's loss to within this
 
 
 @dataclass(frozen=True)
-class Inspection:
-    """What the curious server could attribute to Bob."""
+class Scenario:
+    """Where the attacks run: a corpus (its vocabulary must hold Bob's words) and Bob's e-mail."""
 
-    recovered: list[str]
-    messages_inspected: int
+    cfg: RunConfig
+    bob_email: str = BOB_EMAIL
+    key_bits: int = 2048
+    insecure_demo_key: bool = False
+
+    @property
+    def words(self) -> list[str]:
+        """Bob's words, in order; the last one is what the loss attack guesses."""
+        return self.bob_email.split()
 
 
-def _bob_client(data: PreparedData, cfg: RunConfig) -> SpamClient:
-    words = BOB_EMAIL.split()
-    missing = [w for w in words if w not in data.vocabulary.index]
-    if missing:
-        raise ValueError(f"Bob's words {missing} are not in the vocabulary of {data.corpus}")
-    train = data.vocabulary.encode([words], [BOB_LABEL])
-    return SpamClient(train, data.test.subset(np.arange(10)), len(data.vocabulary),
-                      lr=cfg.lr, batch_size=1, local_epochs=1)
+class Federation:
+    """Bob (partition 0) and the others, as real ClientApp nodes, with the server's key."""
+
+    def __init__(self, scenario: Scenario) -> None:
+        self.scenario = scenario
+        self.data = load_data(scenario.cfg.corpus, scenario.cfg.data_path, scenario.cfg.seed)
+        missing = [w for w in scenario.words if w not in self.data.vocabulary.index]
+        if missing:
+            raise ValueError(f"Bob's words {missing} are not in the vocabulary of {self.data.corpus}")
+        self.bob = self._bob_client()
+        self.app = build_client_app(self.client_for)
+        self.keypair = generate_keypair(scenario.key_bits, scenario.insecure_demo_key)
+        self.weights = np.zeros((len(self.data.vocabulary), 1))
+        # No batch-size here: Bob keeps his batch of 1, the others the book's 500.
+        self.train_config = {"lr": scenario.cfg.lr, "local-epochs": 1}
+        self.node_config = {wire.NODE_INSECURE_DEMO_KEY: scenario.insecure_demo_key}
+
+    def _bob_client(self) -> SpamClient:
+        train = self.data.vocabulary.encode([self.scenario.words], [BOB_LABEL])
+        return SpamClient(train, self.data.test.subset(np.arange(10)), len(self.data.vocabulary),
+                          loss=self.scenario.cfg.loss, lr=self.scenario.cfg.lr, batch_size=1, local_epochs=1)
+
+    def client_for(self, context: Context) -> SpamClient:
+        """Bob on partition 0, the run's shards elsewhere."""
+        partition = int(context.node_config["partition-id"])
+        return self.bob if partition == 0 else make_client(self.scenario.cfg, partition)
+
+    def arena(self, node_config: dict | list[dict] | None = None) -> Arena:
+        """A fresh federation the server may deviate against."""
+        return Arena.create(self.app, CLIENTS, self.scenario.cfg.to_dict(), self.keypair, self.data,
+                            node_config or self.node_config)
+
+    def secure(self, **kwargs) -> PaillierChainFedAvg:
+        """The honest strategy over every client."""
+        return PaillierChainFedAvg(min_clients=CLIENTS, keypair=self.keypair, min_train_nodes=CLIENTS,
+                                   min_available_nodes=CLIENTS, insecure_demo_key=self.scenario.insecure_demo_key,
+                                   **kwargs)
+
+    def run(self, strategy, rounds: int = 1, train_config: dict | None = None, initial=None):
+        """``rounds`` of ``strategy`` over a fresh in-process grid."""
+        return run_strategy(strategy, self.app, CLIENTS, self.scenario.cfg.to_dict(),
+                            [self.weights if initial is None else initial], train_config or self.train_config,
+                            rounds, node_config=self.node_config)
+
+
+def _result(recovered: list[str], arena_or_count, **extra) -> dict:
+    inspected = arena_or_count if isinstance(arena_or_count, int) else len(arena_or_count.messages)
+    return {"recovered": sorted(set(recovered)), "messages_inspected": inspected, **extra}
 
 
 def _changed_words(delta: np.ndarray, data: PreparedData) -> list[str]:
     return sorted(data.vocabulary.words[i] for i in np.flatnonzero(delta.ravel() != 0))
 
 
-def inspect_plain(received: list[Message], global_weights: np.ndarray, data: PreparedData) -> Inspection:
-    """The server reads every reply's weights; Bob's reply is Bob's update."""
-    recovered: list[str] = []
-    for msg in received:
-        if msg.metadata.src_node_id == BOB_NODE and not msg.has_error() and "arrays" in msg.content:
-            delta = msg.content["arrays"].to_numpy_ndarrays()[0] - global_weights
-            recovered = _changed_words(delta, data)
-    return Inspection(recovered, len(received))
+# ------------------------------------------------------------------ baseline
+def attack_plain(fed: Federation) -> dict:
+    """Plain FedAvg: the server reads Bob's reply; his new weights minus the global ones are his e-mail."""
+    nodes = {"min_train_nodes": CLIENTS, "min_available_nodes": CLIENTS, "fraction_evaluate": 0.0}
+    _, grid = fed.run(FedAvg(**nodes))
+    recovered = []
+    for msg in grid.received:
+        if msg.metadata.src_node_id == BOB_NODE and not msg.has_error():
+            recovered = _changed_words(msg.content["arrays"].to_numpy_ndarrays()[0] - fed.weights, fed.data)
+    return _result(recovered, len(grid.received))
 
 
-def inspect_secure(
-    received: list[Message], strategy: PaillierChainFedAvg, global_weights: np.ndarray, data: PreparedData
-) -> Inspection:
-    """The server tries every way to read a single client's update out of every message.
+# ------------------------------------------------------- 1. per-client metrics
+def guess_last_word(fed: Federation, loss: float, weights: np.ndarray) -> list[str]:
+    """Every word that, as the last of Bob's e-mail, reproduces his training loss from ``weights``.
 
-    Weights in a reply would be attributable; so would any bytes that parse as
-    ciphertexts under its key and decrypt to the update of *one* contributor.
-    Sealed envelopes do not parse; the final total decodes only as the sum
-    of all contributors, which cannot be tied to Bob.
+    Bob's one e-mail trained with batch 1 reports the loss before its one
+    step: the model's loss on the e-mail with the round's starting weights.
     """
-    n = strategy.public_key.n
-    codec = strategy.codec
-    recovered: set[str] = set()
-    for msg in received:
-        if msg.has_error() or msg.metadata.src_node_id != BOB_NODE:
-            continue
-        if "arrays" in msg.content:
-            delta = msg.content["arrays"].to_numpy_ndarrays()[0] - global_weights
-            recovered.update(_changed_words(delta, data))
-        for record in msg.content.config_records.values():
+    index = fed.data.vocabulary.index
+    known = [index[w] for w in fed.scenario.words[:-1]]
+    logits = weights[known, 0].sum() + weights[:, 0]
+    predictions = 0.5 * (1.0 + np.tanh(0.5 * logits))
+    if fed.scenario.cfg.loss == "mse":
+        losses = (predictions - BOB_LABEL) ** 2
+    else:
+        losses = np.logaddexp(0.0, logits) - BOB_LABEL * logits
+    matches = np.flatnonzero(np.abs(losses - loss) <= LOSS_MATCH)
+    return [fed.data.vocabulary.words[i] for i in matches if i not in known and i != 0]
+
+
+def _per_client_numbers(msg: Message) -> list[float]:
+    """Every number a reply carries in clear, outside the protocol's own fields."""
+    values = []
+    for name, record in msg.content.metric_records.items():
+        values.extend(float(v) for v in record.values() if isinstance(v, int | float))
+    return values
+
+
+def attack_metrics(fed: Federation, secure: bool = True) -> dict:
+    """Curious server: Bob's round-2 training loss gives away his last word.
+
+    Two rounds; the server knows the global weights Bob starts round 2 from,
+    and every number in Bob's replies. With a per-client loss in clear one
+    word of the vocabulary reproduces it: ``pizza``.
+    """
+    nodes = {"min_train_nodes": CLIENTS, "min_available_nodes": CLIENTS, "fraction_evaluate": 0.0}
+    first, _ = fed.run(fed.secure() if secure else FedAvg(**nodes))
+    round2, grid = fed.run(fed.secure() if secure else FedAvg(**nodes), initial=first[0])
+    recovered: list[str] = []
+    numbers = [v for m in grid.received if m.metadata.src_node_id == BOB_NODE for v in _per_client_numbers(m)]
+    if grid.result is not None:  # the round's aggregate metrics: not Bob's, but a curious server tries them too
+        for metrics in grid.result.train_metrics_clientapp.values():
+            numbers.extend(float(v) for v in metrics.values())
+    for value in numbers:
+        recovered.extend(guess_last_word(fed, value, first[0]))
+    errors = [m.error.reason for m in grid.received if m.has_error()]
+    return _result(recovered, len(grid.received), numbers_tried=len(numbers),
+                   error_texts_with_digits=sum(any(ch.isdigit() for ch in e) for e in errors))
+
+
+# ------------------------------------------------------------ 2. late reply
+def attack_late_reply(fed: Federation) -> dict:
+    """Curious server keeps a late reply: Bob, last, "times out" but his total arrives anyway;
+    the server then asks the previous holder to turn its running sum into a second total.
+    Two totals that differ by Bob would give Bob's update."""
+    arena = fed.arena()
+    roster, _ = arena.train(1, fed.weights, fed.train_config)
+    alice, sue = [n for n in arena.nodes if n != BOB_NODE]
+    first = arena.hop(alice, 1, roster, next_id=sue)
+    second = arena.hop(sue, 1, roster, _env(first), 1, 2, BOB_NODE)
+    late = arena.hop(BOB_NODE, 1, roster, _env(second), 2, 3, 0)  # the reply that came "too late"
+    again = arena.hop(sue, 1, roster, out_step=4, next_id=0, action=wire.RESEAL)
+    refused = [name for name, reply in [("reseal-as-total", again)] if reply.has_error()]
+    recovered: list[str] = []
+    if not late.has_error() and not again.has_error():
+        with_bob = arena.decrypt(arena.total_of(late))
+        without = arena.decrypt(arena.total_of(again))
+        recovered = arena.words_of_single_update([(a - b) % arena.n for a, b in zip(with_bob, without)])
+    return _result(recovered, arena, refused=refused)
+
+
+def _env(reply: Message) -> bytes:
+    return bytes(reply.content[wire.RECORD][wire.ENVELOPE]) if not reply.has_error() else b""
+
+
+# ------------------------------------------------------- 3. deviating server
+def attack_deviating(fed: Federation) -> dict:
+    """A server that breaks the protocol, within the honest roster:
+
+    a chain of one (Bob returns his own total), Bob told to seal for himself
+    (counted twice), and a second pass over {Alice, Sue} after a pass over
+    {Bob, Alice, Sue} (Bob by difference).
+    """
+    arena = fed.arena()
+    roster, _ = arena.train(1, fed.weights, fed.train_config)
+    alice, sue = [n for n in arena.nodes if n != BOB_NODE]
+    recovered: list[str] = []
+    alone = arena.hop(BOB_NODE, 1, roster, next_id=0)
+    if not alone.has_error():
+        recovered += arena.words_of_single_update(arena.decrypt(arena.total_of(alone)))
+    to_himself = arena.hop(BOB_NODE, 1, roster, out_step=2, next_id=BOB_NODE)
+    first = arena.hop(BOB_NODE, 1, roster, out_step=3, next_id=alice)
+    second = arena.hop(alice, 1, roster, _env(first), 3, 4, sue)
+    total_all = arena.hop(sue, 1, roster, _env(second), 4, 5, 0)
+    again = arena.hop(alice, 1, roster, out_step=6, next_id=sue)
+    if not again.has_error():
+        total_two = arena.hop(sue, 1, roster, _env(again), 6, 7, 0)
+        if not total_two.has_error() and not total_all.has_error():
+            everyone = arena.decrypt(arena.total_of(total_all))
+            two = arena.decrypt(arena.total_of(total_two))
+            recovered += arena.words_of_single_update([(x - y) % arena.n for x, y in zip(everyone, two)])
+    requests = {"chain-of-one": alone, "seal-for-himself": to_himself, "second-pass": again}
+    return _result(recovered, arena, refused=[name for name, r in requests.items() if r.has_error()])
+
+
+# ----------------------------------------------------------- 4. colluder
+def attack_colluder(fed: Federation) -> dict:
+    """The server with one colluding client (Sue), who sits right after Bob:
+
+    Sue opens her incoming running sum E(Bob) and hands it to the server,
+    with her own pairwise mask with Bob removed; then she falsely blames
+    Bob's envelope, hoping for a restart that shows the same sums again.
+    """
+    arena = fed.arena()
+    roster, _ = arena.train(1, fed.weights, fed.train_config)
+    alice, sue = [n for n in arena.nodes if n != BOB_NODE]
+    sue_key = bytes(arena.grid.contexts[sue].state[CHAIN_KEY_STATE]["key"])
+    bob_hop = arena.hop(BOB_NODE, 1, roster, next_id=sue)
+    recovered: list[str] = []
+    if not bob_hop.has_error():
+        seen = arena.open_as_member(sue_key, bob_hop, 1, roster, 1)
+        # Sue knows her seed with Bob: take her pairwise term out of what she saw.
+        seed = masks.pairwise_seed(sue_key, sue, roster.keys[BOB_NODE], BOB_NODE, arena.grid.run.run_id, 1)
+        sign = -1 if BOB_NODE < sue else 1
+        term = [sign * v for v in masks.expand(seed, arena.n, len(seen))]
+        recovered += arena.words_of_single_update(arena.decrypt(seen, term))
+        recovered += arena.words_of_single_update(arena.decrypt(seen))  # in case nothing was masked
+    # The false blame: an honest server skips the round; a deviating one restarts it.
+    restart = arena.hop(BOB_NODE, 1, roster, out_step=3, next_id=alice)
+    refused = ["restart-after-blame"] if restart.has_error() else []
+    return _result(recovered, arena, refused=refused, colluders=1)
+
+
+# ------------------------------------------------------------- 5. sybils
+def attack_sybil(fed: Federation, authenticated: bool, workdir: Path) -> dict:
+    """The server invents two members whose chain keys it holds, so that Bob's pairwise masks
+    are all with itself; it opens Bob's envelope and asks him to unmask with the sybils as
+    survivors. Without an authenticated roster Bob cannot tell; with one he refuses."""
+    node_config: dict | list[dict] = fed.node_config
+    if authenticated:
+        node_config = _federation(workdir, fed.node_config)
+    arena = fed.arena(node_config)
+    roster, _ = arena.train(1, fed.weights, fed.train_config)
+    sybils = {9001 + i: envelope.new_private_key() for i in range(2)}
+    forged = Roster.of({BOB_NODE: roster.keys[BOB_NODE], **{i: envelope.public_key_of(k) for i, k in sybils.items()}},
+                       {BOB_NODE: roster.names.get(BOB_NODE, ""), **{i: f"sybil-{i}" for i in sybils}},
+                       {BOB_NODE: roster.signatures.get(BOB_NODE, b"")})
+    first = min(sybils)
+    bob_hop = arena.hop(BOB_NODE, 1, forged, next_id=first)
+    recovered: list[str] = []
+    if not bob_hop.has_error():
+        seen = arena.open_as_member(sybils[first], bob_hop, 1, forged, 1)
+        correction = arena.unmask(BOB_NODE, 1, forged, [BOB_NODE, *sybils])
+        if not correction.has_error():
+            terms = [arena.correction_of(correction)]
+            for node, key in sybils.items():
+                seed = masks.pairwise_seed(key, node, forged.keys[BOB_NODE], BOB_NODE, arena.grid.run.run_id, 1)
+                sign = -1 if BOB_NODE < node else 1
+                terms.append([sign * v for v in masks.expand(seed, arena.n, len(seen))])
+            recovered += arena.words_of_single_update(arena.decrypt(seen, *terms))
+    return _result(recovered, arena, authenticated_roster=authenticated, refused=bob_hop.has_error())
+
+
+def _federation(workdir: Path, base: dict) -> list[dict]:
+    """Identity keys for every client and the federation file that pins them; per-node config."""
+    lines = ["[members]"]
+    configs = []
+    for i in range(CLIENTS):
+        key_path = workdir / f"member-{i}.key"
+        lines.append(f'member-{i} = "{new_identity_key(key_path).hex()}"')
+        configs.append({**base, wire.NODE_MEMBER: f"member-{i}", wire.NODE_IDENTITY_KEY: str(key_path)})
+    federation = workdir / "federation.toml"
+    federation.write_text("\n".join(lines) + "\n")
+    return [{**c, wire.NODE_FEDERATION_FILE: str(federation)} for c in configs]
+
+
+# ------------------------------------------------------ 6. DP weight claim
+def attack_dp_claim(fed: Federation, check: bool = True) -> dict:
+    """Under DP every client weighs 1. Mallory (Sue) encodes 15,000 e-mails instead: the mean
+    would then be hers, and the noise on it 15,000 times smaller. The server refuses a total
+    whose example count differs from its contributor count."""
+    dp = DpSettings(DP_CLIP, noise_multiplier_for(DP_EPSILON, 1, DEFAULT_DELTA), CLIENTS)
+    strategy = fed.secure(clip=dp.value_bound, one_example_each=check)
+    arena = fed.arena()
+    messages = strategy.configure_train(1, ArrayRecord([fed.weights]),
+                                        ConfigRecord({**fed.train_config, **dp.train_config()}), arena.grid)
+    replies = list(arena.grid.send_and_receive(list(messages)))
+    mallory = arena.nodes[-1]
+    context = arena.grid.contexts[mallory]
+    honest: RoundState = load_round_state(context, 1)
+    cheat, _ = contribute(1, np.full(honest.params.num_weights, DP_CLIP / 10), CLAIMED_EXAMPLES, honest.n,
+                          honest.params, ClientPolicy(), noise_min_clients=CLIENTS)
+    save_round_state(context, cheat)
+    arrays, metrics = strategy.aggregate_train(1, replies)
+    return _result([], len(replies), accepted=arrays is not None,
+                   examples_claimed=CLAIMED_EXAMPLES, contributors=int(metrics["contributors"]) if metrics else 0)
+
+
+# ---------------------------------------------------------- honest rounds
+def attack_honest_rounds(fed: Federation) -> tuple[dict, dict]:
+    """The honest secure round and the same with DP: every reply inspected; what the sum shows."""
+    strategy = fed.secure()
+    arrays, grid = fed.run(strategy)
+    secure = _inspect_every_reply(Arena(grid, fed.keypair, fed.data, list(grid.received), strategy.state))
+    secure.update(key_bits=fed.keypair[0].n.bit_length(), **_aggregate_view(arrays[0] - fed.weights, fed))
+    dp = DpSettings(DP_CLIP, noise_multiplier_for(DP_EPSILON, 1, DEFAULT_DELTA), CLIENTS)
+    dp_strategy = fed.secure(clip=dp.value_bound, one_example_each=True)
+    dp_arrays, dp_grid = fed.run(dp_strategy, train_config={**fed.train_config, **dp.train_config()})
+    dp_view = _inspect_every_reply(Arena(dp_grid, fed.keypair, fed.data, list(dp_grid.received),
+                                         dp_strategy.state))
+    dp_view.update(epsilon=dp.epsilon(1), noise_multiplier=dp.noise_multiplier, clip=dp.clip,
+                   neighbouring="replace-one", **_aggregate_view(dp_arrays[0] - fed.weights, fed))
+    return secure, dp_view
+
+
+def _inspect_every_reply(arena: Arena) -> dict:
+    """Any bytes in any reply that parse as ciphertexts and decrypt to one client's update."""
+    recovered: list[str] = []
+    width = paillier_math.ciphertext_width(arena.n)
+    for msg in arena.messages:
+        for record in [] if msg.has_error() else msg.content.config_records.values():
             for value in record.values():
-                if not isinstance(value, bytes):
-                    continue
-                try:
-                    cts = paillier_math.from_bytes(n, value, codec.num_plaintexts, "curious server")
-                    single = decode([strategy.private_key.raw_decrypt(c) for c in cts], 1, codec)
-                except SecureAggregationError:
-                    continue  # not an individual update
-                recovered.update(_changed_words(single.mean_delta, data))
-    return Inspection(sorted(recovered), len(received))
+                if isinstance(value, bytes) and value and len(value) % width == 0:
+                    try:
+                        cts = paillier_math.from_bytes(arena.n, value, len(value) // width, "curious server")
+                    except SecureAggregationError:
+                        continue  # sealed bytes, not ciphertexts
+                    recovered += arena.words_of_single_update(arena.decrypt(cts))
+    return _result(recovered, arena)
 
 
-def _aggregate_view(aggregate: np.ndarray, data: PreparedData) -> dict[str, int]:
+def _aggregate_view(aggregate: np.ndarray, fed: Federation) -> dict[str, int]:
     """What the server sees in a decrypted sum: how many words moved, and whether Bob's stand out."""
     largest = np.argsort(-np.abs(aggregate.ravel()))[:SHORTLIST]
-    bob = {data.vocabulary.index[w] for w in BOB_EMAIL.split()}
+    bob = {fed.data.vocabulary.index[w] for w in fed.scenario.words}
     return {
         "aggregate_changed_words": int((aggregate != 0).sum()),
         f"bob_words_in_top_{SHORTLIST}": len(bob & set(largest.tolist())),
     }
 
 
-def run_attack(key_bits: int = 2048, insecure_demo_key: bool = False, seed: int = 0) -> dict:
-    """One plain, one secure and one secure-with-DP round with Bob among ``CLIENTS``; inspect all."""
-    cfg = RunConfig(num_clients=CLIENTS, min_clients=CLIENTS, seed=seed)
-    data = load_data(cfg.corpus, cfg.data_path, cfg.seed)
-    bob = _bob_client(data, cfg)
+ATTACKS: dict[str, Callable[[Federation], dict]] = {
+    "plain": attack_plain,
+    "metrics": attack_metrics,
+    "late_reply": attack_late_reply,
+    "deviating_server": attack_deviating,
+    "colluder": attack_colluder,
+    "dp_example_claim": attack_dp_claim,
+}
 
-    def client_for(context: Context) -> SpamClient:
-        partition = int(context.node_config["partition-id"])
-        return bob if partition == 0 else make_client(cfg, partition)
 
-    app = build_client_app(client_for)
-    weights = np.zeros((len(data.vocabulary), 1))
-    # No batch-size here: Bob keeps his batch of 1, the others the book's 500.
-    train_config = {"lr": cfg.lr, "local-epochs": 1}
-    nodes = {"min_train_nodes": CLIENTS, "min_available_nodes": CLIENTS, "fraction_evaluate": 0.0}
+def run_attack(key_bits: int = 2048, insecure_demo_key: bool = False, seed: int = 0,
+               scenario: Scenario | None = None, progress: Callable[[str], None] = lambda s: None) -> dict:
+    """Every attack against Bob, one column each; ``plain`` is the baseline that leaks."""
+    scenario = scenario or Scenario(RunConfig(num_clients=CLIENTS, min_clients=CLIENTS, seed=seed),
+                                    key_bits=key_bits, insecure_demo_key=insecure_demo_key)
+    fed = Federation(scenario)
+    result: dict = {"corpus": fed.data.corpus, "bob_email": scenario.bob_email, "clients": CLIENTS}
+    for name, attack in ATTACKS.items():
+        progress(name)
+        result[name] = attack(fed)
+    progress("sybil")
+    with tempfile.TemporaryDirectory() as workdir:
+        result["sybil"] = attack_sybil(fed, authenticated=True, workdir=Path(workdir))
+        result["sybil"]["without_authenticated_roster"] = attack_sybil(fed, False, Path(workdir))["recovered"]
+    progress("honest rounds")
+    result["paillier"], result["paillier_dp"] = attack_honest_rounds(fed)
+    return result
 
-    _, plain_grid = run_strategy(FedAvg(**nodes), app, CLIENTS, cfg.to_dict(), [weights], train_config)
-    plain = inspect_plain(plain_grid.received, weights, data)
-
-    strategy = PaillierChainFedAvg(min_clients=CLIENTS, key_bits=key_bits,
-                                   insecure_demo_key=insecure_demo_key, **nodes)
-    arrays, secure_grid = run_strategy(strategy, app, CLIENTS, cfg.to_dict(), [weights], train_config)
-    secure = inspect_secure(secure_grid.received, strategy, weights, data)
-    aggregate = arrays[0] - weights
-
-    dp = DpSettings(DP_CLIP, noise_multiplier_for(DP_EPSILON, 1, DEFAULT_DELTA), CLIENTS)
-    dp_strategy = PaillierChainFedAvg(min_clients=CLIENTS, key_bits=key_bits, insecure_demo_key=insecure_demo_key,
-                                      clip=dp.value_bound, keypair=(strategy.public_key, strategy.private_key), **nodes)
-    dp_config = {**train_config, "dp-clip": dp.clip, "dp-share-std": dp.share_std}
-    dp_arrays, dp_grid = run_strategy(dp_strategy, app, CLIENTS, cfg.to_dict(), [weights], dp_config)
-    dp_inspection = inspect_secure(dp_grid.received, dp_strategy, weights, data)
-    return {
-        "corpus": data.corpus,
-        "bob_email": BOB_EMAIL,
-        "clients": CLIENTS,
-        "plain": {"recovered": plain.recovered, "messages_inspected": plain.messages_inspected},
-        "paillier": {
-            "recovered": secure.recovered,
-            "messages_inspected": secure.messages_inspected,
-            "key_bits": strategy.key_bits,
-            **_aggregate_view(aggregate, data),
-        },
-        "paillier_dp": {
-            "recovered": dp_inspection.recovered,
-            "messages_inspected": dp_inspection.messages_inspected,
-            "epsilon": dp.epsilon(1),
-            "noise_multiplier": dp.noise_multiplier,
-            "clip": dp.clip,
-            **_aggregate_view(dp_arrays[0] - weights, data),
-        },
-    }

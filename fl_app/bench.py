@@ -11,7 +11,8 @@ import platform
 import statistics
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from importlib.metadata import version
 from pathlib import Path
 
@@ -19,8 +20,9 @@ import numpy as np
 from flwr.serverapp.strategy import FedAvg
 from phe import paillier
 
+from clients import secure_chain
 from clients.model import SpamModel
-from strategies import paillier_math
+from strategies import masks, paillier_math, wire
 from strategies.chain import PaillierChainFedAvg
 from strategies.codec import CodecParams, decode, encode
 from strategies.keys import generate_keypair
@@ -86,8 +88,22 @@ def codec_per_weight(public_key, private_key, weights: int) -> dict[str, float]:
     }
 
 
+@contextmanager
+def _masks_and_checks_off() -> Iterator[None]:
+    """For measuring only: zero masks and no client-side checks, to see what they cost."""
+    saved = masks.mask, masks.correction, secure_chain._require
+    masks.mask = lambda seed, pairs, me, n, count: [0] * count  # type: ignore[assignment]
+    masks.correction = lambda seed, pairs, me, dropped, n, count: [0] * count  # type: ignore[assignment]
+    secure_chain._require = lambda ok, problem: None  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        masks.mask, masks.correction, secure_chain._require = saved
+
+
 def round_times(clients: int, repeats: int) -> dict[str, float]:
-    """One round, in-process (LocalGrid, no Ray): plain FedAvg vs the Paillier chain."""
+    """One round, in-process (LocalGrid, no Ray): plain FedAvg vs the secure round, and the
+    secure round with its masks and client checks switched off (what they cost)."""
     cfg = RunConfig(num_clients=clients, min_clients=min(3, clients))
     data = load_data(cfg.corpus, cfg.data_path, cfg.seed)
     initial = [SpamModel.zeros(len(data.vocabulary)).weights]
@@ -104,12 +120,20 @@ def round_times(clients: int, repeats: int) -> dict[str, float]:
         arrays, grid = run_strategy(strategy, client_app, clients, cfg.to_dict(), initial, train)
         results["secure"], results["codec"] = arrays, strategy.codec
         results["envelopes"] = [
-            len(m.content["chain"]["envelope"]) for m in grid.received
-            if m.metadata.message_type == "train.chain" and "envelope" in m.content["chain"]
+            len(m.content[wire.RECORD][wire.ENVELOPE]) for m in grid.received
+            if m.metadata.message_type == wire.CHAIN and wire.ENVELOPE in m.content[wire.RECORD]
         ]
 
+    def unmasked_round():
+        with _masks_and_checks_off():
+            secure_round()
+
     plain_s = _median_time(plain_round, max(repeats, 3))
-    secure_s = _median_time(secure_round, repeats)
+    secure_times, unmasked_times = [], []
+    for _ in range(repeats):  # interleaved, so that drift on a noisy machine hits both alike;
+        unmasked_times.append(_median_time(unmasked_round, 1))  # the real protocol last: its
+        secure_times.append(_median_time(secure_round, 1))  # aggregate is the one checked
+    secure_s, unmasked_s = statistics.median(secure_times), statistics.median(unmasked_times)
     codec: CodecParams = results["codec"]
     n = generate_keypair()[0].n
     exponentiation_s = _median_time(lambda: paillier_math.random_obfuscator(n), 9)
@@ -120,6 +144,8 @@ def round_times(clients: int, repeats: int) -> dict[str, float]:
         "plain_s": plain_s,
         "paillier_s": secure_s,
         "ratio": secure_s / plain_s,
+        "without_masks_and_checks_s": unmasked_s,
+        "masks_and_checks_overhead": secure_s / unmasked_s - 1,
         "floor_s": floor_s,
         "paillier_over_floor": secure_s / floor_s,
         "envelope_bytes_per_weight": statistics.mean(results["envelopes"]) / codec.num_weights,
@@ -213,6 +239,8 @@ def run_bench(quick: bool = False, progress: Callable[[str], None] = lambda s: N
         "phe_bytes_per_weight": phe[2048]["bytes"],
         "round_ratio_3": round_3["ratio"],
         "round_ratio_10": round_10["ratio"] if round_10 else None,
+        "masks_and_checks_overhead_3": round_3["masks_and_checks_overhead"],
+        "masks_and_checks_overhead_10": round_10["masks_and_checks_overhead"] if round_10 else None,
         "sim_round_ratio_3": sim["ratio"] if sim else None,
         "train_emails_per_s": training_throughput(),
         "phe": {str(bits): v for bits, v in phe.items()},

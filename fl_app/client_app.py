@@ -104,7 +104,8 @@ def _guarded(handler: Callable[[Message, Context], Message]) -> Callable[[Messag
 
 
 # -------------------------------------------------------------- round state
-def _save(context: Context, state: RoundState) -> None:
+def save_round_state(context: Context, state: RoundState) -> None:
+    """Keep one round's client state in ``context.state`` between messages."""
     context.state[ROUND_STATE] = ConfigRecord({
         "round": state.server_round, "n": n_to_bytes(state.n),
         "ciphertexts": paillier_math.to_bytes(state.n, state.ciphertexts),
@@ -117,7 +118,8 @@ def _save(context: Context, state: RoundState) -> None:
     })
 
 
-def _load(context: Context, server_round: int) -> RoundState:
+def load_round_state(context: Context, server_round: int) -> RoundState:
+    """The state ``save_round_state`` kept; ``StateMissingError`` if it is for another round."""
     record = context.state.get(ROUND_STATE)
     if record is None or int(record["round"]) != server_round:
         raise StateMissingError(f"holds no contribution for round {server_round}")
@@ -138,18 +140,18 @@ def _load(context: Context, server_round: int) -> RoundState:
 
 
 def _identity(context: Context) -> Identity:
-    """This node's chain key, fresh per run and kept in ``context.state``."""
+    """This node's chain key, fresh per run and kept in ``context.state``, and its federation identity."""
     record = context.state.get(CHAIN_KEY_STATE)
     if record is None:
         record = ConfigRecord({"key": envelope.new_private_key()})
         context.state[CHAIN_KEY_STATE] = record
-    return Identity(context.node_id, bytes(record["key"]), context.run_id)
+    return Identity(context.node_id, bytes(record["key"]), context.run_id, _policy(context).identity)
 
 
 def _policy(context: Context) -> ClientPolicy:
     try:
         return ClientPolicy.from_node_config(context.node_config)
-    except (TypeError, ValueError) as exc:
+    except (TypeError, ValueError, OSError) as exc:
         raise NodeConfigError(f"node config: {exc}") from exc
 
 
@@ -189,10 +191,14 @@ def _train_secure(msg: Message, context: Context, delta: np.ndarray, num_example
     )
     if clipped:
         LOG.info("node %s: %d update values clipped", context.node_id, clipped)
-    _save(context, state)
+    save_round_state(context, state)
     me = _identity(context)
-    content = RecordDict({wire.RECORD: ConfigRecord({wire.CHAIN_KEY: envelope.public_key_of(me.chain_key)})})
-    return Message(content, reply_to=msg)
+    chain_key = envelope.public_key_of(me.chain_key)
+    reply = ConfigRecord({wire.CHAIN_KEY: chain_key})
+    if me.member is not None:
+        reply[wire.MEMBER] = me.member.member
+        reply[wire.SIGNATURE] = me.member.sign_chain_key(me.run_id, chain_key)
+    return Message(RecordDict({wire.RECORD: reply}), reply_to=msg)
 
 
 def _train_plain(msg: Message, before: list[np.ndarray], after: list[np.ndarray], num_examples: int,
@@ -232,7 +238,7 @@ def _hop(msg: Message) -> Hop:
 def chain(msg: Message, context: Context) -> Message:
     """One hop: add this client's masked contribution (or re-seal the sum) and pass it on."""
     hop = _hop(msg)
-    state = _load(context, hop.server_round)
+    state = load_round_state(context, hop.server_round)
     me = _identity(context)
     action = str(msg.content[wire.RECORD][wire.ACTION])
     if action == wire.ADD:
@@ -241,7 +247,7 @@ def chain(msg: Message, context: Context) -> Message:
         sealed, contributors = reseal(state, hop, me), state.seen
     else:
         raise ProtocolError(f"unknown chain action {action!r}")
-    _save(context, state)
+    save_round_state(context, state)
     out = wire.TOTAL if hop.next_id == 0 else wire.ENVELOPE
     reply = ConfigRecord({out: sealed, wire.CONTRIBUTORS: ids_to_bytes(contributors)})
     return Message(RecordDict({wire.RECORD: reply}), reply_to=msg)
@@ -251,10 +257,10 @@ def unmask(msg: Message, context: Context) -> Message:
     """This client's correction for the survivor set the server names."""
     fields = msg.content[wire.RECORD]
     server_round = int(fields[wire.ROUND])
-    state = _load(context, server_round)
+    state = load_round_state(context, server_round)
     survivors = ids_from_bytes(bytes(fields[wire.SURVIVORS]), "survivors")
     values = correct(state, server_round, bytes(fields[wire.ROSTER]), survivors, _identity(context))
-    _save(context, state)
+    save_round_state(context, state)
     reply = ConfigRecord({wire.CORRECTION: paillier_math.values_to_bytes(state.n, values)})
     return Message(RecordDict({wire.RECORD: reply}), reply_to=msg)
 

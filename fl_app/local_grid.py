@@ -44,8 +44,9 @@ class LocalGrid(Grid):
         ``intercept(instruction, reply) -> reply | None`` sees every reply
         before the server does and may replace it, or drop it (``None``: the
         node timed out). Tests use it to tamper, replay and drop.
-    node_config : dict, optional
-        Extra node-config entries of every node (e.g. its ``min-clients`` floor).
+    node_config : dict or list of dict, optional
+        Extra node-config entries of every node (e.g. its ``min-clients``
+        floor), or one dict per node.
     """
 
     def __init__(
@@ -55,7 +56,7 @@ class LocalGrid(Grid):
         run_config: dict,
         run_id: int = 1,
         intercept: Interceptor | None = None,
-        node_config: dict | None = None,
+        node_config: dict | list[dict] | None = None,
     ) -> None:
         self.client_app = client_app
         self.intercept = intercept
@@ -63,11 +64,12 @@ class LocalGrid(Grid):
         # which Flower's runtimes set; in-process we are that runtime.
         TaskIdentity.run_id, TaskIdentity.node_id, TaskIdentity.task_id = run_id, SERVER_NODE_ID, 0
         self._run = Run.create_empty(run_id)
+        extra = node_config if isinstance(node_config, list) else [node_config or {}] * num_nodes
         self.contexts = {
             FIRST_NODE_ID + i: Context(
                 run_id=run_id,
                 node_id=FIRST_NODE_ID + i,
-                node_config={**(node_config or {}), "partition-id": i, "num-partitions": num_nodes},
+                node_config={**extra[i], "partition-id": i, "num-partitions": num_nodes},
                 state=RecordDict(),
                 run_config=dict(run_config),
             )
@@ -142,7 +144,7 @@ def run_strategy(
     train_config: dict,
     rounds: int = 1,
     intercept: Interceptor | None = None,
-    node_config: dict | None = None,
+    node_config: dict | list[dict] | None = None,
 ) -> tuple[list[np.ndarray], LocalGrid]:
     """Run ``rounds`` of ``strategy`` over a fresh ``LocalGrid``.
 

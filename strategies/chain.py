@@ -192,24 +192,33 @@ class PaillierChainFedAvg(BoundedFedAvg):
 
     # ------------------------------------------------------------ 1. roster
     def stage_roster(self, state: SecureRoundState, replies: Iterable[Message]) -> None:
-        """The roster: every client whose training reply holds one well-formed chain key."""
+        """The roster: every client whose training reply holds one well-formed chain key
+        (with, for an authenticated roster, its member name and signature)."""
         keys: dict[int, bytes] = {}
+        names: dict[int, str] = {}
+        signatures: dict[int, bytes] = {}
         for msg in replies:
             node = msg.metadata.src_node_id
             if msg.has_error():
                 log(WARNING, "\t> node %d dropped at training (code %d)", node, msg.error.code)
                 continue
-            key = msg.content.get(wire.RECORD, {}).get(wire.CHAIN_KEY, b"")
+            record = msg.content.get(wire.RECORD, {})
+            key = record.get(wire.CHAIN_KEY, b"")
             if not isinstance(key, bytes) or len(key) != KEY_BYTES:
                 log(WARNING, "\t> node %d dropped: its reply is not a secure-round reply", node)
                 continue
             keys[node] = key
+            names[node] = str(record.get(wire.MEMBER, ""))
+            signatures[node] = bytes(record.get(wire.SIGNATURE, b""))
         shared = {k for k in keys.values() if list(keys.values()).count(k) > 1}
         for node in [n for n, k in keys.items() if k in shared]:
             log(WARNING, "\t> node %d dropped: its chain key is another node's too", node)
             del keys[node]
         self._require_enough(len(keys), "roster")
-        state.roster = Roster.of(keys)
+        try:
+            state.roster = Roster.of(keys, names, signatures)
+        except ProtocolError as exc:
+            raise RoundAbortedError(f"no roster: {exc}") from exc
 
     # ------------------------------------------------------------- 2. chain
     def stage_chain(self, state: SecureRoundState) -> None:

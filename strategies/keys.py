@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import stat
 from logging import WARNING
 from pathlib import Path
 
@@ -14,6 +12,7 @@ from flwr.common.logger import log
 from phe import paillier
 
 from .errors import InsecureKeyError
+from .private_file import read_private, write_private
 
 # NIST SP 800-57 Part 1 Rev. 5, Table 2: a 2048-bit factoring modulus gives
 # 112-bit security (acceptable through 2030); 3072 bits gives 128-bit.
@@ -103,17 +102,8 @@ def save_keypair(path: Path, private_key: paillier.PaillierPrivateKey) -> None:
     The file holds ``n``, ``p`` and ``q``: whoever reads it can decrypt every
     sum, so it is created 0600 before anything is written, and never logged.
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.unlink(missing_ok=True)
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as f:
-        n = private_key.public_key.n
-        json.dump({"n": str(n), "p": str(private_key.p), "q": str(private_key.q)}, f)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    n = private_key.public_key.n
+    write_private(path, json.dumps({"n": str(n), "p": str(private_key.p), "q": str(private_key.q)}).encode())
 
 
 def load_keypair(
@@ -129,11 +119,9 @@ def load_keypair(
         If the key is below the minimum size without the demo flag.
     """
     path = Path(path)
-    mode = stat.S_IMODE(path.stat().st_mode)
-    if mode & 0o077:
-        raise ValueError(f"{path}: Paillier private key file has mode {oct(mode)}; expected 0600 (chmod 600 it)")
+    data = read_private(path, "Paillier private key")
     try:
-        values = json.loads(path.read_text())
+        values = json.loads(data)
         n, p, q = int(values["n"]), int(values["p"]), int(values["q"])
     except (ValueError, KeyError, TypeError) as exc:
         raise ValueError(f"{path}: not a Paillier key file (expected JSON with n, p, q)") from exc

@@ -2,7 +2,9 @@
 
 The server sends the same roster bytes with every chain and unmask message;
 their digest is bound into every envelope, so clients that were shown
-different rosters cannot open each other's envelopes.
+different rosters cannot open each other's envelopes. With an authenticated
+roster each entry also names its federation member and carries that
+member's signature of the chain key (``identity.py``).
 """
 
 from __future__ import annotations
@@ -10,13 +12,12 @@ from __future__ import annotations
 import hashlib
 import struct
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from .envelope import KEY_BYTES
 from .errors import ProtocolError
 
 _ID = struct.Struct(">Q")  # node ids are unsigned 64-bit in Flower
-_ENTRY = _ID.size + KEY_BYTES
 
 
 def ids_to_bytes(node_ids: Iterable[int]) -> bytes:
@@ -36,35 +37,57 @@ def ids_from_bytes(data: bytes, what: str) -> list[int]:
 
 @dataclass(frozen=True)
 class Roster:
-    """Node id -> 32-byte X25519 chain key, for every client that trained this round."""
+    """Node id -> 32-byte X25519 chain key (and, authenticated, member name and signature)."""
 
     keys: Mapping[int, bytes]
+    names: Mapping[int, str] = field(default_factory=dict)
+    signatures: Mapping[int, bytes] = field(default_factory=dict)
 
     @classmethod
-    def of(cls, keys: Mapping[int, bytes]) -> Roster:
+    def of(cls, keys: Mapping[int, bytes], names: Mapping[int, str] | None = None,
+           signatures: Mapping[int, bytes] | None = None) -> Roster:
         """A roster in canonical (sorted) order; ``ProtocolError`` on a bad or repeated key."""
         if any(len(k) != KEY_BYTES for k in keys.values()):
             raise ProtocolError(f"Roster: every chain key must be {KEY_BYTES} bytes")
         if len(set(keys.values())) != len(keys):
             raise ProtocolError("Roster: two members share a chain key")
-        return cls(dict(sorted(keys.items())))
+        names, signatures = dict(names or {}), dict(signatures or {})
+        if any(len(v.encode()) > 255 for v in names.values()) or any(len(v) > 255 for v in signatures.values()):
+            raise ProtocolError("Roster: a member name or signature is too long")
+        order = sorted(keys)
+        return cls({i: keys[i] for i in order}, {i: names[i] for i in order if names.get(i)},
+                   {i: signatures[i] for i in order if signatures.get(i)})
 
     def to_bytes(self) -> bytes:
-        """8-byte node id + 32-byte key per member, sorted by node id."""
-        return b"".join(_ID.pack(i) + k for i, k in self.keys.items())
+        """Per member, sorted by node id: id (8), chain key (32), name and signature (length-prefixed)."""
+        out = []
+        for i, k in self.keys.items():
+            name, sig = self.names.get(i, "").encode(), self.signatures.get(i, b"")
+            out.append(_ID.pack(i) + k + bytes([len(name)]) + name + bytes([len(sig)]) + sig)
+        return b"".join(out)
 
     @classmethod
     def from_bytes(cls, data: bytes) -> Roster:
         """Parse and check (sorted, no repeats): ``ProtocolError`` otherwise."""
-        if not data or len(data) % _ENTRY:
-            raise ProtocolError(f"Roster of {len(data)} bytes is malformed")
-        keys = {}
-        for off in range(0, len(data), _ENTRY):
-            node = _ID.unpack_from(data, off)[0]
-            keys[node] = data[off + _ID.size : off + _ENTRY]
-        roster = cls.of(keys)
+        keys, names, signatures = {}, {}, {}
+        off = 0
+        try:
+            while off < len(data):
+                node = _ID.unpack_from(data, off)[0]
+                off += _ID.size
+                key, off = data[off : off + KEY_BYTES], off + KEY_BYTES
+                name, off = data[off + 1 : off + 1 + data[off]], off + 1 + data[off]
+                sig, off = data[off + 1 : off + 1 + data[off]], off + 1 + data[off]
+                if node in keys or off > len(data):
+                    raise ProtocolError("Roster repeats a node or is truncated")
+                keys[node], names[node], signatures[node] = key, name.decode(), sig
+        except (struct.error, IndexError, UnicodeDecodeError) as exc:
+            raise ProtocolError(f"Roster of {len(data)} bytes is malformed") from exc
+        if not keys:
+            raise ProtocolError("Roster is empty")
+        roster = cls.of(keys, names, signatures)
         if roster.to_bytes() != data:
-            raise ProtocolError("Roster is not in canonical order or repeats a node")
+            raise ProtocolError("Roster is not in canonical order")
         return roster
 
     def digest(self) -> bytes:

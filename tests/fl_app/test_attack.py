@@ -1,22 +1,116 @@
-"""The book's attack: Bob's words leak under plain FedAvg, not under the Paillier chain."""
+"""Every attack on Bob's update, run as the server and colluders would, and its twin with the defence off.
 
-from fl_app.attack import BOB_EMAIL, run_attack
+Each attack must recover nothing from the hardened protocol; each twin shows
+the same attack does recover Bob's e-mail when its defence is switched off
+(masks, the clients' checks, the authenticated roster, the server's DP
+check) or under plain FedAvg, so no test here can pass for lack of trying.
+"""
+
+import logging
+
+import numpy as np
+import pytest
+
+from clients import secure_chain
+from fl_app import attack
+from fl_app.attack import Federation, Scenario, run_attack
 from fl_app.cli import main
+from fl_app.config import RunConfig
+from strategies import masks
+from strategies.errors import CODE_CONTRIBUTION_REJECTED, REASONS
+
+BOB = "w3 w8 w14 w22 w31"
 
 
-def test_plain_leaks_exactly_bobs_five_words_and_paillier_leaks_none():
-    result = run_attack()
-    assert result["plain"]["recovered"] == sorted(BOB_EMAIL.split())
-    assert result["paillier"]["recovered"] == []
-    # The server did look: 3 train replies and 3 chain hops, and the sum it
-    # decrypted changed thousands of words, none of them attributable to Bob.
-    assert result["paillier"]["messages_inspected"] == 6
-    assert result["paillier"]["aggregate_changed_words"] > 1000
-    assert result["paillier"]["key_bits"] == 2048
-    # The DP column: the decrypted sum is noisy in every word, and epsilon is within budget.
-    dp = result["paillier_dp"]
-    assert dp["recovered"] == [] and dp["epsilon"] <= 8.0
-    assert dp["aggregate_changed_words"] > result["paillier"]["aggregate_changed_words"]
+@pytest.fixture(scope="module")
+def fed(tiny_corpus):
+    cfg = RunConfig(corpus="tsv", data_path=str(tiny_corpus), num_clients=3, min_clients=3, lr=0.05)
+    return Federation(Scenario(cfg, bob_email=BOB))
+
+
+@pytest.fixture
+def masks_off(monkeypatch):
+    monkeypatch.setattr(masks, "mask", lambda seed, pairs, me, n, count: [0] * count)
+    monkeypatch.setattr(masks, "correction", lambda seed, pairs, me, dropped, n, count: [0] * count)
+
+
+@pytest.fixture
+def checks_off(monkeypatch, masks_off):
+    monkeypatch.setattr(secure_chain, "_require", lambda ok, problem: None)
+
+
+BOB_WORDS = sorted(BOB.split())
+
+
+def test_plain_fedavg_is_the_baseline_that_leaks(fed):
+    assert attack.attack_plain(fed)["recovered"] == BOB_WORDS
+
+
+def test_the_loss_gives_bobs_last_word_under_plain_fedavg_and_nothing_under_the_secure_round(fed):
+    assert attack.attack_metrics(fed, secure=False)["recovered"] == ["w31"]
+    result = attack.attack_metrics(fed)
+    assert result["recovered"] == [] and result["numbers_tried"] > 0  # it tried the round's aggregates
+
+
+def test_error_replies_carry_a_code_only_while_the_detail_stays_in_the_client_log(fed, caplog):
+    small = Federation(Scenario(RunConfig(**{**fed.scenario.cfg.__dict__, "max_examples": 10}), bob_email=BOB))
+    with caplog.at_level(logging.WARNING, logger="fl_app.client_app"):
+        _, grid = small.run(small.secure(max_examples=10))
+    errors = [m.error for m in grid.received if m.has_error()]
+    assert errors and all((e.code, e.reason) == (CODE_CONTRIBUTION_REJECTED, REASONS[CODE_CONTRIBUTION_REJECTED])
+                          for e in errors)
+    assert "training e-mails is outside 1..max-examples" in caplog.text  # the detail, locally
+
+
+def test_a_late_reply_gives_no_second_total(fed):
+    result = attack.attack_late_reply(fed)
+    assert result["recovered"] == [] and result["refused"] == ["reseal-as-total"]
+
+
+def test_a_late_reply_gives_bob_away_without_the_clients_checks_and_masks(fed, checks_off):
+    assert attack.attack_late_reply(fed)["recovered"] == BOB_WORDS
+
+
+def test_a_deviating_server_is_refused_every_request(fed):
+    result = attack.attack_deviating(fed)
+    assert result["recovered"] == []
+    assert result["refused"] == ["chain-of-one", "seal-for-himself", "second-pass"]
+
+
+def test_a_deviating_server_gets_bob_without_the_clients_checks(fed, checks_off):
+    assert attack.attack_deviating(fed)["recovered"] == BOB_WORDS
+
+
+def test_a_colluders_view_of_bob_is_noise(fed):
+    result = attack.attack_colluder(fed)
+    assert result["recovered"] == [] and result["refused"] == ["restart-after-blame"]
+
+
+def test_a_colluder_reads_bob_when_masks_are_off(fed, masks_off):
+    assert attack.attack_colluder(fed)["recovered"] == BOB_WORDS
+
+
+def test_sybils_are_refused_by_an_authenticated_roster_and_read_bob_without_one(fed, tmp_path):
+    authenticated = attack.attack_sybil(fed, authenticated=True, workdir=tmp_path)
+    assert authenticated["recovered"] == [] and authenticated["refused"]
+    assert attack.attack_sybil(fed, authenticated=False, workdir=tmp_path)["recovered"] == BOB_WORDS
+
+
+def test_a_dp_client_claiming_many_emails_is_refused_and_would_otherwise_take_the_mean(fed):
+    assert attack.attack_dp_claim(fed)["accepted"] is False
+    unchecked = attack.attack_dp_claim(fed, check=False)
+    assert unchecked["accepted"] is True and unchecked["contributors"] == 3
+
+
+def test_the_demo_has_one_column_per_attack_and_each_recovers_nothing(tiny_corpus):
+    cfg = RunConfig(corpus="tsv", data_path=str(tiny_corpus), num_clients=3, min_clients=3, lr=0.05)
+    result = run_attack(scenario=Scenario(cfg, bob_email=BOB))
+    assert result["plain"]["recovered"] == BOB_WORDS
+    columns = ["metrics", "late_reply", "deviating_server", "colluder", "dp_example_claim", "sybil",
+               "paillier", "paillier_dp"]
+    assert {c: result[c]["recovered"] for c in columns} == {c: [] for c in columns}
+    assert result["sybil"]["without_authenticated_roster"] == BOB_WORDS
+    assert result["paillier_dp"]["epsilon"] <= 8.0
 
 
 def test_small_keys_are_refused_on_the_command_line(capsys):

@@ -1,6 +1,10 @@
-"""Bad input at the node boundary: one clear error, and the run goes on without that node."""
+"""Bad input at the node boundary: one clear error in the node's log, a code to the server,
+and the run goes on without that node."""
+
+import logging
 
 import numpy as np
+import pytest
 from flwr.app import ArrayRecord, ConfigRecord
 from phe import paillier
 
@@ -8,22 +12,29 @@ from fl_app.client_app import app as client_app
 from fl_app.dataset import load_data
 from fl_app.local_grid import LocalGrid
 from strategies.chain import PaillierChainFedAvg
+from strategies.errors import CODE_NODE_MISCONFIGURED, CODE_REFUSED
 from strategies.keys import generate_keypair
 
 KEYPAIR = generate_keypair()
 TRAIN = {"lr": 0.05, "batch-size": 16, "local-epochs": 1}
 
 
+@pytest.fixture(autouse=True)
+def node_log(caplog):
+    caplog.set_level(logging.WARNING, logger="fl_app.client_app")
+    return caplog
+
+
 def secure_round(tiny_corpus, spoil, keypair=KEYPAIR):
-    """One secure round over 3 nodes, after ``spoil(grid)`` broke something."""
+    """One secure round over 3 nodes, after ``spoil(grid)`` broke something; result, error codes."""
     run_config = {"corpus": "tsv", "data-path": str(tiny_corpus), "num-clients": 3, "min-clients": 2}
-    grid = LocalGrid(client_app, 3, run_config)
+    grid = LocalGrid(client_app, 3, run_config, node_config={"min-clients": 2})
     spoil(grid)
     strategy = PaillierChainFedAvg(min_clients=2, keypair=keypair, seed=0, fraction_evaluate=0.0,
                                    min_train_nodes=2, min_available_nodes=2)
     initial = np.zeros((len(load_data("tsv", str(tiny_corpus), 0).vocabulary), 1))
     result = strategy.start(grid, ArrayRecord([initial]), num_rounds=1, train_config=ConfigRecord(TRAIN))
-    errors = [m.error.reason for m in grid.received if m.has_error()]
+    errors = [m.error.code for m in grid.received if m.has_error()]
     return result, errors, initial
 
 
@@ -31,29 +42,31 @@ def contributors(result):
     return int(result.train_metrics_clientapp[1].get("contributors", 0))
 
 
-def test_a_partition_id_out_of_range_drops_that_node_with_a_clear_error(tiny_corpus):
+def test_a_partition_id_out_of_range_drops_that_node_with_a_clear_error(tiny_corpus, node_log):
     def spoil(grid):
         grid.contexts[1003].node_config["partition-id"] = 7
 
     result, errors, _ = secure_round(tiny_corpus, spoil)
-    assert contributors(result) == 2
-    assert any("node 1003" in e and "partition-id 7 is out of range" in e and "0..2" in e for e in errors)
+    assert contributors(result) == 2 and errors == [CODE_NODE_MISCONFIGURED]
+    assert any("node 1003" in r.message and "partition-id 7 is out of range" in r.message and "0..2" in r.message
+               for r in node_log.records)
 
 
-def test_a_node_whose_data_folder_is_missing_is_dropped_with_the_path_named(tiny_corpus, tmp_path):
+def test_a_node_whose_data_folder_is_missing_is_dropped_with_the_path_named(tiny_corpus, tmp_path, node_log):
     missing = tmp_path / "not-here.tsv"
 
     def spoil(grid):
         grid.contexts[1001].run_config["data-path"] = str(missing)
 
     result, errors, _ = secure_round(tiny_corpus, spoil)
-    assert contributors(result) == 2
-    assert any("node 1001" in e and str(missing) in e and "no such file or folder" in e for e in errors)
+    assert contributors(result) == 2 and errors == [CODE_NODE_MISCONFIGURED]
+    assert any("node 1001" in r.message and str(missing) in r.message and "no such file or folder" in r.message
+               for r in node_log.records)
 
 
 def test_a_public_key_that_is_no_paillier_modulus_is_refused_by_every_client(tiny_corpus):
     _, real_private = KEYPAIR
     fake_public = paillier.PaillierPublicKey(real_private.public_key.n * 3)  # has the factor 3
     result, errors, initial = secure_round(tiny_corpus, lambda grid: None, keypair=(fake_public, real_private))
-    assert len(errors) == 3 and all("Not a Paillier modulus" in e for e in errors)
+    assert errors == [CODE_REFUSED] * 3
     assert result.arrays.to_numpy_ndarrays() == []  # skipped: the global model never changed

@@ -5,7 +5,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from strategies.codec import GUARD_BITS, CodecParams, decode, encode
+from strategies.codec import HEADER_SLOTS, GUARD_BITS, CodecParams, decode, encode
 from strategies.errors import AggregateCheckError, ContributionError
 
 
@@ -83,7 +83,7 @@ def test_slot_overflow_is_caught_by_the_guard_bits():
     rogue = encode(np.zeros(10), 5, params)[0]
     full = (1 << (params.slot_bits - 1)) - 1
     rogue[0] = sum(
-        (v << (k * params.slot_bits)) for k, v in enumerate([1, 5] + [full] * params.num_weights)
+        (v << (k * params.slot_bits)) for k, v in enumerate([1, 5, 0, 0] + [full] * params.num_weights)
     )
     with pytest.raises(AggregateCheckError, match="overflow caught by the guard bits"):
         decode(plain_sum([honest, rogue]), 2, params)
@@ -100,6 +100,6 @@ def test_a_corrupted_padding_slot_is_refused():
     params = CodecParams(2048, 10)
     parts = [encode(np.zeros(10), 5, params)[0] for _ in range(2)]
     total = plain_sum(parts)
-    total[0] += 1 << (params.slot_bits * (params.num_weights + 2))
+    total[0] += 1 << (params.slot_bits * (params.num_weights + HEADER_SLOTS))
     with pytest.raises(AggregateCheckError, match="padding slots are not zero"):
         decode(total, 2, params)

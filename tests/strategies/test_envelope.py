@@ -12,8 +12,8 @@ def bob():
     return private, envelope.public_key_of(private)
 
 
-def aad(step=3, run=7, rnd=2, to=b"\x00" * 32, paillier="abc"):
-    return envelope.associated_data(run, rnd, step, to, paillier)
+def aad(step=3, run=7, rnd=2, to=b"\x00" * 32, paillier="abc", roster=b"\x01" * 32):
+    return envelope.associated_data(run, rnd, step, to, paillier, roster)
 
 
 def test_round_trip(bob):
@@ -25,13 +25,14 @@ def test_round_trip(bob):
 
 @pytest.mark.parametrize(
     "change",
-    ["step", "round", "run", "paillier"],
+    ["step", "round", "run", "paillier", "roster"],
 )
 def test_an_envelope_replayed_elsewhere_does_not_open(bob, change):
     private, public = bob
     sealed = envelope.seal(b"sum", public, aad(to=public))
     moved = {"step": aad(step=4, to=public), "round": aad(rnd=3, to=public),
-             "run": aad(run=8, to=public), "paillier": aad(paillier="xyz", to=public)}[change]
+             "run": aad(run=8, to=public), "paillier": aad(paillier="xyz", to=public),
+             "roster": aad(roster=b"\x02" * 32, to=public)}[change]
     with pytest.raises(EnvelopeError, match="failed authentication"):
         envelope.open_envelope(sealed, private, moved)
 

@@ -1,0 +1,152 @@
+"""A server that need not follow the protocol, against real clients: the attack demo's toolkit.
+
+It holds the Paillier private key, runs the honest training stage, and then
+sends whatever chain and unmask requests it likes over an in-process
+``LocalGrid`` to the real ClientApp handlers. It can also invent members
+whose chain keys it holds, and read any bytes it gets as an individual
+update, which is how every attack decides what it "recovered".
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+from flwr.app import ArrayRecord, ConfigRecord, Message, RecordDict
+from flwr.clientapp import ClientApp
+from phe import paillier
+
+from data.prepare import PreparedData
+from strategies import envelope, paillier_math, wire
+from strategies.chain import PaillierChainFedAvg, SecureRoundState
+from strategies.codec import decode
+from strategies.errors import SecureAggregationError
+from strategies.keys import fingerprint
+from strategies.roster import Roster, ids_from_bytes
+
+from .local_grid import LocalGrid
+
+
+@dataclass
+class Arena:
+    """The federation, seen from a server that may deviate.
+
+    Parameters
+    ----------
+    grid : LocalGrid
+        Real clients (the real ClientApp) on this process.
+    keypair : tuple
+        The server's Paillier keypair.
+    data : PreparedData
+        The corpus, to name the words of an update.
+    """
+
+    grid: LocalGrid
+    keypair: tuple[paillier.PaillierPublicKey, paillier.PaillierPrivateKey]
+    data: PreparedData
+    messages: list[Message] = field(default_factory=list)  # every reply the server got
+    round_state: SecureRoundState | None = None  # the last training stage's
+
+    @classmethod
+    def create(cls, client_app: ClientApp, nodes: int, run_config: dict, keypair: tuple, data: PreparedData,
+               node_config: dict | list[dict] | None = None) -> Arena:
+        """A fresh federation of ``nodes`` clients."""
+        return cls(LocalGrid(client_app, nodes, run_config, node_config=node_config), keypair, data)
+
+    @property
+    def nodes(self) -> list[int]:
+        """Node ids, in partition order (the first is Bob's)."""
+        return list(self.grid.contexts)
+
+    @property
+    def n(self) -> int:
+        """The Paillier modulus."""
+        return self.keypair[0].n
+
+    def train(self, server_round: int, weights: np.ndarray, train_config: dict) -> tuple[Roster, SecureRoundState]:
+        """The honest training stage: every client encrypts its update; the roster of replies."""
+        strategy = PaillierChainFedAvg(min_clients=2, keypair=self.keypair, min_train_nodes=len(self.nodes),
+                                       min_available_nodes=len(self.nodes))
+        messages = strategy.configure_train(server_round, ArrayRecord([weights]), ConfigRecord(train_config),
+                                            self.grid)
+        replies = self._send(list(messages))
+        assert strategy.state is not None
+        strategy.stage_roster(strategy.state, replies)
+        assert strategy.state.roster is not None
+        self.round_state = strategy.state
+        return strategy.state.roster, strategy.state
+
+    def _send(self, messages: list[Message]) -> list[Message]:
+        replies = list(self.grid.send_and_receive(messages))
+        self.messages.extend(replies)
+        return replies
+
+    def hop(self, node: int, server_round: int, roster: Roster, envelope_: bytes = b"", in_step: int = 0,
+            out_step: int = 1, next_id: int = 0, action: str = wire.ADD) -> Message:
+        """Send one chain request, any request, to ``node``; its reply."""
+        fields = {wire.ROUND: server_round, wire.ACTION: action, wire.ROSTER: roster.to_bytes(),
+                  wire.ENVELOPE: envelope_, wire.IN_STEP: in_step, wire.OUT_STEP: out_step, wire.NEXT: next_id}
+        return self._send([Message(RecordDict({wire.RECORD: ConfigRecord(fields)}), dst_node_id=node,
+                                   message_type=wire.CHAIN)])[0]
+
+    def unmask(self, node: int, server_round: int, roster: Roster, survivors: list[int]) -> Message:
+        """Ask ``node`` for its correction for the survivor set ``survivors``; its reply."""
+        fields = {wire.ROUND: server_round, wire.ROSTER: roster.to_bytes(),
+                  wire.SURVIVORS: b"".join(s.to_bytes(8, "big") for s in survivors)}
+        return self._send([Message(RecordDict({wire.RECORD: ConfigRecord(fields)}), dst_node_id=node,
+                                   message_type=wire.UNMASK)])[0]
+
+    def open_as_member(self, private_key: bytes, reply: Message, server_round: int, roster: Roster,
+                       step: int) -> list[int]:
+        """Open an envelope sealed for a member whose chain key the server holds."""
+        sealed = bytes(reply.content[wire.RECORD][wire.ENVELOPE])
+        me = envelope.public_key_of(private_key)
+        aad = envelope.associated_data(self.grid.run.run_id, server_round, step, me, fingerprint(self.n),
+                                       roster.digest())
+        payload = envelope.open_envelope(sealed, private_key, aad)
+        count = int.from_bytes(payload[:4], "big")
+        return paillier_math.from_bytes(self.n, payload[4 + 8 * count :], self._count(), "opened envelope")
+
+    def total_of(self, reply: Message) -> list[int]:
+        """The ciphertexts of a reply that returned a total."""
+        return paillier_math.from_bytes(self.n, bytes(reply.content[wire.RECORD][wire.TOTAL]), self._count(), "total")
+
+    def correction_of(self, reply: Message) -> list[int]:
+        """The values of an unmask reply."""
+        data = bytes(reply.content[wire.RECORD][wire.CORRECTION])
+        return paillier_math.values_from_bytes(self.n, data, self._count(), "correction")
+
+    def _count(self) -> int:
+        assert self.round_state is not None, "run the training stage first"
+        return self.round_state.codec.num_plaintexts
+
+    def decrypt(self, ciphertexts: list[int], *plain_shifts: list[int]) -> list[int]:
+        """Decrypt, then add known plaintext values (masks the server could compute)."""
+        plaintexts = [self.keypair[1].raw_decrypt(c) for c in ciphertexts]
+        for shift in plain_shifts:
+            plaintexts = [(m + s) % self.n for m, s in zip(plaintexts, shift)]
+        return plaintexts
+
+    def words_of_single_update(self, plaintexts: list[int]) -> list[str]:
+        """The words an individual update changed, if ``plaintexts`` decode as exactly one client's.
+
+        A masked or summed value fails the codec's checks (the contributor
+        count slot is not 1, or slots overflow): then nothing is attributable.
+        """
+        try:
+            assert self.round_state is not None
+            single = decode(plaintexts, 1, self.round_state.codec)
+        except SecureAggregationError:
+            return []
+        changed = np.flatnonzero(single.mean_delta != 0)
+        return sorted(self.data.vocabulary.words[i] for i in changed)
+
+    @staticmethod
+    def contributors_of(reply: Message) -> list[int]:
+        """The contributor list a chain reply reports."""
+        return ids_from_bytes(bytes(reply.content[wire.RECORD][wire.CONTRIBUTORS]), "contributors")
+
+    @staticmethod
+    def refused(reply: Message) -> bool:
+        """Whether the client answered with an error instead of doing what it was asked."""
+        return reply.has_error()
