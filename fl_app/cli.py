@@ -131,28 +131,47 @@ def cmd_data_download(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
+ATTACK_LINES = {
+    "metrics": "curious server, Bob's loss and counts ({numbers_tried} numbers tried, {error_texts_with_digits} "
+               "error texts with digits)",
+    "late_reply": "curious server keeping a late reply for a second total (refused: {refused})",
+    "deviating_server": "deviating server (refused: {refused})",
+    "colluder": "server + {colluders} colluding client opening Bob's sum, then false blame (refused: {refused})",
+    "dp_example_claim": "a DP client claiming {examples_claimed} e-mails (accepted: {accepted})",
+    "sybil": "server inventing members, authenticated roster (without one it reads "
+             "{without_authenticated_roster})",
+    "paillier": "honest secure round, every reply inspected ({aggregate_changed_words} words of the sum "
+                "changed, {bob_words_in_top_50} of Bob's among the 50 that changed most)",
+    "paillier_dp": "honest secure round with DP at epsilon {epsilon:.1f} ({neighbouring}; "
+                   "{bob_words_in_top_50} of Bob's words among the 50 that changed most)",
+}
+
+
 def cmd_attack(args: argparse.Namespace) -> dict[str, Any]:
-    """The book's gradient-leakage attack under plain FedAvg and under the Paillier chain."""
+    """Every attack on Bob's update: plain FedAvg leaks; each attack on the secure round recovers nothing."""
     from .attack import run_attack  # imports Flower: only when asked
 
-    with console.status("running one plain and one secure round with Bob, Alice and Sue"):
-        result = run_attack(args.key_bits, args.insecure_demo_key)
+    with console.status("attacking Bob's update") as status:
+        result = run_attack(args.key_bits, args.insecure_demo_key,
+                            progress=lambda name: status.update(f"attack: {name}"))
     console.print(f"corpus: [bold]{result['corpus']}[/bold]; Bob's e-mail: \"{result['bob_email']}\"")
-    console.print(f"plain FedAvg: the server reads Bob's words {result['plain']['recovered']}")
-    secure = result["paillier"]
-    console.print(
-        f"Paillier chain ({secure['key_bits']}-bit key): after inspecting {secure['messages_inspected']} "
-        f"messages the server attributes {secure['recovered'] or 'no word'} to Bob; it sees only "
-        f"the sum of {result['clients']} updates ({secure['aggregate_changed_words']} words changed, "
-        f"{secure['bob_words_in_top_50']} of Bob's among the 50 that changed most)"
-    )
-    dp = result["paillier_dp"]
-    console.print(
-        f"Paillier chain + DP (epsilon {dp['epsilon']:.1f}, clip {dp['clip']}): the sum is noisy everywhere "
-        f"({dp['aggregate_changed_words']} words changed), {dp['bob_words_in_top_50']} of Bob's words among "
-        f"the 50 that changed most; recovered {dp['recovered'] or 'nothing'}"
-    )
+    console.print(f"plain FedAvg (baseline): the server reads Bob's words {result['plain']['recovered']}")
+    for column, line in ATTACK_LINES.items():
+        found = result[column]["recovered"]
+        console.print(f"{column}: recovered {found or 'nothing'} - " + line.format(**result[column]))
     return result
+
+
+def cmd_identity(args: argparse.Namespace) -> dict[str, Any]:
+    """A new federation identity key (0600), and the line that pins it in the federation file."""
+    from strategies.identity import new_identity_key
+
+    public = new_identity_key(Path(args.key_file))
+    line = f'{args.member} = "{public.hex()}"'
+    console.print(f"identity key written to {args.key_file} (mode 0600); add this line to the [members] "
+                  "table of the federation file every member holds:", markup=False)
+    print(line)
+    return {"member": args.member, "key_file": str(args.key_file), "public_key": public.hex(), "line": line}
 
 
 def cmd_bench(args: argparse.Namespace) -> dict[str, Any]:
@@ -260,11 +279,17 @@ def build_parser() -> argparse.ArgumentParser:
     central.add_argument("--loss", choices=LOSSES, default="mse")
     central.set_defaults(func=cmd_centralized)
 
-    attack = sub.add_parser("attack", help="the book's attack on Bob's update: plain vs Paillier")
+    attack = sub.add_parser("attack", help="every attack on Bob's update: plain FedAvg vs the secure round")
     attack.add_argument("--key-bits", type=int, default=2048)
     attack.add_argument("--insecure-demo-key", action="store_true", help="allow keys below 2048 bits")
     _add_json_option(attack)
     attack.set_defaults(func=cmd_attack)
+
+    identity = sub.add_parser("identity", help="a federation identity key for the authenticated roster")
+    identity.add_argument("--member", required=True, help="this mail owner's name in the federation file")
+    identity.add_argument("--key-file", required=True, help="where to write the private key (never overwritten)")
+    _add_json_option(identity)
+    identity.set_defaults(func=cmd_identity)
 
     bench = sub.add_parser("bench", help="measure the codec against per-value phe, and round costs")
     bench.add_argument("--quick", action="store_true", help="under a minute: 10k weights, 2048 bits, no flwr run")
@@ -318,7 +343,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         console.print("[red]interrupted[/red]: every process this command started was stopped")
         return 130
-    except (CorpusError, DownloadError, DeploymentError, SecureAggregationError, ValueError) as exc:
+    except (CorpusError, DownloadError, DeploymentError, SecureAggregationError, ValueError,
+            FileExistsError) as exc:
         console.print(f"[red]error:[/red] {exc}")
         if args.json:
             print(json.dumps({"error": str(exc)}))

@@ -19,7 +19,7 @@ from flwr.clientapp import ClientApp
 from clients.secure_chain import ClientPolicy, Hop, Identity, RoundState, add, contribute, correct, reseal
 from clients.spam_client import SpamClient
 from strategies import envelope, paillier_math, wire
-from strategies.codec import FRAC_BITS, CodecParams
+from strategies.codec import CodecParams
 from strategies.errors import (
     CODE_BAD_ENVELOPE,
     CODE_CHAIN_STATE_MISSING,
@@ -185,6 +185,8 @@ def _train_secure(msg: Message, context: Context, delta: np.ndarray, num_example
     if float(config.get("dp-clip", 0.0)) > 0:
         delta, noise, noise_clients = _dp_noise(delta, config, policy, params.frac_bits)
         num_examples, loss = 1, 0.0  # DP-FedAvg: equal weights, and no loss outside the guarantee
+    elif policy.min_noise_multiplier > 0:
+        raise ProtocolError("this node requires differential privacy, and the round asks for none")
     state, clipped = contribute(
         int(config["server-round"]), delta, num_examples, n_from_bytes(bytes(record[wire.N])), params,
         policy, loss=loss, noise=noise, noise_min_clients=noise_clients,
@@ -201,20 +203,17 @@ def _train_secure(msg: Message, context: Context, delta: np.ndarray, num_example
     return Message(RecordDict({wire.RECORD: reply}), reply_to=msg)
 
 
-def _train_plain(msg: Message, before: list[np.ndarray], after: list[np.ndarray], num_examples: int,
-                 metrics: dict, context: Context) -> Message:
-    """Plain FedAvg, the baseline: the reply carries the new weights in clear."""
-    config = dict(msg.content["config"])
-    if float(config.get("dp-clip", 0.0)) > 0:  # DP on a plain sum: only for fl-spam privacy-curve
-        delta = np.concatenate([(a - b).ravel() for a, b in zip(after, before)])
-        clipped, noise, _ = _dp_noise(delta, config, _policy(context), FRAC_BITS)
-        noisy = clipped + noise / 2.0**FRAC_BITS
-        after, start = [], 0
-        for b in before:
-            after.append(b + noisy[start : start + b.size].reshape(b.shape))
-            start += b.size
-        num_examples, metrics = 1, {}
-    content = RecordDict({"arrays": ArrayRecord(after),
+def _train_plain(msg: Message, weights: list[np.ndarray], num_examples: int, metrics: dict,
+                 context: Context) -> Message:
+    """Plain FedAvg, the baseline: the reply carries the new weights in clear.
+
+    A node with an authenticated roster, or with a DP noise floor, does not
+    trust the server to follow the protocol: it refuses.
+    """
+    policy = _policy(context)
+    if policy.identity is not None or policy.min_noise_multiplier > 0:
+        raise ProtocolError("this node takes part in secure rounds only (authenticated roster or DP floor)")
+    content = RecordDict({"arrays": ArrayRecord(weights),
                           "metrics": MetricRecord({"num-examples": num_examples, **metrics})})
     return Message(content, reply_to=msg)
 
@@ -280,7 +279,7 @@ def build_client_app(client_for: ClientFactory = spam_client) -> ClientApp:
         parameters = msg.content["arrays"].to_numpy_ndarrays()
         weights, num_examples, metrics = client.fit(parameters, dict(msg.content["config"]))
         if wire.PAILLIER_RECORD not in msg.content:
-            return _train_plain(msg, parameters, weights, num_examples, metrics, context)
+            return _train_plain(msg, weights, num_examples, metrics, context)
         delta = np.concatenate([(a - b).ravel() for a, b in zip(weights, parameters)])
         return _train_secure(msg, context, delta, num_examples, float(metrics.get("train_loss", 0.0)))
 

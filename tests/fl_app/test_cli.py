@@ -37,3 +37,12 @@ def test_bad_input_exits_2_with_one_error_line_and_no_traceback(tmp_path):
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr
     assert str(missing) in json.loads(proc.stdout.strip().splitlines()[-1])["error"]
+
+
+def test_identity_writes_a_private_key_once_and_prints_its_federation_line(tmp_path, capsys):
+    key = tmp_path / "alice.key"
+    assert main(["identity", "--member", "alice", "--key-file", str(key), "--json"]) == 0
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert result["line"] == f'alice = "{result["public_key"]}"' and len(result["public_key"]) == 64
+    assert key.stat().st_mode & 0o777 == 0o600
+    assert main(["identity", "--member", "alice", "--key-file", str(key)]) == 2  # never overwritten

@@ -1,0 +1,61 @@
+"""A node's own floors, from its node config: what no server request can lower."""
+
+import numpy as np
+import pytest
+from flwr.serverapp.strategy import FedAvg
+
+from fl_app.attack import _federation
+from fl_app.client_app import app as client_app
+from fl_app.dataset import load_data
+from fl_app.local_grid import run_strategy
+from strategies.chain import PaillierChainFedAvg
+from strategies.errors import CODE_NODE_MISCONFIGURED, CODE_REFUSED
+from strategies.keys import generate_keypair
+from strategies.privacy import DpSettings
+
+KEYPAIR = generate_keypair()
+TRAIN = {"lr": 0.05, "batch-size": 16, "local-epochs": 1}
+
+
+def run(tiny_corpus, strategy, node_config, train=TRAIN):
+    run_config = {"corpus": "tsv", "data-path": str(tiny_corpus), "num-clients": 3}
+    initial = np.zeros((len(load_data("tsv", str(tiny_corpus), 0).vocabulary), 1))
+    arrays, grid = run_strategy(strategy, client_app, 3, run_config, [initial], train, node_config=node_config)
+    return arrays[0], [m.error.code for m in grid.received if m.has_error()], initial
+
+
+def secure(**kwargs):
+    return PaillierChainFedAvg(min_clients=3, keypair=KEYPAIR, min_train_nodes=3, min_available_nodes=3, **kwargs)
+
+
+def test_nodes_with_an_authenticated_roster_refuse_plain_rounds_and_join_secure_ones(tiny_corpus, tmp_path):
+    nodes = _federation(tmp_path, {})
+    plain = FedAvg(fraction_evaluate=0.0, min_train_nodes=3, min_available_nodes=3)
+    _, codes, _ = run(tiny_corpus, plain, nodes)
+    assert codes == [CODE_REFUSED] * 3
+    weights, codes, initial = run(tiny_corpus, secure(), nodes)
+    assert codes == [] and not np.array_equal(weights, initial)
+
+
+def test_a_dp_floor_refuses_rounds_without_dp_or_with_less_noise(tiny_corpus):
+    floor = {"dp-min-noise-multiplier": 1.0}
+    _, codes, _ = run(tiny_corpus, secure(), floor)
+    assert codes == [CODE_REFUSED] * 3
+    weak = DpSettings(0.5, 0.5, 3)
+    _, codes, _ = run(tiny_corpus, secure(clip=weak.value_bound, one_example_each=True), floor,
+                      {**TRAIN, **weak.train_config()})
+    assert codes == [CODE_REFUSED] * 3
+    enough = DpSettings(0.5, 1.0, 3)
+    weights, codes, initial = run(tiny_corpus, secure(clip=enough.value_bound, one_example_each=True), floor,
+                                  {**TRAIN, **enough.train_config()})
+    assert codes == [] and not np.array_equal(weights, initial)
+
+
+@pytest.mark.parametrize("node_config", [
+    {"min-clients": 1},
+    {"member": "alice"},  # an identity needs the federation file and key too
+    {"federation-file": "/nonexistent/federation.toml", "member": "a", "identity-key": "/nonexistent/key"},
+])
+def test_an_unusable_node_config_is_reported_as_misconfigured(tiny_corpus, node_config):
+    _, codes, _ = run(tiny_corpus, secure(), node_config)
+    assert codes == [CODE_NODE_MISCONFIGURED] * 3
