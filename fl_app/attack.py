@@ -24,14 +24,19 @@ from clients.spam_client import SpamClient
 from data.prepare import PreparedData
 from strategies import envelope, masks, paillier_math, wire
 from strategies.chain import PaillierChainFedAvg
+from strategies.errors import SecureAggregationError
 from strategies.identity import new_identity_key
 from strategies.keys import generate_keypair
 from strategies.privacy import DEFAULT_DELTA, DpSettings, noise_multiplier_for
-from strategies.errors import SecureAggregationError
 from strategies.roster import Roster
 
 from .attack_arena import Arena
-from .client_app import CHAIN_KEY_STATE, build_client_app, load_round_state, save_round_state
+from .client_app import (
+    CHAIN_KEY_STATE,
+    build_client_app,
+    load_round_state,
+    save_round_state,
+)
 from .config import RunConfig
 from .dataset import load_data, make_client
 from .local_grid import FIRST_NODE_ID, run_strategy
@@ -154,7 +159,7 @@ def guess_last_word(fed: Federation, loss: float, weights: np.ndarray) -> list[s
 def _per_client_numbers(msg: Message) -> list[float]:
     """Every number a reply carries in clear, outside the protocol's own fields."""
     values = []
-    for name, record in msg.content.metric_records.items():
+    for record in msg.content.metric_records.values():
         values.extend(float(v) for v in record.values() if isinstance(v, int | float))
     return values
 

@@ -13,10 +13,27 @@ import logging
 from collections.abc import Callable
 
 import numpy as np
-from flwr.app import ArrayRecord, ConfigRecord, Context, Error, Message, MetricRecord, RecordDict
+from flwr.app import (
+    ArrayRecord,
+    ConfigRecord,
+    Context,
+    Error,
+    Message,
+    MetricRecord,
+    RecordDict,
+)
 from flwr.clientapp import ClientApp
 
-from clients.secure_chain import ClientPolicy, Hop, Identity, RoundState, add, contribute, correct, reseal
+from clients.secure_chain import (
+    ClientPolicy,
+    Hop,
+    Identity,
+    RoundState,
+    add,
+    contribute,
+    correct,
+    reseal,
+)
 from clients.spam_client import SpamClient
 from strategies import envelope, paillier_math, wire
 from strategies.codec import CodecParams

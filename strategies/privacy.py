@@ -38,9 +38,8 @@ is claimed).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import dp_accounting
 import numpy as np

@@ -7,7 +7,7 @@ from clients import secure_chain
 from clients.secure_chain import ClientPolicy, Hop, Identity, add, contribute, correct, reseal
 from strategies import envelope, paillier_math
 from strategies.codec import CodecParams, decode
-from strategies.errors import AggregateCheckError, EnvelopeError, InsecureKeyError, ProtocolError
+from strategies.errors import AggregateCheckError, EnvelopeError, ProtocolError
 from strategies.keys import generate_keypair
 from strategies.roster import Roster
 
@@ -205,7 +205,7 @@ def test_a_client_corrects_once_and_never_drops_someone_it_saw_contribute():
 
 def test_the_node_decides_on_demo_keys_not_the_server():
     small, _ = generate_keypair(512, insecure_demo_key=True)
-    with pytest.raises(InsecureKeyError):
+    with pytest.raises(ProtocolError, match="minimum is 2048"):
         contribute(1, np.zeros(10), 1, small.n, CodecParams(512, 10), ClientPolicy())
     contribute(1, np.zeros(10), 1, small.n, CodecParams(512, 10), ClientPolicy(insecure_demo_key=True))
 

@@ -8,7 +8,6 @@ check) or under plain FedAvg, so no test here can pass for lack of trying.
 
 import logging
 
-import numpy as np
 import pytest
 
 from clients import secure_chain

@@ -5,7 +5,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from strategies.codec import HEADER_SLOTS, GUARD_BITS, CodecParams, decode, encode
+from strategies.codec import GUARD_BITS, HEADER_SLOTS, CodecParams, decode, encode
 from strategies.errors import AggregateCheckError, ContributionError
 
 

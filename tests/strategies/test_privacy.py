@@ -7,10 +7,9 @@ from dp_accounting import rdp
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from strategies import paillier_math
+from strategies import paillier_math, privacy
 from strategies.codec import CodecParams, decode, encode
 from strategies.keys import generate_keypair
-from strategies import privacy
 from strategies.privacy import (
     DpSettings,
     clip_l2,
@@ -43,7 +42,7 @@ def test_the_decrypted_sum_of_noise_shares_has_the_target_standard_deviation():
     pub, priv = generate_keypair()
     params = CodecParams(2048, 4000, clip=dp.value_bound)
     contributions = []
-    for client in range(3):
+    for _ in range(3):
         noise = grid_noise(4000, dp.share_std, params.frac_bits)
         plaintexts, clipped = encode(np.zeros(4000), 1, params, noise=noise)
         assert clipped == 0  # the codec bound leaves the noise untouched
