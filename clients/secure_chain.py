@@ -35,11 +35,14 @@ from strategies.errors import ProtocolError
 from strategies.identity import MemberIdentity, load_federation, load_identity_key
 from strategies.keys import fingerprint, public_key_from_n
 from strategies.parallel import WORKERS
+from strategies.privacy import DEFAULT_DELTA
 from strategies.roster import Roster, ids_from_bytes, ids_to_bytes
 from strategies.wire import (
+    NODE_DP_DELTA,
     NODE_FEDERATION_FILE,
     NODE_IDENTITY_KEY,
     NODE_INSECURE_DEMO_KEY,
+    NODE_MAX_EPSILON,
     NODE_MEMBER,
     NODE_MIN_CLIENTS,
     NODE_MIN_NOISE_MULTIPLIER,
@@ -66,12 +69,23 @@ class ClientPolicy:
         Under differential privacy, the least noise multiplier it accepts.
     identity : MemberIdentity, optional
         Its federation identity: then it accepts authenticated rosters only.
+    max_epsilon : float
+        Under differential privacy, this client's own budget for the run (0: none).
+    dp_delta : float
+        The delta its own budget is counted at.
     """
 
     min_clients: int = DEFAULT_NODE_MIN_CLIENTS
     insecure_demo_key: bool = False
     min_noise_multiplier: float = 0.0
     identity: MemberIdentity | None = None
+    max_epsilon: float = 0.0
+    dp_delta: float = DEFAULT_DELTA
+
+    @property
+    def distrusts_server(self) -> bool:
+        """An authenticated roster, a noise floor or a budget: then it takes part in secure rounds only."""
+        return self.identity is not None or self.min_noise_multiplier > 0 or self.max_epsilon > 0
 
     def __post_init__(self) -> None:
         if self.min_clients < ABSOLUTE_MIN_CLIENTS:
@@ -79,8 +93,9 @@ class ClientPolicy:
 
     @classmethod
     def from_node_config(cls, node_config: Mapping[str, object]) -> ClientPolicy:
-        """Read ``min-clients``, ``insecure-demo-key``, ``dp-min-noise-multiplier`` and the
-        authenticated-roster keys ``federation-file``, ``member`` and ``identity-key``.
+        """Read ``min-clients``, ``insecure-demo-key``, ``dp-min-noise-multiplier``,
+        ``dp-max-epsilon``, ``dp-delta`` and the authenticated-roster keys
+        ``federation-file``, ``member`` and ``identity-key``.
 
         Raises
         ------
@@ -106,6 +121,8 @@ class ClientPolicy:
             insecure_demo_key=demo is True or str(demo).lower() == "true",
             min_noise_multiplier=float(node_config.get(NODE_MIN_NOISE_MULTIPLIER, 0.0)),  # type: ignore[arg-type]
             identity=identity,
+            max_epsilon=float(node_config.get(NODE_MAX_EPSILON, 0.0)),  # type: ignore[arg-type]
+            dp_delta=float(node_config.get(NODE_DP_DELTA, DEFAULT_DELTA)),  # type: ignore[arg-type]
         )
 
 

@@ -241,6 +241,46 @@ def attack_deviating(fed: Federation) -> dict:
     return _result(recovered, arena, refused=[name for name, r in requests.items() if r.has_error()])
 
 
+# ------------------------------------------------ 3b. the same round twice
+def attack_retrain(fed: Federation) -> dict:
+    """Deviating server: a full round over everyone, then round 1's training message again to
+    everyone but Bob, and a second pass over them: the two sums differ by exactly Bob."""
+    arena = fed.arena()
+    roster, _ = arena.train(1, fed.weights, fed.train_config)
+    others = [n for n in arena.nodes if n != BOB_NODE]
+    everyone = arena.unmasked_total(1, roster, [BOB_NODE, *others])
+    again, _ = arena.train(1, fed.weights, fed.train_config, nodes=others)
+    recovered: list[str] = []
+    if len(again) == len(others):
+        without = arena.unmasked_total(1, again, others)
+        if everyone is not None and without is not None:
+            recovered = arena.words_of_single_update([(a - b) % arena.n for a, b in zip(everyone, without)])
+    return _result(recovered, arena, refused=["train-round-again"] if len(again) < len(others) else [])
+
+
+def attack_count_oracle(fed: Federation, target: int = 2) -> dict:
+    """Deviating server: bisect ``max-examples`` until the target client refuses to train;
+    the largest bound it accepts would be its e-mail count."""
+    arena = fed.arena()
+    node = arena.nodes[target]
+    low, high = 1, 1 << 16
+    answers = 0
+    for round_ in range(1, 40):
+        if low >= high:
+            break
+        middle = (low + high) // 2
+        model = fed.weights + round_ * 1e-9  # a new model each time: no client trains twice on one
+        roster, _ = arena.train(round_, model, fed.train_config, nodes=[node], max_examples=middle)
+        answers += 1
+        if node in roster:
+            high = middle
+        else:
+            low = middle + 1
+    refusals = sum(m.has_error() for m in arena.messages)
+    found = [f"node {node}: {low} e-mails"] if refusals else []
+    return _result(found, arena, requests=answers, refusals=refusals)
+
+
 # ----------------------------------------------------------- 4. colluder
 def attack_colluder(fed: Federation) -> dict:
     """The server with one colluding client (Sue), who sits right after Bob:
@@ -382,6 +422,8 @@ ATTACKS: dict[str, Callable[[Federation], dict]] = {
     "metrics": attack_metrics,
     "late_reply": attack_late_reply,
     "deviating_server": attack_deviating,
+    "retrain_difference": attack_retrain,
+    "count_oracle": attack_count_oracle,
     "colluder": attack_colluder,
     "dp_example_claim": attack_dp_claim,
 }

@@ -63,17 +63,21 @@ class Arena:
         """The Paillier modulus."""
         return self.keypair[0].n
 
-    def train(self, server_round: int, weights: np.ndarray, train_config: dict) -> tuple[Roster, SecureRoundState]:
-        """The honest training stage: every client encrypts its update; the roster of replies."""
+    def train(self, server_round: int, weights: np.ndarray, train_config: dict, nodes: list[int] | None = None,
+              max_examples: int | None = None) -> tuple[Roster, SecureRoundState]:
+        """The training stage, to every node or to ``nodes`` only: each client encrypts its
+        update; the roster of replies (which may be too small for a real round)."""
         strategy = PaillierChainFedAvg(min_clients=2, keypair=self.keypair, min_train_nodes=len(self.nodes),
-                                       min_available_nodes=len(self.nodes))
+                                       min_available_nodes=len(self.nodes),
+                                       **({"max_examples": max_examples} if max_examples else {}))
         messages = strategy.configure_train(server_round, ArrayRecord([weights]), ConfigRecord(train_config),
                                             self.grid)
-        replies = self._send(list(messages))
+        replies = self._send([m for m in messages if nodes is None or m.metadata.dst_node_id in nodes])
         assert strategy.state is not None
+        self.round_state = strategy.state
+        strategy.min_clients = 0  # a deviating server takes any roster, even of one or none
         strategy.stage_roster(strategy.state, replies)
         assert strategy.state.roster is not None
-        self.round_state = strategy.state
         return strategy.state.roster, strategy.state
 
     def _send(self, messages: list[Message]) -> list[Message]:
@@ -119,6 +123,21 @@ class Arena:
     def _count(self) -> int:
         assert self.round_state is not None, "run the training stage first"
         return self.round_state.codec.num_plaintexts
+
+    def unmasked_total(self, server_round: int, roster: Roster, order: list[int]) -> list[int] | None:
+        """An honest pass over ``order`` and its corrections; the decrypted sum, or ``None`` if refused."""
+        sealed, replies = b"", []
+        for step, node in enumerate(order, start=1):
+            reply = self.hop(node, server_round, roster, sealed, step - 1 if sealed else 0, step,
+                             order[step] if step < len(order) else 0)
+            if reply.has_error():
+                return None
+            sealed = bytes(reply.content[wire.RECORD][wire.ENVELOPE if step < len(order) else wire.TOTAL])
+            replies.append(reply)
+        corrections = [self.unmask(node, server_round, roster, order) for node in order]
+        if any(c.has_error() for c in corrections):
+            return None
+        return self.decrypt(self.total_of(replies[-1]), *[self.correction_of(c) for c in corrections])
 
     def decrypt(self, ciphertexts: list[int], *plain_shifts: list[int]) -> list[int]:
         """Decrypt, then add known plaintext values (masks the server could compute)."""

@@ -24,6 +24,7 @@ from flwr.app import (
 )
 from flwr.clientapp import ClientApp
 
+from clients.request_guard import RunLedger, check_dp_budget, check_training_request
 from clients.secure_chain import (
     ClientPolicy,
     Hop,
@@ -61,6 +62,7 @@ from .dataset import make_client
 LOG = logging.getLogger(__name__)
 ROUND_STATE = "secure-round"
 CHAIN_KEY_STATE = "secure-chain-key"
+LEDGER_STATE = "run-ledger"
 ClientFactory = Callable[[Context], SpamClient]
 
 
@@ -156,6 +158,21 @@ def load_round_state(context: Context, server_round: int) -> RoundState:
     )
 
 
+def _ledger(context: Context) -> RunLedger:
+    record = context.state.get(LEDGER_STATE)
+    if record is None:
+        return RunLedger()
+    data = bytes(record["models"])
+    return RunLedger(int(record["last-round"]), [data[i : i + 32] for i in range(0, len(data), 32)],
+                     [float(z) for z in record["dp-spent"]])
+
+
+def _save_ledger(context: Context, ledger: RunLedger) -> None:
+    context.state[LEDGER_STATE] = ConfigRecord({
+        "last-round": ledger.last_round, "models": b"".join(ledger.models), "dp-spent": list(ledger.dp_spent),
+    })
+
+
 def _identity(context: Context) -> Identity:
     """This node's chain key, fresh per run and kept in ``context.state``, and its federation identity."""
     record = context.state.get(CHAIN_KEY_STATE)
@@ -192,7 +209,8 @@ def _dp_noise(delta: np.ndarray, config: dict, policy: ClientPolicy, frac_bits: 
     return clip_l2(delta, dp.clip), grid_noise(delta.size, dp.share_std, frac_bits), dp.min_clients
 
 
-def _train_secure(msg: Message, context: Context, delta: np.ndarray, num_examples: int, loss: float) -> Message:
+def _train_secure(msg: Message, context: Context, delta: np.ndarray, num_examples: int, loss: float,
+                  ledger: RunLedger) -> Message:
     """Encrypt the update into ``context.state``; the reply carries the chain key only."""
     record = msg.content[wire.PAILLIER_RECORD]
     config = dict(msg.content["config"])
@@ -200,9 +218,12 @@ def _train_secure(msg: Message, context: Context, delta: np.ndarray, num_example
     policy = _policy(context)
     noise, noise_clients = None, 0
     if float(config.get("dp-clip", 0.0)) > 0:
+        z = float(config.get("dp-noise-multiplier", 0.0))
+        check_dp_budget(ledger, z, policy.max_epsilon, policy.dp_delta)
         delta, noise, noise_clients = _dp_noise(delta, config, policy, params.frac_bits)
         num_examples, loss = 1, 0.0  # DP-FedAvg: equal weights, and no loss outside the guarantee
-    elif policy.min_noise_multiplier > 0:
+        ledger.dp_spent.append(z)
+    elif policy.min_noise_multiplier > 0 or policy.max_epsilon > 0:
         raise ProtocolError("this node requires differential privacy, and the round asks for none")
     state, clipped = contribute(
         int(config["server-round"]), delta, num_examples, n_from_bytes(bytes(record[wire.N])), params,
@@ -224,11 +245,10 @@ def _train_plain(msg: Message, weights: list[np.ndarray], num_examples: int, met
                  context: Context) -> Message:
     """Plain FedAvg, the baseline: the reply carries the new weights in clear.
 
-    A node with an authenticated roster, or with a DP noise floor, does not
-    trust the server to follow the protocol: it refuses.
+    A node with an authenticated roster, a DP noise floor or a DP budget does
+    not trust the server to follow the protocol: it refuses.
     """
-    policy = _policy(context)
-    if policy.identity is not None or policy.min_noise_multiplier > 0:
+    if _policy(context).distrusts_server:
         raise ProtocolError("this node takes part in secure rounds only (authenticated roster or DP floor)")
     content = RecordDict({"arrays": ArrayRecord(weights),
                           "metrics": MetricRecord({"num-examples": num_examples, **metrics})})
@@ -294,11 +314,18 @@ def build_client_app(client_for: ClientFactory = spam_client) -> ClientApp:
         """Train on the local shard; reply with new weights, or (secure round) only a chain key."""
         client = _client(client_for, context)
         parameters = msg.content["arrays"].to_numpy_ndarrays()
-        weights, num_examples, metrics = client.fit(parameters, dict(msg.content["config"]))
+        config = dict(msg.content["config"])
+        ledger = _ledger(context)
+        digest = check_training_request(ledger, int(config.get("server-round", 0)), parameters, config)
+        weights, num_examples, metrics = client.fit(parameters, config)
+        ledger.last_round, ledger.models = int(config.get("server-round", 0)), [*ledger.models, digest]
         if wire.PAILLIER_RECORD not in msg.content:
-            return _train_plain(msg, weights, num_examples, metrics, context)
-        delta = np.concatenate([(a - b).ravel() for a, b in zip(weights, parameters)])
-        return _train_secure(msg, context, delta, num_examples, float(metrics.get("train_loss", 0.0)))
+            reply = _train_plain(msg, weights, num_examples, metrics, context)
+        else:
+            delta = np.concatenate([(a - b).ravel() for a, b in zip(weights, parameters)])
+            reply = _train_secure(msg, context, delta, num_examples, float(metrics.get("train_loss", 0.0)), ledger)
+        _save_ledger(context, ledger)
+        return reply
 
     app.train("chain")(_guarded(chain))
     app.train("unmask")(_guarded(unmask))
@@ -306,7 +333,10 @@ def build_client_app(client_for: ClientFactory = spam_client) -> ClientApp:
     @app.evaluate()
     @_guarded
     def evaluate(msg: Message, context: Context) -> Message:
-        """Evaluate the global weights on this client's test slice (plain rounds only)."""
+        """Evaluate the global weights on this client's test slice (plain rounds only: the
+        reply carries per-client metrics, so a node that distrusts the server refuses)."""
+        if _policy(context).distrusts_server:
+            raise ProtocolError("this node does not report per-client evaluation metrics")
         client = _client(client_for, context)
         parameters = msg.content["arrays"].to_numpy_ndarrays()
         loss, num_examples, metrics = client.evaluate(parameters, dict(msg.content["config"]))

@@ -170,23 +170,22 @@ def _unpack(plaintexts: list[int], params: CodecParams) -> list[int]:
     return slots[:used]
 
 
-def quantize(delta: np.ndarray, params: CodecParams) -> np.ndarray:
-    """``round(delta * 2^F)`` as int64, within ``[-2Q, 2Q]`` (not yet clipped to ``[-Q, Q]``).
+def quantize(delta: np.ndarray, params: CodecParams) -> tuple[np.ndarray, int]:
+    """``round(delta * 2^F)`` as int64, within ``[-2Q, 2Q]`` (not yet clipped to ``[-Q, Q]``),
+    and how many values were NaN/inf (they become 0).
 
     Raises
     ------
     ContributionError
-        If ``delta`` has NaN/inf values or the wrong size.
+        If ``delta`` has the wrong size.
     """
     delta = np.asarray(delta, dtype=np.float64).ravel()
     if delta.size != params.num_weights:
         raise ContributionError(f"Expected an update of {params.num_weights} values, got {delta.size}")
-    bad = int((~np.isfinite(delta)).sum())
-    if bad:
-        raise ContributionError(f"Update has {bad} NaN/inf values; refusing to contribute it")
+    finite = np.isfinite(delta)
     # Anything beyond 2C is clipped anyway; bounding it first keeps int64 exact.
-    bounded = np.clip(delta, -2 * params.clip, 2 * params.clip)
-    return np.rint(bounded * 2.0**params.frac_bits).astype(np.int64)
+    bounded = np.clip(np.where(finite, delta, 0.0), -2 * params.clip, 2 * params.clip)
+    return np.rint(bounded * 2.0**params.frac_bits).astype(np.int64), int((~finite).sum())
 
 
 def encode(
@@ -197,6 +196,11 @@ def encode(
     noise: np.ndarray | None = None,
 ) -> tuple[list[int], int]:
     """One client's plaintexts, and how many values were clipped.
+
+    Nothing about the client's own data makes it fail (a failure the server
+    sees would be an oracle on that data): NaN/inf values encode as 0 and
+    count as clipped, the weight ``num_examples`` is capped at
+    ``max_examples``, and a non-finite loss is clipped too.
 
     Parameters
     ----------
@@ -215,21 +219,19 @@ def encode(
     Raises
     ------
     ContributionError
-        If ``delta`` has NaN/inf, the wrong size, or ``num_examples`` is out of
-        ``1 .. max_examples``.
+        If ``delta`` has the wrong size or ``num_examples`` is below 1.
     """
-    q = quantize(delta, params)
+    q, non_finite = quantize(delta, params)
     if noise is not None:
         q = q + noise.astype(np.int64)
-    if not 1 <= num_examples <= params.max_examples:
-        raise ContributionError(
-            f"{num_examples} training e-mails is outside 1..max-examples ({params.max_examples}, "
-            "the bound on a round's total); raise max-examples"
-        )
-    clipped = int((np.abs(q) > params.q_max).sum())
+    if num_examples < 1:
+        raise ContributionError(f"{num_examples} training e-mails: expected at least 1")
+    num_examples = min(num_examples, params.max_examples)
+    clipped = int((np.abs(q) > params.q_max).sum()) + non_finite
     q = np.clip(q, -params.q_max, params.q_max)
     weights = (q + params.q_max) * num_examples  # < 2^63 for any sane parameters
-    loss_q = round(min(max(float(loss), 0.0), LOSS_BOUND) / LOSS_BOUND * 2 * params.q_max)
+    loss = float(np.nan_to_num(loss, nan=0.0, posinf=LOSS_BOUND, neginf=0.0))
+    loss_q = round(min(max(loss, 0.0), LOSS_BOUND) / LOSS_BOUND * 2 * params.q_max)
     header = [1, num_examples, num_examples * loss_q, min(clipped, 2 * params.q_max)]
     slots = np.concatenate([header, weights]).astype(np.int64)
     return _pack(slots, params), clipped

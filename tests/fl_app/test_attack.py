@@ -16,7 +16,7 @@ from fl_app.attack import Federation, Scenario, run_attack
 from fl_app.cli import main
 from fl_app.config import RunConfig
 from strategies import masks
-from strategies.errors import CODE_CONTRIBUTION_REJECTED, REASONS
+from strategies.errors import CODE_REFUSED, REASONS
 
 BOB = "w3 w8 w14 w22 w31"
 
@@ -52,13 +52,13 @@ def test_the_loss_gives_bobs_last_word_under_plain_fedavg_and_nothing_under_the_
 
 
 def test_error_replies_carry_a_code_only_while_the_detail_stays_in_the_client_log(fed, caplog):
-    small = Federation(Scenario(RunConfig(**{**fed.scenario.cfg.__dict__, "max_examples": 10}), bob_email=BOB))
+    arena = fed.arena()
+    arena.train(1, fed.weights, fed.train_config)
     with caplog.at_level(logging.WARNING, logger="fl_app.client_app"):
-        _, grid = small.run(small.secure(max_examples=10))
-    errors = [m.error for m in grid.received if m.has_error()]
-    assert errors and all((e.code, e.reason) == (CODE_CONTRIBUTION_REJECTED, REASONS[CODE_CONTRIBUTION_REJECTED])
-                          for e in errors)
-    assert "training e-mails is outside 1..max-examples" in caplog.text  # the detail, locally
+        arena.train(1, fed.weights, fed.train_config)  # the same round again
+    errors = [m.error for m in arena.messages if m.has_error()]
+    assert [(e.code, e.reason) for e in errors] == [(CODE_REFUSED, REASONS[CODE_REFUSED])] * 3
+    assert "already trained round 1" in caplog.text  # the detail, locally
 
 
 def test_a_late_reply_gives_no_second_total(fed):
@@ -115,3 +115,41 @@ def test_the_demo_has_one_column_per_attack_and_each_recovers_nothing(tiny_corpu
 def test_small_keys_are_refused_on_the_command_line(capsys):
     assert main(["attack", "--key-bits", "512", "--json"]) == 2
     assert "minimum is 2048" in capsys.readouterr().out
+
+
+@pytest.fixture
+def ledger_off(monkeypatch, checks_off):
+    from clients.request_guard import RunLedger
+    from fl_app import client_app
+
+    monkeypatch.setattr(client_app, "_ledger", lambda context: RunLedger())
+
+
+def test_a_round_trained_twice_is_refused(fed):
+    result = attack.attack_retrain(fed)
+    assert result["recovered"] == [] and result["refused"] == ["train-round-again"]
+
+
+def test_a_round_trained_twice_gives_bob_by_difference_without_the_ledger(fed, ledger_off):
+    assert attack.attack_retrain(fed)["recovered"] == BOB_WORDS
+
+
+def test_bisecting_max_examples_gets_no_refusal_to_count_on(fed):
+    result = attack.attack_count_oracle(fed)
+    assert result["recovered"] == [] and result["refusals"] == 0 and result["requests"] > 10
+
+
+def test_bisecting_max_examples_finds_the_count_when_clients_refuse_on_their_data(fed, monkeypatch):
+    from strategies import codec
+    from strategies.errors import ContributionError
+
+    encode = codec.encode
+
+    def refusing(delta, num_examples, params, *args, **kwargs):
+        if num_examples > params.max_examples:
+            raise ContributionError("too many e-mails")
+        return encode(delta, num_examples, params, *args, **kwargs)
+
+    monkeypatch.setattr("clients.secure_chain.encode", refusing)
+    node_data = fed.client_for(fed.arena().grid.contexts[fed.arena().nodes[2]])
+    assert attack.attack_count_oracle(fed)["recovered"] == [f"node {1003}: {len(node_data.train)} e-mails"]

@@ -59,3 +59,21 @@ def test_a_dp_floor_refuses_rounds_without_dp_or_with_less_noise(tiny_corpus):
 def test_an_unusable_node_config_is_reported_as_misconfigured(tiny_corpus, node_config):
     _, codes, _ = run(tiny_corpus, secure(), node_config)
     assert codes == [CODE_NODE_MISCONFIGURED] * 3
+
+
+def test_a_node_with_a_dp_budget_stops_contributing_when_it_is_spent(tiny_corpus):
+    dp = DpSettings(0.5, 2.0, 3)
+    budget = {"dp-max-epsilon": 8.0}  # 2 rounds at z = 2 fit (epsilon 6.7), 3 do not (8.4)
+    strategy = secure(clip=dp.value_bound, one_example_each=True)
+    run_config = {"corpus": "tsv", "data-path": str(tiny_corpus), "num-clients": 3}
+    initial = np.zeros((len(load_data("tsv", str(tiny_corpus), 0).vocabulary), 1))
+    _, grid = run_strategy(strategy, client_app, 3, run_config, [initial], {**TRAIN, **dp.train_config()},
+                           rounds=3, node_config=budget)
+    assert sorted(grid.result.train_metrics_clientapp) == [1, 2]
+    assert [m.error.code for m in grid.received if m.has_error()] == [CODE_REFUSED] * 3
+
+
+def test_a_node_that_distrusts_the_server_reports_no_evaluation_metrics(tiny_corpus):
+    plain = FedAvg(fraction_evaluate=1.0, min_train_nodes=3, min_available_nodes=3, min_evaluate_nodes=3)
+    _, codes, _ = run(tiny_corpus, plain, {"dp-min-noise-multiplier": 1.0})
+    assert codes == [CODE_REFUSED] * 6  # three training and three evaluation requests

@@ -19,7 +19,7 @@ from fl_app.local_grid import LocalGrid, run_strategy
 from strategies import envelope, paillier_math, wire
 from strategies.chain import PaillierChainFedAvg
 from strategies.codec import FRAC_BITS, LOSS_BOUND
-from strategies.errors import CODE_BAD_ENVELOPE, CODE_CONTRIBUTION_REJECTED, REASONS, InsecureKeyError
+from strategies.errors import CODE_BAD_ENVELOPE, InsecureKeyError
 from strategies.keys import fingerprint, generate_keypair
 from strategies.parallel import WORKERS
 from strategies.roster import Roster
@@ -150,7 +150,8 @@ def test_the_server_receives_no_ciphertext_but_the_final_total(corpus):
     assert totals == 1
 
 
-def test_error_replies_carry_a_code_and_no_detail(corpus, monkeypatch):
+def test_a_nan_in_a_clients_own_update_is_encoded_as_zero_not_refused(corpus, monkeypatch):
+    """A refusal that depends on the client's data would be an oracle on it: no error reply."""
     fit = SpamClient.fit
 
     def poisoned_fit(self, parameters, config):
@@ -160,14 +161,13 @@ def test_error_replies_carry_a_code_and_no_detail(corpus, monkeypatch):
         return weights, n, metrics
 
     grid = LocalGrid(client_app, 3, run_config(corpus, 3))
-    victim, ctx = next(iter(grid.contexts.items()))
-    poisoned_size = len(spam_client(ctx).train)
+    poisoned_size = len(spam_client(next(iter(grid.contexts.values()))).train)
     monkeypatch.setattr(SpamClient, "fit", poisoned_fit)
     weights, grid = run(secure(3), corpus, 3)
-    monkeypatch.setattr(SpamClient, "fit", fit)
-    assert np.abs(weights - survivors_plain(corpus, 3, {victim})).max() <= BOUND
-    errors = [m.error for m in grid.received if m.has_error()]
-    assert [(e.code, e.reason) for e in errors] == [(CODE_CONTRIBUTION_REJECTED, REASONS[CODE_CONTRIBUTION_REJECTED])]
+    assert not any(m.has_error() for m in grid.received)
+    metrics = grid.result.train_metrics_clientapp[1]
+    assert metrics["contributors"] == 3 and metrics["clipped"] == 1
+    assert np.all(np.isfinite(weights))
 
 
 def test_invalid_ciphertexts_in_an_envelope_skip_the_round(corpus):
