@@ -24,18 +24,43 @@ def wait_for_nodes(grid: Grid, count: int, timeout: float) -> list[int]:
     """
     deadline = time.monotonic() + timeout
     while len(nodes := list(grid.get_node_ids())) < count:
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"only {len(nodes)} of the {count} nodes needed were online after {timeout:.0f} s")
+        if time.monotonic() >= deadline:
+            waited = f" after {timeout:.0f} s" if timeout > 0 else ""
+            raise TimeoutError(f"only {len(nodes)} of the {count} nodes needed were online{waited}")
         time.sleep(NODE_POLL_S)
     return nodes
+
+
+class _NodeSnapshot:
+    """The grid, except that its online nodes are the ones a bounded wait just counted.
+
+    FedAvg samples through Flower's ``sample_nodes``, which waits without
+    bound for enough online nodes: had one gone offline since the bounded
+    wait, the run would hang there. Sampling from the snapshot never waits; a
+    message to a node that has gone since comes back as Flower's
+    ``NODE_UNAVAILABLE`` error reply.
+    """
+
+    def __init__(self, grid: Grid, node_ids: list[int]) -> None:
+        self._grid = grid
+        self._node_ids = list(node_ids)
+
+    def get_node_ids(self) -> list[int]:
+        return list(self._node_ids)
+
+    def __getattr__(self, name: str):
+        return getattr(self._grid, name)
 
 
 class BoundedFedAvg(FedAvg):
     """Flower's FedAvg, except that sampling waits at most ``node_timeout`` seconds.
 
     Flower's ``sample_nodes`` waits forever for ``min_available_nodes``; after
-    a SuperNode dies that would hang the run. Here the round (or its
-    evaluation) is skipped with an ``ERROR`` line instead. And where FedAvg
+    a SuperNode dies that would hang the run. Here training waits at most
+    ``node_timeout`` for them, and evaluation not at all (it follows training:
+    a node missing then has just failed, and the next round's training waits
+    for nodes anyway); too few skips the round (or its evaluation) with an
+    ``ERROR`` line, and sampling is from the nodes counted. And where FedAvg
     averages however few replies arrive, a round with fewer than
     ``min_train_nodes`` replies is skipped: the same rule as secure rounds.
 
@@ -62,32 +87,48 @@ class BoundedFedAvg(FedAvg):
             for node in node_ids
         ]
 
-    def enough_nodes(self, grid: Grid, minimum: int, step: str, server_round: int) -> bool:
-        """Wait for ``minimum`` online nodes; log and return False if they do not come."""
+    def online_nodes(
+        self, grid: Grid, minimum: int, step: str, server_round: int, timeout: float | None = None
+    ) -> list[int] | None:
+        """Ids of the online nodes once ``minimum`` are (and ``min_available_nodes``).
+
+        Waits at most ``timeout`` seconds (default ``node_timeout``; 0: no
+        wait); then logs why ``step`` is skipped and returns ``None``.
+        """
+        timeout = self.node_timeout if timeout is None else timeout
         try:
-            wait_for_nodes(grid, max(minimum, self.min_available_nodes), self.node_timeout)
+            return wait_for_nodes(grid, max(minimum, self.min_available_nodes), timeout)
         except TimeoutError as exc:
             log(ERROR, "round %d: %s skipped: %s", server_round, step, exc)
-            return False
-        return True
+            return None
+
+    def enough_nodes(
+        self, grid: Grid, minimum: int, step: str, server_round: int, timeout: float | None = None
+    ) -> bool:
+        """Wait for ``minimum`` online nodes (see ``online_nodes``); log and return False if they do not come."""
+        return self.online_nodes(grid, minimum, step, server_round, timeout) is not None
 
     def configure_train(
         self, server_round: int, arrays: ArrayRecord, config: ConfigRecord, grid: Grid
     ) -> Iterable[Message]:
-        """FedAvg's, after a bounded wait for ``min_train_nodes``."""
-        if not self.enough_nodes(grid, self.min_train_nodes, "training", server_round):
+        """FedAvg's, after a bounded wait for ``min_train_nodes``, sampling from the nodes counted."""
+        if self.fraction_train == 0.0:
             return []
-        return super().configure_train(server_round, arrays, config, grid)
+        nodes = self.online_nodes(grid, self.min_train_nodes, "training", server_round)
+        if nodes is None:
+            return []
+        return super().configure_train(server_round, arrays, config, _NodeSnapshot(grid, nodes))
 
     def configure_evaluate(
         self, server_round: int, arrays: ArrayRecord, config: ConfigRecord, grid: Grid
     ) -> Iterable[Message]:
-        """FedAvg's, after a bounded wait for ``min_evaluate_nodes``."""
+        """FedAvg's, if ``min_evaluate_nodes`` are online now (no wait), sampling from those."""
         if self.fraction_evaluate == 0.0:
             return []
-        if not self.enough_nodes(grid, self.min_evaluate_nodes, "evaluation", server_round):
+        nodes = self.online_nodes(grid, self.min_evaluate_nodes, "evaluation", server_round, timeout=0.0)
+        if nodes is None:
             return []
-        return super().configure_evaluate(server_round, arrays, config, grid)
+        return super().configure_evaluate(server_round, arrays, config, _NodeSnapshot(grid, nodes))
 
     def aggregate_train(
         self, server_round: int, replies: Iterable[Message]

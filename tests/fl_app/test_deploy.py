@@ -1,22 +1,43 @@
 """Real processes: a SuperLink and 3 SuperNodes on loopback, dropouts and resume.
 
-Each test bounds every wait and stops every process it started, also when it
-fails (``LocalDeployment`` is a context manager). They run on the tiny
+Each test waits on events (a log line, a checkpoint on disk, Flower's reply
+for a node that is gone), never on a delay; bounds every wait; and stops
+every process it started, also when it fails (``LocalDeployment`` is a
+context manager, and inside it SIGTERM unwinds like Ctrl-C). They assert on
+the results and checkpoints, not on log wording. They run on the tiny
 label-TAB-text corpus so that one secure round is a ciphertext per client.
 """
+
+import os
+import selectors
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from fl_app import server_app
-from fl_app.checkpoint import load_checkpoint
+from fl_app.checkpoint import CheckpointError, load_checkpoint
 from fl_app.client_app import app as client_app
 from fl_app.config import RunConfig
 from fl_app.dataset import load_data
-from fl_app.deploy import DeploymentError, LocalDeployment
+from fl_app.deploy import DeploymentError, LocalDeployment, config_arg
 from fl_app.local_grid import LocalGrid
+from fl_app.processes import Terminated, live_processes, sigterm_guard
 
 RUN_TIMEOUT_S = 240.0
+# Bounds each wait for replies. The waits end on events, not on this: a node that is
+# gone is answered for by the SuperLink with a NODE_UNAVAILABLE error reply. A node
+# stopped by SIGTERM deregisters at once; one that dies silently is declared gone after
+# no heartbeat for 2 x 30 s, so this is above 60 s.
+ROUND_TIMEOUT_S = 120.0
+EVENT_TIMEOUT_S = 60.0
+# What a SuperNode logs (Flower's wording) when it has pulled a message of type "train".
+TRAIN_RECEIVED = "Receiving: train message"
+TEST_MARK = "FL_SPAM_TEST_MARK"
 
 
 class StopRun(Exception):
@@ -26,10 +47,7 @@ class StopRun(Exception):
 def config(corpus, tmp_path, **overrides):
     values = {
         "corpus": "tsv", "data-path": str(corpus), "num-clients": 3, "num-server-rounds": 1,
-        "lr": 0.05, "batch-size": 16,
-        # Flower polls every 3 s and starts a process per message: a live node answers in
-        # ~5-10 s. A dead one costs the full timeout, so the dropout tests keep it short.
-        "round-timeout": 15.0,
+        "lr": 0.05, "batch-size": 16, "round-timeout": ROUND_TIMEOUT_S,
         "results-dir": str(tmp_path / "results"), "checkpoint-dir": str(tmp_path / "checkpoints"),
     }
     return {**values, **overrides}
@@ -41,35 +59,112 @@ def all_stopped(deployment: LocalDeployment) -> bool:
     )
 
 
-@pytest.mark.parametrize("min_clients, completes", [(2, True), (3, False)])
-def test_a_supernode_killed_mid_round(tiny_corpus, tmp_path, min_clients, completes):
-    seen = []
+def wait_until(predicate, what: str, timeout: float = EVENT_TIMEOUT_S) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what}: not within {timeout:.0f} s")
+        time.sleep(0.1)
 
-    def on_line(line):
-        seen.append(line)
-        if "[ROUND 1/1]" in line:
-            deployment.kill_supernode(2)
 
-    with LocalDeployment(3, tmp_path / "work") as deployment:
+def checkpoint_round(directory: Path, fingerprint: str) -> int:
+    try:
+        return load_checkpoint(directory, fingerprint).server_round
+    except CheckpointError:
+        return 0
+
+
+# --------------------------------------------------------------- the launcher
+def test_node_config_entries_go_to_every_supernode_next_to_its_partition(tmp_path):
+    deployment = LocalDeployment(3, tmp_path, node_config={"min-clients": 2, "member": "a b"})
+    assert deployment.node_configs == [
+        f'partition-id={i} num-partitions=3 min-clients=2 member="a b"' for i in range(3)
+    ]
+    per_node = LocalDeployment(2, tmp_path, node_config=lambda i: {"identity-key": f"/keys/{i}.pem"})
+    assert per_node.node_configs[1] == 'partition-id=1 num-partitions=2 identity-key="/keys/1.pem"'
+    with pytest.raises(ValueError, match="partition-id"):
+        LocalDeployment(3, tmp_path, node_config={"partition-id": 0})
+    with pytest.raises(ValueError, match="unresponsive"):
+        LocalDeployment(3, tmp_path, unresponsive=[3])
+
+
+def test_config_values_are_written_as_flower_parses_them():
+    from flwr.common.config import parse_config_args
+
+    values = {"a": True, "b": 3, "c": 0.05, "d": 1e-5, "e": "x y", "f": 'say "hi"', "g": "C:\\data"}
+    assert parse_config_args([config_arg(values)]) == values
+    with pytest.raises(ValueError):
+        config_arg({"s": "it's \"both\""})
+    with pytest.raises(ValueError):
+        config_arg({"bad key": 1})
+
+
+def test_under_the_guard_sigterm_unwinds_like_ctrl_c_but_never_cuts_a_cleanup_short():
+    with pytest.raises(Terminated), sigterm_guard():
+        os.kill(os.getpid(), signal.SIGTERM)
+        wait_until(lambda: False, "SIGTERM to arrive", timeout=10)
+    cleaned = []
+    with pytest.raises(Terminated), sigterm_guard() as guard:
+        with guard.deferred():
+            os.kill(os.getpid(), signal.SIGTERM)
+            wait_until(lambda: guard.held, "SIGTERM to arrive", timeout=10)
+            cleaned.append(True)  # the cleanup went on
+    assert cleaned == [True]
+    assert signal.getsignal(signal.SIGTERM) == signal.SIG_DFL
+
+
+# ----------------------------------------------------------------- dropouts
+@pytest.mark.parametrize("aggregation, min_clients, completes, crash", [
+    ("paillier", 2, True, False),
+    ("paillier", 3, False, False),
+    ("plain", 2, True, False),
+    ("plain", 3, False, False),
+    ("paillier", 2, True, True),
+], ids=["paillier-2-completes", "paillier-3-skipped", "plain-2-completes", "plain-3-skipped",
+        "paillier-2-completes-sigkill"])
+def test_a_supernode_killed_mid_round(tiny_corpus, tmp_path, aggregation, min_clients, completes, crash):
+    """SuperNode 2 is killed once it holds its training message; it can never have replied.
+
+    It runs no ClientApp (``unresponsive``), so the kill happens at that protocol
+    point and not in a race with its reply. The round's wait ends on the
+    SuperLink's NODE_UNAVAILABLE reply for it, not on ``round-timeout``: at
+    once after a SIGTERM (the node deregisters), within 60 s of a SIGKILL
+    (its heartbeat is overdue).
+    """
+    killed = []
+
+    def kill_node_2_once_it_has_its_training_message(index: int, line: str) -> None:
+        if index == 2 and TRAIN_RECEIVED in line and not killed:
+            deployment.kill_supernode(2, crash=crash)
+            killed.append(line)
+
+    # Each client's own floor (node config) equals the server's min-clients here.
+    with LocalDeployment(3, tmp_path / "work", node_config={"min-clients": min_clients},
+                         unresponsive=[2]) as deployment:
         result = deployment.run(
-            config(tiny_corpus, tmp_path, aggregation="paillier", **{"min-clients": min_clients}),
-            timeout=RUN_TIMEOUT_S, on_line=on_line,
+            config(tiny_corpus, tmp_path, aggregation=aggregation, **{"min-clients": min_clients}),
+            timeout=RUN_TIMEOUT_S, on_node_line=kill_node_2_once_it_has_its_training_message,
         )
     assert all_stopped(deployment)
+    assert killed, "SuperNode 2 never received a training message"
     rounds = {r["round"]: r for r in result["rounds"]}
-    log = "\n".join(seen)
-    assert "dropped" in log or "skipped" in log  # the log says who dropped, or why the round was skipped
+    assert sorted(rounds) == [0, 1]
+    fingerprint = load_data("tsv", str(tiny_corpus), 0).vocabulary.fingerprint()
+    final = load_checkpoint(tmp_path / "checkpoints", fingerprint)
+    assert final.server_round == 1
     if completes:
-        assert rounds[1]["contributors"] == 2 and result["accuracy"] >= 0.9
+        assert result["accuracy"] >= 0.9
+        if aggregation == "paillier":  # the secure sum says how many updates it holds
+            assert rounds[1]["contributors"] == 2
     else:
-        assert "contributors" not in rounds[1]  # never decrypted: the model stayed at zeros
+        assert "contributors" not in rounds[1]  # never decrypted
+        assert not np.any(final.arrays[0])  # the model stayed at zeros
         assert rounds[1]["accuracy"] == rounds[0]["accuracy"] == 0.5
-        assert "round 1 skipped" in log or "training skipped" in log
 
 
+# ------------------------------------------------------------------- resume
 def test_resume_after_the_server_is_killed_gives_the_uninterrupted_model(tiny_corpus, tmp_path):
-    run_config = config(tiny_corpus, tmp_path, aggregation="plain",
-                        **{"num-server-rounds": 2, "round-timeout": 60.0})
+    run_config = config(tiny_corpus, tmp_path, aggregation="plain", **{"num-server-rounds": 2})
 
     # The reference: the same run, uninterrupted, in-process.
     reference_cfg = RunConfig.from_mapping({**run_config, "checkpoint-dir": str(tmp_path / "reference"),
@@ -78,14 +173,16 @@ def test_resume_after_the_server_is_killed_gives_the_uninterrupted_model(tiny_co
     fingerprint = load_data("tsv", str(tiny_corpus), 0).vocabulary.fingerprint()
     reference = load_checkpoint(tmp_path / "reference", fingerprint)
 
-    def kill_server_after_round_1(line):
-        if "round 1: test accuracy" in line:
-            deployment.kill_superlink()
+    def kill_server_once_round_1_is_checkpointed(line):
+        if "round 1: test accuracy" in line:  # the checkpoint is written right after this line
+            wait_until(lambda: checkpoint_round(tmp_path / "checkpoints", fingerprint) == 1,
+                       "the round-1 checkpoint")
+            deployment.kill_superlink()  # SIGKILL; returns once its ServerApp is gone too
             raise StopRun
 
     with LocalDeployment(3, tmp_path / "work", tls=True) as deployment:
         with pytest.raises(StopRun):
-            deployment.run(run_config, timeout=RUN_TIMEOUT_S, on_line=kill_server_after_round_1)
+            deployment.run(run_config, timeout=RUN_TIMEOUT_S, on_line=kill_server_once_round_1_is_checkpointed)
         interrupted = load_checkpoint(tmp_path / "checkpoints", fingerprint)
         assert interrupted.server_round == 1
         deployment.start_superlink()  # same port and database; the SuperNodes reconnect
@@ -102,34 +199,65 @@ def test_an_unreachable_superlink_is_one_clear_error(tmp_path):
     deployment = LocalDeployment(3, tmp_path)  # nothing started
     with pytest.raises(DeploymentError, match="Connection to the SuperLink is unavailable"):
         deployment.run({"results-dir": str(tmp_path / "results")}, timeout=60)
+    assert deployment.stop() == []
 
 
-def test_ctrl_c_stops_every_process_the_deploy_command_started(tmp_path):
+# ------------------------------------------------------------ interruptions
+def processes_on_port(port: int) -> list[int]:
+    """Live processes (not zombies) whose arguments name ``port``: the SuperLink's, or one linking to it."""
+    return live_processes(lambda args, environ: any(f"127.0.0.1:{port}" in a for a in args) or any(
+        a == "--port" and b == str(port) for a, b in zip(args, args[1:])))
+
+
+def processes_marked(mark: str) -> list[int]:
+    """Live processes (not zombies) that inherited ``TEST_MARK=mark``: everything a command started, in any session."""
+    return live_processes(lambda args, environ: environ.get(TEST_MARK) == mark)
+
+
+def read_until(proc: subprocess.Popen, want: str, timeout: float) -> tuple[str, list[str]]:
+    """The first output line of ``proc`` containing ``want``, and the lines before it."""
+    seen: list[str] = []
+    deadline = time.monotonic() + timeout
+    with selectors.DefaultSelector() as selector:
+        selector.register(proc.stdout, selectors.EVENT_READ)
+        while time.monotonic() < deadline:
+            if not selector.select(timeout=0.25):
+                continue
+            line = proc.stdout.readline()
+            if not line:
+                break
+            if want in line:
+                return line, seen
+            seen.append(line)
+    raise AssertionError(f"no {want!r} from the command within {timeout:.0f} s; it printed:\n{''.join(seen)}")
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_an_interrupt_stops_every_process_the_deploy_command_started(tmp_path, sig):
     import re
-    import signal
-    import subprocess
-    import sys
-    import time
 
     proc = subprocess.Popen(
-        [sys.executable, "-m", "fl_app.cli", "deploy", "--clients", "2", "--rounds", "1",
+        [sys.executable, "-m", "fl_app.cli", "deploy", "--clients", "2", "--rounds", "3", "--aggregation", "plain",
          "--results-dir", str(tmp_path / "r"), "--checkpoint-dir", str(tmp_path / "c")],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env={**os.environ, TEST_MARK: str(tmp_path)},
     )
     port = None
-    deadline = time.monotonic() + 60
-    for line in proc.stdout:
-        if match := re.search(r"SuperLink on 127\.0\.0\.1:(\d+)", line):
-            port = match.group(1)
-            break
-        assert time.monotonic() < deadline
-    assert port is not None
-    time.sleep(3)  # let the SuperNodes and the run start
-    proc.send_signal(signal.SIGINT)
-    output, _ = proc.communicate(timeout=90)
+    try:
+        line, _ = read_until(proc, "SuperLink on 127.0.0.1:", EVENT_TIMEOUT_S)
+        port = int(re.search(r"SuperLink on 127\.0\.0\.1:(\d+)", line).group(1))
+        # The run is under way: its ServerApp has evaluated the initial model.
+        read_until(proc, "round 0: test accuracy", RUN_TIMEOUT_S)
+        proc.send_signal(sig)
+        output, _ = proc.communicate(timeout=90)
+    finally:
+        if proc.poll() is None:  # the test failed: stop the command the same way, then for good
+            proc.send_signal(signal.SIGINT)
+            try:
+                proc.wait(timeout=90)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout=30)
+        proc.stdout.close()
     assert proc.returncode == 130 and "interrupted" in output
-    left = [
-        line for line in subprocess.run(["ps", "-eo", "stat,args"], capture_output=True, text=True).stdout.splitlines()
-        if f"127.0.0.1:{port}" in line and not line.startswith("Z")
-    ]
-    assert left == []
+    assert processes_on_port(port) == []
+    assert processes_marked(str(tmp_path)) == []
