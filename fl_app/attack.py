@@ -25,7 +25,6 @@ from data.prepare import PreparedData
 from strategies import envelope, masks, paillier_math, wire
 from strategies.chain import PaillierChainFedAvg
 from strategies.errors import SecureAggregationError
-from strategies.identity import new_identity_key
 from strategies.keys import generate_keypair
 from strategies.privacy import DEFAULT_DELTA, DpSettings, noise_multiplier_for
 from strategies.roster import Roster
@@ -39,6 +38,7 @@ from .client_app import (
 )
 from .config import RunConfig
 from .dataset import load_data, make_client
+from .federation import make_federation
 from .local_grid import FIRST_NODE_ID, run_strategy
 
 BOB_EMAIL = "my computer password is pizza"
@@ -340,16 +340,8 @@ def attack_sybil(fed: Federation, authenticated: bool, workdir: Path) -> dict:
 
 
 def _federation(workdir: Path, base: dict) -> list[dict]:
-    """Identity keys for every client and the federation file that pins them; per-node config."""
-    lines = ["[members]"]
-    configs = []
-    for i in range(CLIENTS):
-        key_path = workdir / f"member-{i}.key"
-        lines.append(f'member-{i} = "{new_identity_key(key_path).hex()}"')
-        configs.append({**base, wire.NODE_MEMBER: f"member-{i}", wire.NODE_IDENTITY_KEY: str(key_path)})
-    federation = workdir / "federation.toml"
-    federation.write_text("\n".join(lines) + "\n")
-    return [{**c, wire.NODE_FEDERATION_FILE: str(federation)} for c in configs]
+    """Per-node config of an authenticated federation of the demo's clients."""
+    return [{**base, **entries} for entries in make_federation(workdir, CLIENTS)]
 
 
 # ------------------------------------------------------ 6. DP weight claim

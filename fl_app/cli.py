@@ -206,6 +206,7 @@ def cmd_deploy(args: argparse.Namespace) -> dict[str, Any]:
     import tempfile
 
     from .deploy import LocalDeployment
+    from .federation import make_federation
 
     run_config: dict[str, object] = {
         "num-clients": args.clients,
@@ -219,7 +220,13 @@ def cmd_deploy(args: argparse.Namespace) -> dict[str, Any]:
     }
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="fl-spam-deploy-") as workdir:
-        deployment = LocalDeployment(args.clients, Path(workdir), tls=args.tls)
+        # Each node's own floor: the loopback demo's mail owners accept what the run asks.
+        node_config: list[dict[str, object]] = [{"min-clients": run_config["min-clients"]}] * args.clients
+        if args.authenticated:
+            members = make_federation(Path(workdir) / "federation", args.clients)
+            node_config = [{**floor, **member} for floor, member in zip(node_config, members)]
+        deployment = LocalDeployment(args.clients, Path(workdir), tls=args.tls,
+                                     node_config=lambda i: node_config[i])
         with deployment, console.status("starting SuperLink and SuperNodes") as status:
             console.print(f"SuperLink on 127.0.0.1:{deployment.port} ({'TLS' if args.tls else 'insecure'}), "
                           f"{args.clients} SuperNodes")
@@ -242,6 +249,7 @@ def cmd_deploy(args: argparse.Namespace) -> dict[str, Any]:
         "rounds": result["rounds"],
         "aggregation": args.aggregation,
         "tls": args.tls,
+        "authenticated": args.authenticated,
         "processes_left": left,
         "wall_time_s": round(time.monotonic() - started, 1),
     }
@@ -302,6 +310,8 @@ def build_parser() -> argparse.ArgumentParser:
     deploy.add_argument("--aggregation", choices=("plain", "paillier"), default="paillier")
     deploy.add_argument("--min-clients", type=int, default=None, help="default: min(3, clients)")
     deploy.add_argument("--tls", action="store_true", help="throwaway CA; every connection over TLS")
+    deploy.add_argument("--authenticated", action="store_true",
+                        help="an identity per node and a federation file: the authenticated roster")
     deploy.add_argument("--resume", action="store_true", help="continue from the last checkpoint")
     deploy.add_argument("--round-timeout", type=float, default=120.0, help="seconds to wait for nodes and each reply")
     deploy.add_argument("--timeout", type=float, default=1800.0, help="seconds for the whole run")
