@@ -136,6 +136,8 @@ ATTACK_LINES = {
                "error texts with digits)",
     "late_reply": "curious server keeping a late reply for a second total (refused: {refused})",
     "deviating_server": "deviating server (refused: {refused})",
+    "retrain_difference": "deviating server training round 1 again without Bob (refused: {refused})",
+    "count_oracle": "deviating server bisecting max-examples ({requests} requests, {refusals} refusals)",
     "colluder": "server + {colluders} colluding client opening Bob's sum, then false blame (refused: {refused})",
     "dp_example_claim": "a DP client claiming {examples_claimed} e-mails (accepted: {accepted})",
     "sybil": "server inventing members, authenticated roster (without one it reads "
