@@ -13,7 +13,7 @@ import pytest
 from clients import secure_chain
 from fl_app import attack
 from fl_app.attack import Federation, Scenario, run_attack
-from fl_app.cli import main
+from fl_app.cli import ATTACK_LINES, main
 from fl_app.config import RunConfig
 from strategies import masks
 from strategies.errors import CODE_REFUSED, REASONS
@@ -105,9 +105,10 @@ def test_the_demo_has_one_column_per_attack_and_each_recovers_nothing(tiny_corpu
     cfg = RunConfig(corpus="tsv", data_path=str(tiny_corpus), num_clients=3, min_clients=3, lr=0.05)
     result = run_attack(scenario=Scenario(cfg, bob_email=BOB))
     assert result["plain"]["recovered"] == BOB_WORDS
-    columns = ["metrics", "late_reply", "deviating_server", "colluder", "dp_example_claim", "sybil",
-               "paillier", "paillier_dp"]
+    columns = ["metrics", "late_reply", "deviating_server", "retrain_difference", "count_oracle", "colluder",
+               "dp_example_claim", "sybil", "paillier", "paillier_dp"]
     assert {c: result[c]["recovered"] for c in columns} == {c: [] for c in columns}
+    assert all(ATTACK_LINES[c].format(**result[c]) for c in columns)  # what fl-spam attack prints
     assert result["sybil"]["without_authenticated_roster"] == BOB_WORDS
     assert result["paillier_dp"]["epsilon"] <= 8.0
 
