@@ -49,7 +49,6 @@ from strategies.errors import (
     CiphertextError,
     ContributionError,
     EnvelopeError,
-    InsecureKeyError,
     ProtocolError,
 )
 from strategies.keys import n_from_bytes, n_to_bytes
@@ -99,7 +98,6 @@ _CODES: list[tuple[type[BaseException], int]] = [
     (ProtocolError, CODE_REFUSED),
     (StateMissingError, CODE_CHAIN_STATE_MISSING),
     (ContributionError, CODE_CONTRIBUTION_REJECTED),
-    (InsecureKeyError, CODE_REFUSED),
     (NodeConfigError, CODE_NODE_MISCONFIGURED),
 ]
 

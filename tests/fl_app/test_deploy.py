@@ -116,11 +116,11 @@ def test_under_the_guard_sigterm_unwinds_like_ctrl_c_but_never_cuts_a_cleanup_sh
 # ----------------------------------------------------------------- dropouts
 # Two cases keep the suite within its time budget: a SIGKILLed node is only reported
 # unavailable after its heartbeat lapses (~60 s), and plain rounds share BoundedFedAvg's path.
-@pytest.mark.parametrize("aggregation, min_clients, completes, crash", [
-    ("paillier", 2, True, False),
-    ("paillier", 3, False, False),
+@pytest.mark.parametrize("aggregation, min_clients, completes", [
+    ("paillier", 2, True),
+    ("paillier", 3, False),
 ], ids=["paillier-2-completes", "paillier-3-skipped"])
-def test_a_supernode_killed_mid_round(tiny_corpus, tmp_path, aggregation, min_clients, completes, crash):
+def test_a_supernode_killed_mid_round(tiny_corpus, tmp_path, aggregation, min_clients, completes):
     """SuperNode 2 is killed once it holds its training message; it can never have replied.
 
     It runs no ClientApp (``unresponsive``), so the kill happens at that protocol
@@ -133,7 +133,7 @@ def test_a_supernode_killed_mid_round(tiny_corpus, tmp_path, aggregation, min_cl
 
     def kill_node_2_once_it_has_its_training_message(index: int, line: str) -> None:
         if index == 2 and TRAIN_RECEIVED in line and not killed:
-            deployment.kill_supernode(2, crash=crash)
+            deployment.kill_supernode(2)
             killed.append(line)
 
     # Each client's own floor (node config) equals the server's min-clients here.
