@@ -1,7 +1,9 @@
-"""Corpus loaders: the book's files, the raw Enron-Spam corpus, label-TAB-text files."""
+"""Corpus loaders: the shipped SMS corpus, the book's files, the raw Enron-Spam corpus,
+label-TAB-text files."""
 
 from __future__ import annotations
 
+import json
 import re
 import tarfile
 from collections.abc import Iterable
@@ -10,7 +12,10 @@ from pathlib import Path
 from .corpus import Corpus, CorpusError
 from .synthetic import synthetic_corpus
 
-CORPORA = ("synthetic", "book", "enron", "tsv")
+CORPORA = ("sms", "synthetic", "book", "enron", "tsv")
+DEFAULT_CORPUS = "sms"
+# The SMS Spam Collection (CC BY 4.0), shipped in the package; attribution in its README.md.
+SMS_FILE = Path(__file__).with_name("corpora") / "sms_spam_collection.jsonl"
 
 _TOKEN = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
 _SPAM_LABELS = {"spam", "1"}
@@ -138,6 +143,31 @@ def load_enron(path: Path) -> Corpus:
     return Corpus(name=f"enron: {root}", synthetic=False, spam=emails["spam"], ham=emails["ham"])
 
 
+def load_sms(path: Path = SMS_FILE) -> Corpus:
+    """The SMS Spam Collection (Almeida et al., 2011; CC BY 4.0) shipped in ``data/corpora``.
+
+    Raises
+    ------
+    CorpusError
+        Naming the file and line of a line that is not ``{"label": ..., "text": ...}``.
+    """
+    path = Path(path)
+    _require(path, "the SMS Spam Collection as JSON lines")
+    emails: dict[str, list[list[str]]] = {"spam": [], "ham": []}
+    with path.open(encoding="utf-8") as f:
+        for number, line in enumerate(f, start=1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+                emails[record["label"]].append(tokenize(record["text"]))
+            except (ValueError, KeyError, TypeError) as exc:
+                raise CorpusError(
+                    f"{path}:{number}: {exc!r}; expected {{\"label\": \"spam\" or \"ham\", \"text\": ...}}"
+                ) from exc
+    return Corpus(name="sms-spam-collection (Almeida et al. 2011)", synthetic=False, **emails)
+
+
 def load_tsv(path: Path) -> Corpus:
     """A file of ``label<TAB>text`` lines, label spam/ham or 1/0.
 
@@ -186,10 +216,11 @@ def load_corpus(kind: str, path: str | Path | None = None, seed: int = 0) -> Cor
     Parameters
     ----------
     kind : str
-        ``"synthetic"`` (default everywhere; needs no files), ``"book"``,
-        ``"enron"`` or ``"tsv"``.
+        ``"sms"`` (default everywhere; shipped), ``"synthetic"`` (generated,
+        for scale tests), ``"book"``, ``"enron"`` or ``"tsv"``.
     path : str | Path | None
-        Where the files are; required for every kind but ``"synthetic"``.
+        Where the files are; required for every kind but ``"sms"`` and
+        ``"synthetic"`` (for ``"sms"``, another copy of the shipped file).
     seed : int
         Seed of the synthetic corpus.
 
@@ -200,6 +231,8 @@ def load_corpus(kind: str, path: str | Path | None = None, seed: int = 0) -> Cor
     """
     if kind == "synthetic":
         return synthetic_corpus(seed)
+    if kind == "sms":
+        return load_sms(Path(path).expanduser() if path else SMS_FILE)
     if kind not in CORPORA:
         raise CorpusError(f"Unknown corpus {kind!r}; expected one of {', '.join(CORPORA)}.")
     if not path:
