@@ -7,7 +7,8 @@ from flwr.client import NumPyClient
 
 from data.email_set import EmailSet
 
-from .model import BOOK_BATCH_SIZE, BOOK_LEARNING_RATE, SpamModel
+from .model import DEFAULT_RECIPE, Recipe, SpamModel
+from .spam_metrics import slice_report
 
 
 class SpamClient(NumPyClient):
@@ -15,7 +16,7 @@ class SpamClient(NumPyClient):
 
     It knows nothing of encryption: the ClientApp handlers that call it do
     the crypto. Round settings arrive in ``config`` (``lr``, ``batch-size``,
-    ``local-epochs``); the constructor's values are the defaults.
+    ``local-epochs``, ``server-round``); the recipe's values are the defaults.
 
     Parameters
     ----------
@@ -23,10 +24,10 @@ class SpamClient(NumPyClient):
         This client's training shard and its slice of the test set.
     vocab_size : int
         Rows of the embedding.
-    loss : str
-        ``"mse"`` (the book's) or ``"bce"``.
-    lr, batch_size, local_epochs :
-        SGD settings; the book's are 0.01, 500 and 1.
+    recipe : Recipe
+        Loss, bias, shuffling and default SGD settings (local epochs per round).
+    seed : int
+        With the round number, seeds the shuffle of every epoch (``recipe.shuffle``).
     """
 
     def __init__(
@@ -34,15 +35,14 @@ class SpamClient(NumPyClient):
         train: EmailSet,
         test: EmailSet,
         vocab_size: int,
-        loss: str = "mse",
-        lr: float = BOOK_LEARNING_RATE,
-        batch_size: int = BOOK_BATCH_SIZE,
-        local_epochs: int = 1,
+        recipe: Recipe = DEFAULT_RECIPE,
+        seed: int = 0,
     ) -> None:
         self.train = train
         self.test = test
-        self.model = SpamModel.zeros(vocab_size, loss)
-        self.defaults = {"lr": lr, "batch-size": batch_size, "local-epochs": local_epochs}
+        self.model = SpamModel.zeros(vocab_size, recipe.loss, recipe.bias)
+        self.shuffle, self.seed = recipe.shuffle, seed
+        self.defaults = {"lr": recipe.lr, "batch-size": recipe.batch_size, "local-epochs": recipe.local_epochs}
 
     def _set_parameters(self, parameters: list[np.ndarray]) -> None:
         if len(parameters) != 1 or parameters[0].shape != self.model.weights.shape:
@@ -61,16 +61,18 @@ class SpamClient(NumPyClient):
         """Train on the shard from ``parameters``; return new weights, examples, metrics."""
         self._set_parameters(parameters)
         settings = {**self.defaults, **{k: config[k] for k in self.defaults if k in config}}
+        rng = np.random.default_rng([self.seed, int(config.get("server-round", 0))]) if self.shuffle else None
         loss = self.model.fit(
             self.train,
             lr=float(settings["lr"]),
             batch_size=int(settings["batch-size"]),
             epochs=int(settings["local-epochs"]),
+            rng=rng,
         )
         return self.get_parameters({}), len(self.train), {"train_loss": loss}
 
     def evaluate(self, parameters: list[np.ndarray], config: dict) -> tuple[float, int, dict]:
-        """Loss, number of e-mails and accuracy on this client's test slice."""
+        """Loss, number of e-mails and the summable report (``slice_report``) of this test slice."""
         self._set_parameters(parameters)
-        loss, accuracy = self.model.evaluate(self.test)
-        return loss, len(self.test), {"accuracy": accuracy}
+        loss, _ = self.model.evaluate(self.test)
+        return loss, len(self.test), slice_report(self.model.predict(self.test), self.test.labels)
