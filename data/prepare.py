@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from .corpus import Corpus
 from .email_set import EmailSet
-from .split import book_split
+from .split import split_corpus
 from .vocabulary import Vocabulary
 
 
@@ -26,10 +26,13 @@ class PreparedData:
     split_note: str
 
 
-def prepare(corpus: Corpus) -> PreparedData:
-    """Build the vocabulary over every e-mail (as the book does), split and encode."""
+def prepare(corpus: Corpus, split: str = "stratified", seed: int = 0) -> PreparedData:
+    """Build the vocabulary over every e-mail (as the book does), split and encode.
+
+    ``split`` is ``"stratified"`` (seeded with ``seed``) or ``"book"``.
+    """
     vocabulary = Vocabulary.build(corpus.spam + corpus.ham)
-    split = book_split(corpus)
+    split = split_corpus(corpus, split, seed)
     return PreparedData(
         corpus=corpus.label,
         synthetic=corpus.synthetic,

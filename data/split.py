@@ -1,8 +1,10 @@
-"""The book's train/test split."""
+"""Train/test splits: the book's (last e-mails of each class) and a seeded stratified one."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+import numpy as np
 
 from .corpus import Corpus, CorpusError
 
@@ -10,6 +12,9 @@ from .corpus import Corpus, CorpusError
 BOOK_TEST_PER_CLASS = 1_000
 # When a class is too small for that, hold out this fraction of it instead.
 FALLBACK_TEST_FRACTION = 0.2
+# The stratified split holds out this fraction of each class.
+STRATIFIED_TEST_FRACTION = 0.2
+SPLITS = ("stratified", "book")
 
 
 @dataclass(frozen=True)
@@ -24,7 +29,11 @@ class Split:
 
 
 def _interleave(spam: list[list[str]], ham: list[list[str]]) -> tuple[list[list[str]], list[int]]:
-    """spam, ham, spam, ham, ... then the rest of the larger class (no repeats)."""
+    """spam, ham, spam, ham, ... then the rest of the larger class, each e-mail once.
+
+    Training order is not decided here: ``SpamModel.fit`` balances the classes
+    of every epoch (the book's order, smaller class repeated ``i % len``).
+    """
     emails: list[list[str]] = []
     labels: list[int] = []
     for i in range(max(len(spam), len(ham))):
@@ -77,3 +86,50 @@ def book_split(
     train_emails, train_labels = _interleave(corpus.spam[:spam_cut], corpus.ham[:ham_cut])
     test_emails, test_labels = _interleave(corpus.spam[spam_cut:], corpus.ham[ham_cut:])
     return Split(train_emails, train_labels, test_emails, test_labels, note)
+
+
+def _mix(spam: list[list[str]], ham: list[list[str]], rng: np.random.Generator) -> tuple[list[list[str]], list[int]]:
+    emails, labels = spam + ham, [1] * len(spam) + [0] * len(ham)
+    order = rng.permutation(len(emails))
+    return [emails[i] for i in order], [labels[i] for i in order]
+
+
+def stratified_split(corpus: Corpus, seed: int = 0, test_fraction: float = STRATIFIED_TEST_FRACTION) -> Split:
+    """Shuffle each class with ``seed``, hold out ``test_fraction`` of each, shuffle both sets.
+
+    Unlike the book's split, the test set is not the last (often one user's,
+    or the newest) e-mails of the file, and every slice of the shuffled sets
+    holds both classes in the corpus's proportion.
+
+    Raises
+    ------
+    CorpusError
+        If a class has too few e-mails to give both a train and a test e-mail.
+    """
+    if not 0.0 < test_fraction < 1.0:
+        raise ValueError(f"Expected 0 < test_fraction < 1, got {test_fraction}")
+    rng = np.random.default_rng(seed)
+    parts = {}
+    for label, emails in (("spam", corpus.spam), ("ham", corpus.ham)):
+        if len(emails) < 2:
+            raise CorpusError(
+                f"Corpus '{corpus.name}' has only {len(emails)} {label} e-mail(s); "
+                "expected at least 2 to split into train and test."
+            )
+        shuffled = [emails[i] for i in rng.permutation(len(emails))]
+        k = min(len(emails) - 1, max(1, round(len(emails) * test_fraction)))
+        parts[label] = (shuffled[k:], shuffled[:k])
+    train_emails, train_labels = _mix(parts["spam"][0], parts["ham"][0], rng)
+    test_emails, test_labels = _mix(parts["spam"][1], parts["ham"][1], rng)
+    note = (f"stratified split (seed {seed}): {test_fraction:.0%} of each class, drawn at random, "
+            "is the test set")
+    return Split(train_emails, train_labels, test_emails, test_labels, note)
+
+
+def split_corpus(corpus: Corpus, method: str = "stratified", seed: int = 0) -> Split:
+    """The split named ``method`` (one of ``SPLITS``)."""
+    if method == "book":
+        return book_split(corpus)
+    if method == "stratified":
+        return stratified_split(corpus, seed)
+    raise ValueError(f"Unknown split {method!r}; expected one of {', '.join(SPLITS)}")
