@@ -1,11 +1,11 @@
-"""The book's split, the vocabulary and encoded e-mail sets."""
+"""The book's and the stratified split, the vocabulary and encoded e-mail sets."""
 
 import numpy as np
 import pytest
 
 from data.corpus import Corpus, CorpusError
 from data.email_set import EmailSet
-from data.split import book_split
+from data.split import book_split, split_corpus, stratified_split
 from data.vocabulary import UNKNOWN, UNKNOWN_INDEX, Vocabulary
 
 
@@ -23,6 +23,27 @@ def test_book_split_holds_out_last_1000_of_each_class_and_interleaves_training()
     assert len(split.train_emails) == 1500 + 1200
     assert split.train_labels[-300:] == [1] * 300  # the larger class's rest, not repeated
     assert "book split" in split.note
+
+
+def test_stratified_split_holds_out_a_random_fifth_of_each_class_reproducibly():
+    corpus = corpus_of(200, 1000)
+    split = stratified_split(corpus, seed=3)
+    assert split.test_labels.count(1) == 40 and split.test_labels.count(0) == 200
+    test = {e[0] for e in split.test_emails}
+    train = {e[0] for e in split.train_emails}
+    assert not test & train and len(test | train) == 1200  # every e-mail once
+    assert not test >= {f"s{i}" for i in range(160, 200)}  # not the file's last e-mails
+    assert 0.10 < split.test_labels[:120].count(1) / 120 < 0.25  # classes mixed throughout
+    assert stratified_split(corpus, seed=3) == split != stratified_split(corpus, seed=4)
+    assert "stratified split (seed 3)" in split.note
+
+
+def test_split_by_name():
+    corpus = corpus_of(50, 60)
+    assert split_corpus(corpus, "book") == book_split(corpus)
+    assert split_corpus(corpus, "stratified", 1) == stratified_split(corpus, 1)
+    with pytest.raises(ValueError, match="Unknown split 'random'"):
+        split_corpus(corpus, "random")
 
 
 def test_small_classes_fall_back_to_a_fraction_and_say_so():
