@@ -1,0 +1,549 @@
+"""Real mail as mail owners keep it: RFC 822 messages in .eml files, mbox files and Maildirs."""
+
+from __future__ import annotations
+
+import codecs
+import email
+import email.errors
+import email.message
+import email.policy
+import logging
+import mailbox
+import os
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from html import unescape
+from html.parser import HTMLParser
+from pathlib import Path
+from typing import BinaryIO
+
+from .corpus import CorpusError
+
+log = logging.getLogger(__name__)
+
+EML_SUFFIX = ".eml"
+# An mbox file (RFC 4155) and every message in it start with a "From " line.
+MBOX_SEPARATOR = b"From "
+# The name a Maildir's own top folder gets (IMAP calls it INBOX).
+MAILDIR_ROOT_NAME = "INBOX"
+# Declared charsets decoded as the superset mail clients and browsers use for
+# them (WHATWG Encoding Standard): mail labelled iso-8859-1 often holds
+# windows-1252 quotes, gb2312 GBK characters, and so on.
+_CHARSET_SUPERSETS = {
+    "iso8859-1": "cp1252",
+    "iso8859-9": "cp1254",
+    "iso8859-11": "cp874",
+    "tis-620": "cp874",
+    "gb2312": "gb18030",
+    "gbk": "gb18030",
+    "euc_kr": "cp949",
+    "shift_jis": "cp932",
+}
+# Tried after the declared charset, each strictly; latin-1 never fails.
+_FALLBACK_CHARSETS = ("utf-8", "cp1252")
+_LAST_RESORT_CHARSET = "latin-1"
+_HEADER_LINE = re.compile(rb"^[!-9;-~]+:")
+_BOUNDARY_LINE = re.compile(rb"^--([!-~]+?)(?:--)?[ \t]*\r?$", re.MULTILINE)
+_TAG = re.compile(r"<[^>]*>")
+
+
+def _decode_bytes(data: bytes, charset: str | None, strict: bool = False) -> str | None:
+    """``data`` as text: the declared charset, then UTF-8, then windows-1252, then latin-1.
+
+    With ``strict``, only the declared charset and UTF-8 are tried and None
+    means neither fits.
+    """
+    candidates: list[str] = []
+    if charset:
+        try:
+            name = codecs.lookup(charset).name
+            candidates.append(_CHARSET_SUPERSETS.get(name, name))
+        except LookupError:
+            pass  # an unknown charset: fall back below
+    candidates += _FALLBACK_CHARSETS[:1] if strict else _FALLBACK_CHARSETS
+    for candidate in candidates:
+        try:
+            return data.decode(candidate)
+        except UnicodeDecodeError:
+            continue
+    return None if strict else data.decode(_LAST_RESORT_CHARSET)
+
+
+class _HTMLText(HTMLParser):
+    """Collects the text a reader sees: no tags, no script or style, entities resolved."""
+
+    HIDDEN = frozenset({"script", "style", "template"})
+    # Tags that end a line: without a break, "<td>free</td><td>cash</td>" would read "freecash".
+    BREAKS = frozenset(
+        "address article aside blockquote br dd div dl dt footer form h1 h2 h3 h4 h5 h6 "
+        "header hr li main nav ol p pre section table td th title tr ul".split()
+    )
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.chunks: list[str] = []
+        self._hidden = 0
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in self.HIDDEN:
+            self._hidden += 1
+        elif tag in self.BREAKS:
+            self.chunks.append("\n")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in self.HIDDEN:
+            self._hidden = max(0, self._hidden - 1)
+        elif tag in self.BREAKS:
+            self.chunks.append("\n")
+
+    def handle_data(self, data: str) -> None:
+        if not self._hidden:
+            self.chunks.append(data)
+
+
+def html_text(html: str) -> str:
+    """The visible text of an HTML document or fragment.
+
+    Drops tags, comments and the content of ``<script>``, ``<style>`` and
+    ``<template>``; resolves entities.
+
+    Parameters
+    ----------
+    html : str
+        HTML source, already decoded.
+
+    Returns
+    -------
+    str
+        The text, with a line break where a block element starts or ends.
+    """
+    parser = _HTMLText()
+    try:
+        parser.feed(html)
+        parser.close()
+    except (AssertionError, ValueError):
+        # html.parser gives up on some malformed declarations ("<![if ...]>");
+        # strip the tags the crude way rather than lose the part.
+        return unescape(_TAG.sub(" ", html))
+    return "".join(parser.chunks)
+
+
+def _header_text(message: email.message.Message, name: str, charset: str | None) -> str:
+    """A header's text, also when it holds raw 8-bit bytes instead of encoded words."""
+    raw = next((value for key, value in message.raw_items() if key.lower() == name), None)
+    if raw is None:
+        return ""
+    raw = " ".join(raw.split())
+    try:
+        raw.encode("ascii")
+    except UnicodeEncodeError:
+        # The parser keeps undecodable bytes as surrogates and the header
+        # object turns them into U+FFFD; decode them as the body is decoded.
+        return _decode_bytes(raw.encode("ascii", "surrogateescape"), charset) or ""
+    try:
+        return str(message[name] or "")
+    except Exception:  # the email package's header parser has raised on odd input
+        return raw
+
+
+def _body_charset(message: email.message.Message) -> str | None:
+    """The charset of the first text part, the best guess for raw bytes in headers."""
+    for part in message.walk():
+        if part.get_content_maintype() == "text" and (charset := part.get_content_charset()):
+            return charset
+    return None
+
+
+def _leaf_text(part: email.message.Message, as_plain: bool = False) -> str:
+    """The text of one non-multipart part ("" when it is not a text body)."""
+    if part.get_content_disposition() == "attachment":
+        return ""
+    kind = "text/plain" if as_plain else part.get_content_type()
+    if kind not in ("text/plain", "text/html"):
+        return ""
+    data = part.get_payload(decode=True)
+    if not isinstance(data, bytes):
+        return ""
+    charset = part.get_content_charset()
+    if any(isinstance(d, email.errors.InvalidBase64CharactersDefect) for d in part.defects):
+        # Stray characters in base64 are usually harmless (trailing blanks),
+        # but a part that is no base64 at all decodes to noise: keep the
+        # part only if what came out is text in its own charset or UTF-8.
+        text = _decode_bytes(data, charset, strict=True)
+        if text is None:
+            raise ValueError(f"{kind} part is not valid base64")
+    else:
+        text = _decode_bytes(data, charset)
+    return html_text(text) if kind == "text/html" else text
+
+
+def _recovered_multipart(part: email.message.Message) -> email.message.Message | None:
+    """A multipart part whose boundary is missing or wrong, parsed with the one its body uses."""
+    body = part.get_payload(decode=True)
+    if not isinstance(body, bytes) or not (found := _BOUNDARY_LINE.search(body)):
+        return None
+    boundary = found.group(1).replace(b'"', b"")
+    header = b'Content-Type: ' + part.get_content_type().encode() + b'; boundary="' + boundary
+    recovered = email.message_from_bytes(header + b'"\n\n' + body, policy=email.policy.default)
+    return recovered if recovered.is_multipart() else None
+
+
+def _part_texts(part: email.message.Message, problems: list[str]) -> list[str]:
+    """The texts of ``part`` and everything inside it; what cannot be read goes to ``problems``."""
+    if part.get_content_disposition() == "attachment":
+        return []
+    broken_multipart = part.get_content_maintype() == "multipart" and not part.is_multipart()
+    if broken_multipart:
+        # Its boundary is missing or wrong: split it where its body does, or,
+        # with no boundary line in the body at all, read it as plain text.
+        part = _recovered_multipart(part) or part
+    if not part.is_multipart():
+        try:
+            text = _leaf_text(part, as_plain=broken_multipart)
+        except Exception as exc:  # a broken part must not take the others down
+            problems.append(f"{part.get_content_type()}: {exc}")
+            return []
+        return [text] if text.strip() else []
+    children = part.get_payload()
+    if part.get_content_type() == "multipart/alternative":
+        # The same text twice (plain and HTML): read it once, plain text first.
+        ordered = [c for c in children if c.get_content_type() == "text/plain"]
+        ordered += [c for c in reversed(children) if c.get_content_type() != "text/plain"]
+        for child in ordered:
+            if texts := _part_texts(child, problems):
+                return texts
+        return []
+    return [text for child in children for text in _part_texts(child, problems)]
+
+
+def message_text(raw: bytes) -> str:
+    """The Subject and the readable text of one RFC 822 message.
+
+    ``text/plain`` parts are taken as they are, ``text/html`` parts reduced to
+    their visible text (see ``html_text``); of ``multipart/alternative``
+    versions only one is read, plain text if there is any. Attachments
+    (``Content-Disposition: attachment``) and non-text parts are skipped.
+    Charsets are decoded as declared; an unknown or wrong charset falls back
+    to UTF-8, then windows-1252, then latin-1. A broken part (bad base64, a
+    multipart without its boundary) is skipped, or recovered where the
+    boundary can be found in the body.
+
+    Parameters
+    ----------
+    raw : bytes
+        The message as stored, headers and body.
+
+    Returns
+    -------
+    str
+        The Subject, then each text part, separated by line breaks.
+
+    Raises
+    ------
+    TypeError
+        If ``raw`` is not bytes.
+    CorpusError
+        If neither a Subject nor any text part can be read.
+    """
+    if not isinstance(raw, bytes | bytearray | memoryview):
+        raise TypeError(f"Expected the message as bytes, got {type(raw).__name__}")
+    problems: list[str] = []
+    try:
+        message = email.message_from_bytes(bytes(raw), policy=email.policy.default)
+        subject = _header_text(message, "subject", _body_charset(message))
+        texts = _part_texts(message, problems)
+    except Exception as exc:  # the email package has raised on odd input; name it, go on
+        raise CorpusError(f"not a readable message ({type(exc).__name__}: {exc})") from exc
+    text = "\n".join(t for t in (subject, *texts) if t.strip())
+    if not text:
+        detail = "; ".join(problems) or "no Subject, no text/plain or text/html part"
+        raise CorpusError(f"no readable text ({detail})")
+    return text
+
+
+def iter_texts(messages: Iterable[tuple[str, bytes]]) -> Iterator[tuple[str, str]]:
+    """``(source, text)`` for every message that can be read; the others are logged and skipped.
+
+    Parameters
+    ----------
+    messages : Iterable[tuple[str, bytes]]
+        ``(source, raw message)`` pairs, as the ``iter_*`` functions here yield.
+
+    Yields
+    ------
+    tuple[str, str]
+        ``(source, message_text(raw))``.
+    """
+    for source, raw in messages:
+        try:
+            yield source, message_text(raw)
+        except CorpusError as exc:
+            log.warning("%s: skipped, %s", source, exc)
+
+
+def _is_eml(path: Path) -> bool:
+    return path.suffix.lower() == EML_SUFFIX and path.is_file()
+
+
+def iter_eml_files(folder: str | Path) -> Iterator[tuple[str, bytes]]:
+    """``(path, raw message)`` for every ``*.eml`` file in ``folder`` and below, sorted by path.
+
+    Raises
+    ------
+    CorpusError
+        If ``folder`` is not a folder.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise CorpusError(f"{folder}: no such folder; expected a folder of .eml files.")
+    for path in sorted(p for p in folder.rglob("*") if _is_eml(p)):
+        try:
+            raw = path.read_bytes()
+        except OSError as exc:
+            log.warning("%s: skipped, cannot read it (%s)", path, exc)
+            continue
+        yield str(path), raw
+
+
+def _require_mbox(path: Path) -> None:
+    if not path.is_file():
+        raise CorpusError(f"{path}: no such file; expected an mbox file.")
+    with path.open("rb") as f:
+        start = f.read(len(MBOX_SEPARATOR))
+    if start and start != MBOX_SEPARATOR:
+        raise CorpusError(
+            f"{path}: does not start with {MBOX_SEPARATOR.decode()!r}; expected an mbox file "
+            "(messages each after a 'From ' line)."
+        )
+
+
+def iter_mbox(path: str | Path) -> Iterator[tuple[str, bytes]]:
+    """``(f"{path}:{n}", raw message)`` for the messages of an mbox file, n counting from 1.
+
+    Raises
+    ------
+    CorpusError
+        If ``path`` is not a file or does not start like an mbox (``From ``).
+    """
+    path = Path(path)
+    _require_mbox(path)
+    box = mailbox.mbox(path, factory=None, create=False)
+    try:
+        for number, key in enumerate(box.iterkeys(), start=1):
+            try:
+                raw = box.get_bytes(key)
+            except (OSError, KeyError) as exc:
+                log.warning("%s:%d: skipped, cannot read it (%s)", path, number, exc)
+                continue
+            yield f"{path}:{number}", raw
+    finally:
+        box.close()
+
+
+def split_mbox(data: bytes) -> list[bytes]:
+    """The messages of mbox content held in memory, as ``mailbox.mbox`` splits a file.
+
+    A message starts after every line that starts with ``From ``; that line
+    is not part of it.
+    """
+    messages: list[list[bytes]] = []
+    for line in data.splitlines(keepends=True):
+        if line.startswith(MBOX_SEPARATOR):
+            messages.append([])
+        elif messages:
+            messages[-1].append(line)
+    for lines in messages:
+        if lines and lines[-1] == b"\n":  # the blank line before "From ", as mailbox drops it
+            lines.pop()
+    return [b"".join(lines) for lines in messages]
+
+
+@dataclass(frozen=True)
+class MaildirFolder:
+    """One folder of a Maildir tree.
+
+    Parameters
+    ----------
+    path : Path
+        The folder, which holds ``cur/`` and ``new/``.
+    parts : tuple[str, ...]
+        Its name as components below the top folder: ``()`` for the top
+        folder itself, ``("Archive", "2020")`` for Maildir++ ``.Archive.2020``
+        or for nested ``Archive/2020``.
+    """
+
+    path: Path
+    parts: tuple[str, ...]
+
+    @property
+    def name(self) -> str:
+        """``"INBOX"`` for the top folder, else the components joined by ``/``."""
+        return "/".join(self.parts) or MAILDIR_ROOT_NAME
+
+    @property
+    def leaf(self) -> str:
+        """The last name component: ``"Junk"`` for ``.Archive.Junk`` or ``Archive/Junk``."""
+        return self.parts[-1] if self.parts else MAILDIR_ROOT_NAME
+
+
+def _is_maildir(path: Path) -> bool:
+    return (path / "cur").is_dir() and (path / "new").is_dir()
+
+
+def _folder_parts(relative: Path) -> tuple[str, ...]:
+    parts: list[str] = []
+    for name in relative.parts:
+        # Maildir++ keeps every folder at the top as ".A.B"; plain nesting uses A/B.
+        parts += name[1:].split(".") if name.startswith(".") else [name]
+    return tuple(p for p in parts if p)
+
+
+def maildir_folders(root: str | Path) -> list[MaildirFolder]:
+    """Every Maildir folder at and below ``root``, sorted by name.
+
+    A folder is one with ``cur/`` and ``new/`` in it. Found are ``root``
+    itself, its Maildir++ subfolders (``.Junk``, ``.Archive.2020``) and
+    plainly nested Maildirs (``Junk/cur``, ``Archive/2020/new``).
+    """
+    root = Path(root)
+    found: list[MaildirFolder] = []
+    for current, subfolders, _ in os.walk(root):
+        path = Path(current)
+        if _is_maildir(path):
+            found.append(MaildirFolder(path, _folder_parts(path.relative_to(root))))
+        subfolders[:] = sorted(d for d in subfolders if d not in ("cur", "new", "tmp"))
+    return sorted(found, key=lambda f: tuple(p.casefold() for p in f.parts))
+
+
+def iter_maildir_folder(path: str | Path) -> Iterator[tuple[str, bytes]]:
+    """``(f"{path}:{key}", raw message)`` for the messages of one Maildir folder, by key.
+
+    The key is the message file's unique name (its name in ``cur/`` or
+    ``new/`` up to the ``:2,`` flags); subfolders are not read.
+
+    Raises
+    ------
+    CorpusError
+        If ``path`` has no ``cur/`` and ``new/``.
+    """
+    path = Path(path)
+    if not _is_maildir(path):
+        raise CorpusError(f"{path}: not a Maildir; expected a folder with cur/ and new/.")
+    box = mailbox.Maildir(path, factory=None, create=False)
+    for key in sorted(box.iterkeys()):
+        try:
+            raw = box.get_bytes(key)
+        except (OSError, KeyError) as exc:  # e.g. moved by a mail client meanwhile
+            log.warning("%s:%s: skipped, cannot read it (%s)", path, key, exc)
+            continue
+        yield f"{path}:{key}", raw
+
+
+def iter_maildir(root: str | Path) -> Iterator[tuple[str, bytes]]:
+    """Every message of every folder of a Maildir tree (see ``maildir_folders``).
+
+    Raises
+    ------
+    CorpusError
+        If no Maildir folder is found at or below ``root``.
+    """
+    root = Path(root)
+    folders = maildir_folders(root) if root.is_dir() else []
+    if not folders:
+        raise CorpusError(f"{root}: no Maildir found; expected a folder with cur/ and new/.")
+    for folder in folders:
+        yield from iter_maildir_folder(folder.path)
+
+
+_EXPECTED_INPUT = (
+    "one .eml file, a folder of .eml files, an mbox file (starting with 'From '), "
+    "a Maildir (cur/ and new/), or one message or an mbox on standard input"
+)
+
+
+def _single(source: str, raw: bytes) -> Iterator[tuple[str, str]]:
+    try:
+        text = message_text(raw)
+    except CorpusError as exc:
+        raise CorpusError(f"{source}: {exc}; expected {_EXPECTED_INPUT}.") from exc
+    yield source, text
+
+
+def _looks_like_message(start: bytes) -> bool:
+    return bool(_HEADER_LINE.match(start.lstrip(b"\r\n")))
+
+
+def _messages_of_stream(stream: BinaryIO) -> Iterator[tuple[str, str]]:
+    name = str(getattr(stream, "name", "<stream>"))
+    data = stream.read()
+    if not isinstance(data, bytes):
+        raise TypeError(
+            "Expected a binary stream (e.g. sys.stdin.buffer), "
+            f"got one yielding {type(data).__name__}"
+        )
+    if data.lstrip(b"\r\n").startswith(MBOX_SEPARATOR):
+        messages = split_mbox(data)
+        yield from iter_texts((f"{name}:{n}", raw) for n, raw in enumerate(messages, start=1))
+    elif _looks_like_message(data[:1000]):
+        yield from _single(name, data)
+    else:
+        what = "is empty" if not data.strip() else "holds no message"
+        raise CorpusError(f"{name}: {what}; expected {_EXPECTED_INPUT}.")
+
+
+def iter_messages(source: str | os.PathLike[str] | BinaryIO) -> Iterator[tuple[str, str]]:
+    """``(source, text)`` for every message at ``source``, whatever kind it is.
+
+    Parameters
+    ----------
+    source : str | os.PathLike | BinaryIO
+        One ``.eml`` file (or any one message file); a folder of ``.eml``
+        files (read recursively); an mbox file; a Maildir, all its folders;
+        or a binary stream such as ``sys.stdin.buffer`` holding one message
+        or an mbox (which starts with ``From ``).
+
+    Yields
+    ------
+    tuple[str, str]
+        The message's source (the file; ``file:n`` for the n-th message of an
+        mbox, ``folder:key`` for a Maildir) and its ``message_text``. In a
+        collection, a message that cannot be read is logged and skipped.
+
+    Raises
+    ------
+    CorpusError
+        If ``source`` is missing or in no known layout, or is one message that
+        cannot be read; the message names the path and what was expected.
+    """
+    if hasattr(source, "read"):
+        yield from _messages_of_stream(source)  # type: ignore[arg-type]
+        return
+    path = Path(source)
+    if not path.exists():
+        raise CorpusError(f"{path}: no such file or folder; expected {_EXPECTED_INPUT}.")
+    if path.is_dir():
+        if maildir_folders(path):
+            yield from iter_texts(iter_maildir(path))
+        elif any(_is_eml(p) for p in path.rglob("*")):
+            yield from iter_texts(iter_eml_files(path))
+        else:
+            raise CorpusError(
+                f"{path}: holds no Maildir and no .eml file; expected {_EXPECTED_INPUT}."
+            )
+        return
+    try:
+        with path.open("rb") as f:
+            start = f.read(1000)
+        is_mbox = start.startswith(MBOX_SEPARATOR) and path.suffix.lower() != EML_SUFFIX
+        one = not is_mbox and (path.suffix.lower() == EML_SUFFIX or _looks_like_message(start))
+        raw = path.read_bytes() if one else b""
+    except OSError as exc:
+        raise CorpusError(f"{path}: cannot be read ({exc}); expected {_EXPECTED_INPUT}.") from exc
+    if one:
+        yield from _single(str(path), raw)
+    elif is_mbox:
+        yield from iter_texts(iter_mbox(path))  # mailbox reads it message by message
+    else:
+        what = "is empty" if not start.strip() else "is neither a message nor an mbox"
+        raise CorpusError(f"{path}: {what}; expected {_EXPECTED_INPUT}.")
