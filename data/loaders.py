@@ -7,7 +7,7 @@ import json
 import re
 import tarfile
 from collections.abc import Iterable
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from .corpus import Corpus, CorpusError
 from .synthetic import synthetic_corpus
@@ -76,20 +76,29 @@ def _enron_from_folder(folder: Path) -> Iterable[tuple[str, list[str]]]:
 
 
 def _enron_from_archive(archive: Path) -> Iterable[tuple[str, list[str]]]:
+    # One forward pass over the members as stored, then sorted in memory: a
+    # gzip stream cannot seek backwards, so reading the members in name order
+    # re-inflated the archive from its start at every step back (673 s for
+    # the six real archives against 10.5 s from extracted folders).
+    found: list[tuple[str, str, list[str]]] = []
     try:
-        with tarfile.open(archive, "r:gz") as tar:
-            members = sorted((m for m in tar.getmembers() if m.isfile()), key=lambda m: m.name)
-            for member in members:
-                parts = Path(member.name).parts
-                if len(parts) >= 2 and parts[-2] in ("ham", "spam") and parts[-1].endswith(".txt"):
-                    handle = tar.extractfile(member)
-                    if handle is not None:
-                        yield parts[-2], _decode(handle.read())
+        with tarfile.open(archive, "r|gz") as tar:
+            for member in tar:
+                parts = PurePosixPath(member.name).parts
+                if not (member.isfile() and len(parts) >= 2 and parts[-2] in ("ham", "spam")):
+                    continue
+                handle = tar.extractfile(member) if parts[-1].endswith(".txt") else None
+                if handle is not None:
+                    found.append((parts[-2], member.name, _decode(handle.read())))
     except (tarfile.TarError, EOFError, OSError) as exc:
         raise CorpusError(
             f"{archive}: not a readable .tar.gz archive ({exc}); "
             "download it again with 'fl-spam data download'."
         ) from exc
+    # The order of the extracted folder (_enron_from_folder): ham, then spam, by name.
+    found.sort(key=lambda item: (item[0], item[1]))
+    for label, _, words in found:
+        yield label, words
 
 
 def _enron_sources(root: Path) -> list[tuple[Path, Iterable[tuple[str, list[str]]]]]:

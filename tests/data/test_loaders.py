@@ -1,6 +1,7 @@
 """Corpus loaders on small files written by the tests."""
 
 import io
+import random
 import tarfile
 from pathlib import Path
 
@@ -19,14 +20,22 @@ def write_enron_folder(root: Path, name: str, spam: list[str], ham: list[str]) -
     return root / name
 
 
-def write_enron_archive(path: Path, name: str, spam: list[str], ham: list[str]) -> Path:
+def write_enron_archive(
+    path: Path, name: str, spam: list[str], ham: list[str], shuffle: int | None = None
+) -> Path:
+    """``write_enron_folder``'s files as an archive; with ``shuffle`` (a seed) not in name order."""
+    members = [
+        (f"{name}/{label}/{i:04d}.{label}.txt", text.encode("latin-1"))
+        for label, texts in (("spam", spam), ("ham", ham))
+        for i, text in enumerate(texts)
+    ]
+    if shuffle is not None:
+        random.Random(shuffle).shuffle(members)
     with tarfile.open(path, "w:gz") as tar:
-        for label, texts in (("spam", spam), ("ham", ham)):
-            for i, text in enumerate(texts):
-                data = text.encode()
-                info = tarfile.TarInfo(f"{name}/{label}/{i:04d}.{label}.txt")
-                info.size = len(data)
-                tar.addfile(info, io.BytesIO(data))
+        for member, data in members:
+            info = tarfile.TarInfo(member)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
     return path
 
 
@@ -65,6 +74,65 @@ def test_enron_folder_of_archives_and_extracted_copy_is_not_counted_twice(tmp_pa
     write_enron_folder(tmp_path, "enron1", ["a b"], ["c d"])
     corpus = load_enron(tmp_path)
     assert len(corpus.spam) == 2 and len(corpus.ham) == 2
+
+
+def _texts(count: int, seed: int) -> list[str]:
+    rng = random.Random(seed)
+    return [
+        " ".join(f"w{rng.randrange(400)}" for _ in range(rng.randint(1, 6))) for _ in range(count)
+    ]
+
+
+def test_enron_archives_written_out_of_order_load_as_their_extracted_folders(tmp_path):
+    (tmp_path / "archives").mkdir()
+    for k in (1, 2):
+        spam, ham = _texts(150, k), _texts(170, 10 + k)
+        write_enron_folder(tmp_path / "folders", f"enron{k}", spam, ham)
+        archive = tmp_path / "archives" / f"enron{k}.tar.gz"
+        write_enron_archive(archive, f"enron{k}", spam, ham, shuffle=k)
+    from_folders = load_enron(tmp_path / "folders")
+    from_archives = load_enron(tmp_path / "archives")
+    assert len(from_archives.spam) == 300 and len(from_archives.ham) == 340
+    assert from_archives.spam == from_folders.spam  # the same e-mails in the same order
+    assert from_archives.ham == from_folders.ham
+
+
+class RewindCountingFile(io.FileIO):
+    """A file that counts its seeks backwards: each means gzip inflates it again from the start."""
+
+    def __init__(self, path):
+        super().__init__(path, "rb")
+        self.rewinds = 0
+
+    def seek(self, offset, whence=io.SEEK_SET):
+        before = self.tell()
+        after = super().seek(offset, whence)
+        self.rewinds += after < before
+        return after
+
+
+def test_enron_archive_is_read_in_one_forward_pass(tmp_path, monkeypatch):
+    archive = write_enron_archive(
+        tmp_path / "enron1.tar.gz", "enron1", _texts(200, 1), _texts(200, 2), shuffle=0
+    )
+    opened: list[RewindCountingFile] = []
+    real_open = tarfile.open
+
+    def counting_open(name=None, mode="r", fileobj=None, *args, **kwargs):
+        if fileobj is None:
+            fileobj = RewindCountingFile(name)
+            opened.append(fileobj)
+        return real_open(name, mode, fileobj, *args, **kwargs)
+
+    monkeypatch.setattr(tarfile, "open", counting_open)
+    try:
+        corpus = load_enron(archive)
+    finally:
+        for f in opened:
+            f.close()
+    assert len(corpus.spam) == len(corpus.ham) == 200
+    # Reading 400 members in name order from this shuffled archive rewinds ~200 times.
+    assert len(opened) == 1 and opened[0].rewinds <= 1
 
 
 def test_tsv_reads_labels_skips_header_and_blank_lines(tmp_path):
