@@ -1,18 +1,22 @@
 """Corpus loaders: the shipped SMS corpus, the book's files, the raw Enron-Spam corpus,
-label-TAB-text files."""
+label-TAB-text files, and mail as owners keep it (Maildir, mbox, .eml)."""
 
 from __future__ import annotations
 
 import json
+import logging
 import re
 import tarfile
 from collections.abc import Iterable
 from pathlib import Path, PurePosixPath
 
 from .corpus import Corpus, CorpusError
+from .mail import iter_eml_files, iter_maildir_folder, iter_mbox, iter_texts, maildir_folders
 from .synthetic import synthetic_corpus
 
-CORPORA = ("sms", "synthetic", "book", "enron", "tsv")
+log = logging.getLogger(__name__)
+
+CORPORA = ("sms", "synthetic", "book", "enron", "tsv", "maildir", "mbox", "eml")
 DEFAULT_CORPUS = "sms"
 # The SMS Spam Collection (CC BY 4.0), shipped in the package; attribution in its README.md.
 SMS_FILE = Path(__file__).with_name("corpora") / "sms_spam_collection.jsonl"
@@ -22,6 +26,10 @@ _SPAM_LABELS = {"spam", "1"}
 _HAM_LABELS = {"ham", "0"}
 _ENRON_FOLDER = re.compile(r"^enron\d+$")
 _ENRON_ARCHIVE = re.compile(r"^(enron\d+)\.tar\.gz$")
+# Maildir folders (last name component, any case) whose mail is spam; every other is ham.
+SPAM_FOLDERS = ("Junk", "Spam")
+# Folders that are neither: the trash holds both classes, drafts and sent mail are the owner's own.
+SKIP_FOLDERS = ("Trash", "Drafts", "Sent")
 
 
 def tokenize(text: str) -> list[str]:
@@ -172,7 +180,8 @@ def load_sms(path: Path = SMS_FILE) -> Corpus:
                 emails[record["label"]].append(tokenize(record["text"]))
             except (ValueError, KeyError, TypeError) as exc:
                 raise CorpusError(
-                    f"{path}:{number}: {exc!r}; expected {{\"label\": \"spam\" or \"ham\", \"text\": ...}}"
+                    f"{path}:{number}: {exc!r}; "
+                    'expected {"label": "spam" or "ham", "text": ...}'
                 ) from exc
     return Corpus(name="sms-spam-collection (Almeida et al. 2011)", synthetic=False, **emails)
 
@@ -219,19 +228,153 @@ def load_tsv(path: Path) -> Corpus:
     return Corpus(name=f"tsv: {path}", synthetic=False, spam=emails["spam"], ham=emails["ham"])
 
 
-def load_corpus(kind: str, path: str | Path | None = None, seed: int = 0) -> Corpus:
+def _readable(messages: Iterable[tuple[str, bytes]]) -> list[list[str]]:
+    """The tokenised text of every message that can be read (the others are logged)."""
+    return [words for _, text in iter_texts(messages) if (words := tokenize(text))]
+
+
+def _folder_names(names: tuple[str, ...], parameter: str) -> set[str]:
+    if isinstance(names, str):
+        raise TypeError(f"Expected {parameter} as a tuple of names, got the string {names!r}")
+    return {name.casefold() for name in names}
+
+
+def load_maildir(
+    path: Path,
+    spam_folders: tuple[str, ...] = SPAM_FOLDERS,
+    skip_folders: tuple[str, ...] = SKIP_FOLDERS,
+) -> Corpus:
+    """A Maildir whose folder names are the labels.
+
+    Every folder at and below ``path`` that has ``cur/`` and ``new/`` is read:
+    the top folder (INBOX), Maildir++ subfolders (``.Junk``, ``.Archive.2020``)
+    and plainly nested ones (``Junk/``, ``Archive/2020/``). A folder is spam
+    if its last name component (``Junk`` of ``.Archive.Junk``) is one of
+    ``spam_folders``, ham otherwise; names compare case-insensitively.
+
+    Parameters
+    ----------
+    path : Path
+        The Maildir's top folder.
+    spam_folders : tuple[str, ...]
+        Folder names whose mail is spam.
+    skip_folders : tuple[str, ...]
+        Folder names whose mail is not read, nor that of their subfolders
+        (any name component matches): by default ``Trash`` (both classes
+        end there), ``Drafts`` and ``Sent`` (the owner's own mail).
+
+    Raises
+    ------
+    CorpusError
+        If ``path`` is missing, holds no Maildir, or no readable e-mail of a class.
+    TypeError
+        If ``spam_folders`` or ``skip_folders`` is a string, not a tuple of names.
+    """
+    root = Path(path)
+    spam_names = _folder_names(spam_folders, "spam_folders")
+    skip_names = _folder_names(skip_folders, "skip_folders")
+    expected = (
+        f"a Maildir (folders with cur/ and new/) with a spam folder named "
+        f"{' or '.join(spam_folders) or '(none given)'} beside ham folders such as INBOX"
+    )
+    _require(root, expected)
+    folders = maildir_folders(root) if root.is_dir() else []
+    if not folders:
+        raise CorpusError(f"{root}: no Maildir found; expected {expected}.")
+    emails: dict[str, list[list[str]]] = {"spam": [], "ham": []}
+    seen: list[str] = []
+    for folder in folders:
+        if any(part.casefold() in skip_names for part in folder.parts):
+            log.info("%s: folder %s skipped (skip_folders)", folder.path, folder.name)
+            seen.append(f"{folder.name} skipped")
+            continue
+        label = "spam" if folder.leaf.casefold() in spam_names else "ham"
+        seen.append(f"{folder.name} {label}")
+        emails[label] += _readable(iter_maildir_folder(folder.path))
+    for label, found in emails.items():
+        if not found:
+            raise CorpusError(
+                f"{root}: holds no readable {label} e-mails (folders: {', '.join(seen)}); "
+                f"expected {expected}."
+            )
+    return Corpus(name=f"maildir: {root}", synthetic=False, spam=emails["spam"], ham=emails["ham"])
+
+
+def load_mbox(folder: Path) -> Corpus:
+    """One mbox file per class in ``folder``: ``spam.mbox`` and ``ham.mbox`` (or ``spam``, ``ham``).
+
+    Raises
+    ------
+    CorpusError
+        If ``folder`` or a class's file is missing, both ``spam`` and
+        ``spam.mbox`` exist, a file is no mbox, or a class holds no readable e-mail.
+    """
+    folder = Path(folder)
+    expected = "a folder with spam.mbox and ham.mbox (or spam and ham), each an mbox file"
+    _require(folder, expected)
+    if not folder.is_dir():
+        raise CorpusError(f"{folder}: is a file; expected {expected}.")
+    emails: dict[str, list[list[str]]] = {}
+    for label in ("spam", "ham"):
+        files = [p for p in (folder / f"{label}.mbox", folder / label) if p.is_file()]
+        if not files:
+            raise CorpusError(f"{folder}: has no {label}.mbox (nor {label}); expected {expected}.")
+        if len(files) > 1:
+            raise CorpusError(
+                f"{folder}: has both {label}.mbox and {label}; expected one mbox file per class."
+            )
+        emails[label] = _readable(iter_mbox(files[0]))
+        if not emails[label]:
+            raise CorpusError(
+                f"{files[0]}: holds no readable {label} e-mails; expected {expected}."
+            )
+    return Corpus(name=f"mbox: {folder}", synthetic=False, spam=emails["spam"], ham=emails["ham"])
+
+
+def load_eml(folder: Path) -> Corpus:
+    """``.eml`` files in ``folder/spam/`` and ``folder/ham/`` (and their subfolders).
+
+    Raises
+    ------
+    CorpusError
+        If ``folder`` or a class's subfolder is missing or holds no readable e-mail.
+    """
+    folder = Path(folder)
+    expected = "a folder with spam/ and ham/ subfolders of .eml files"
+    _require(folder, expected)
+    emails: dict[str, list[list[str]]] = {}
+    for label in ("spam", "ham"):
+        sub = folder / label
+        if not sub.is_dir():
+            raise CorpusError(f"{sub}: no such folder; expected {expected}.")
+        emails[label] = _readable(iter_eml_files(sub))
+        if not emails[label]:
+            raise CorpusError(f"{sub}: holds no readable {label} e-mails; expected {expected}.")
+    return Corpus(name=f"eml: {folder}", synthetic=False, spam=emails["spam"], ham=emails["ham"])
+
+
+def load_corpus(
+    kind: str,
+    path: str | Path | None = None,
+    seed: int = 0,
+    spam_folders: tuple[str, ...] = SPAM_FOLDERS,
+) -> Corpus:
     """Load the corpus named by ``kind`` (one of ``CORPORA``).
 
     Parameters
     ----------
     kind : str
         ``"sms"`` (default everywhere; shipped), ``"synthetic"`` (generated,
-        for scale tests), ``"book"``, ``"enron"`` or ``"tsv"``.
+        for scale tests), ``"book"``, ``"enron"``, ``"tsv"``, ``"maildir"``,
+        ``"mbox"`` or ``"eml"``.
     path : str | Path | None
         Where the files are; required for every kind but ``"sms"`` and
         ``"synthetic"`` (for ``"sms"``, another copy of the shipped file).
     seed : int
         Seed of the synthetic corpus.
+    spam_folders : tuple[str, ...]
+        For ``"maildir"``: the folder names whose mail is spam (see
+        ``load_maildir``); the other kinds ignore it.
 
     Raises
     ------
@@ -246,5 +389,13 @@ def load_corpus(kind: str, path: str | Path | None = None, seed: int = 0) -> Cor
         raise CorpusError(f"Unknown corpus {kind!r}; expected one of {', '.join(CORPORA)}.")
     if not path:
         raise CorpusError(f"Corpus {kind!r} needs a data path (--data PATH or data-path).")
-    loader = {"book": load_book, "enron": load_enron, "tsv": load_tsv}[kind]
+    if kind == "maildir":
+        return load_maildir(Path(path).expanduser(), spam_folders=spam_folders)
+    loader = {
+        "book": load_book,
+        "enron": load_enron,
+        "tsv": load_tsv,
+        "mbox": load_mbox,
+        "eml": load_eml,
+    }[kind]
     return loader(Path(path).expanduser())
