@@ -1,36 +1,40 @@
-"""The book's plain, non-federated training: one model on all training e-mails."""
+"""Plain, non-federated training: one model on all training e-mails, the reference for FedAvg."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
-from clients.model import SpamModel
+import numpy as np
+
+from clients.model import Recipe, SpamModel
+from clients.spam_metrics import SpamMetrics
 from data.prepare import PreparedData
 
 
 def train_centralized(
     data: PreparedData,
-    epochs: int = 3,
-    lr: float = 0.01,
-    batch_size: int = 500,
-    loss: str = "mse",
-    on_epoch: Callable[[int, float, float], None] | None = None,
-) -> list[dict[str, float]]:
-    """Train from zeros; evaluate on the test set after every epoch.
+    recipe: Recipe,
+    epochs: int,
+    seed: int = 0,
+    on_epoch: Callable[[int, SpamMetrics], None] | None = None,
+) -> tuple[SpamModel, list[dict[str, float]]]:
+    """Train from zeros with ``recipe``; evaluate on the test set after every epoch.
 
     Returns
     -------
-    list[dict[str, float]]
-        Per epoch: ``train_loss``, test ``loss`` and test ``accuracy`` (fraction).
+    tuple[SpamModel, list[dict[str, float]]]
+        The trained model, and per epoch: ``train_loss``, test ``loss`` and
+        every ``SpamMetrics`` figure.
     """
     if epochs < 1:
         raise ValueError(f"Expected epochs >= 1, got {epochs}")
-    model = SpamModel.zeros(len(data.vocabulary), loss)
+    model = SpamModel.zeros(len(data.vocabulary), recipe.loss, recipe.bias)
+    rng = np.random.default_rng(seed) if recipe.shuffle else None
     history = []
     for epoch in range(1, epochs + 1):
-        train_loss = model.fit(data.train, lr=lr, batch_size=batch_size, epochs=1)
-        test_loss, accuracy = model.evaluate(data.test)
-        history.append({"train_loss": train_loss, "loss": test_loss, "accuracy": accuracy})
+        train_loss = model.fit(data.train, lr=recipe.lr, batch_size=recipe.batch_size, epochs=1, rng=rng)
+        test_loss, metrics = model.evaluate(data.test)
+        history.append({"epoch": epoch, "train_loss": train_loss, "loss": test_loss, **metrics.as_dict()})
         if on_epoch:
-            on_epoch(epoch, test_loss, accuracy)
-    return history
+            on_epoch(epoch, metrics)
+    return model, history

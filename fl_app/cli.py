@@ -15,7 +15,8 @@ from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from clients.model import BOOK_BATCH_SIZE, BOOK_LEARNING_RATE, LOSSES
+from clients.model import LOSSES
+from clients.model_file import ModelFileError, SavedModel, load_model, save_model
 from data.corpus import CorpusError
 from data.download import (
     DOWNLOAD_TIMEOUT_S,
@@ -25,11 +26,14 @@ from data.download import (
     download_enron,
     read_manifest,
 )
-from data.loaders import CORPORA, load_corpus
-from data.prepare import PreparedData, prepare
+from data.loaders import CORPORA, DEFAULT_CORPUS, load_corpus
+from data.prepare import PreparedData
+from data.split import SPLITS, split_corpus
 from strategies.errors import SecureAggregationError
 
 from .centralized import train_centralized
+from .config import PRESETS, RunConfig
+from .dataset import load_data
 from .deploy import DeploymentError
 
 # Progress and tables go to stderr so that stdout's last line stays the JSON.
@@ -37,50 +41,99 @@ console = Console(stderr=True)
 
 
 def _add_corpus_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--corpus", choices=CORPORA, default="synthetic", help="which corpus (default: synthetic, offline)")
-    parser.add_argument("--data", default=None, help="path of the corpus files (book, enron, tsv)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the synthetic corpus")
+    parser.add_argument("--corpus", choices=CORPORA, default=DEFAULT_CORPUS,
+                        help=f"which corpus (default: {DEFAULT_CORPUS}, the shipped SMS Spam Collection)")
+    parser.add_argument("--data", default=None, help="path of the corpus files (every corpus but sms and synthetic)")
+    parser.add_argument("--spam-folders", default=None, help="maildir: folders whose mail is spam (default: Junk,Spam)")
+    parser.add_argument("--split", choices=SPLITS, default=None, help="stratified (default) or the book's")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the split, shuffles and synthetic corpus")
     _add_json_option(parser)
+
+
+def _run_config(args: argparse.Namespace, **options: Any) -> RunConfig:
+    """The run-config the command line asks for; options left out take the preset's values."""
+    given = {"corpus": args.corpus, "data-path": args.data or "", "seed": args.seed,
+             "spam-folders": args.spam_folders, "split": args.split, **options}
+    return RunConfig.from_mapping({k: v for k, v in given.items() if v is not None})
 
 
 def _add_json_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print one JSON object as the last line")
 
 
-def _load(args: argparse.Namespace) -> PreparedData:
-    with console.status(f"loading corpus {args.corpus}"):
-        data = prepare(load_corpus(args.corpus, args.data, args.seed))
+def _load(cfg: RunConfig) -> PreparedData:
+    with console.status(f"loading corpus {cfg.corpus}"):
+        data = load_data(cfg)
     console.print(f"corpus: [bold]{data.corpus}[/bold] ({data.split_note})")
     return data
 
 
 def cmd_centralized(args: argparse.Namespace) -> dict[str, Any]:
-    """The book's plain training; accuracy on the test set per epoch."""
-    data = _load(args)
+    """Plain training on every training e-mail; every spam-filter figure per epoch."""
+    cfg = _run_config(args, preset=args.preset, lr=args.lr, loss=args.loss, **{"batch-size": args.batch_size})
+    epochs = args.epochs or cfg.num_server_rounds * cfg.local_epochs
+    data = _load(cfg)
     with Progress(
         TextColumn("[progress.description]{task.description}"), BarColumn(), TimeRemainingColumn(),
         console=console, transient=True,
     ) as progress:
-        task = progress.add_task("training", total=args.epochs)
+        task = progress.add_task("training", total=epochs)
 
-        def on_epoch(epoch: int, loss: float, accuracy: float) -> None:
+        def on_epoch(epoch: int, metrics: Any) -> None:
             progress.advance(task)
-            console.print(f"epoch {epoch}: test accuracy {100 * accuracy:.2f}%  loss {loss:.4f}")
+            console.print(f"epoch {epoch}: {metrics.line()}")
 
-        history = train_centralized(
-            data, args.epochs, args.lr, args.batch_size, args.loss, on_epoch=on_epoch
-        )
-    return {
-        "corpus": data.corpus,
-        "synthetic": data.synthetic,
-        "accuracy": [h["accuracy"] for h in history],
-        "loss": [h["loss"] for h in history],
-    }
+        model, history = train_centralized(data, cfg.recipe, epochs, cfg.seed, on_epoch=on_epoch)
+    final = {k: v for k, v in history[-1].items() if k != "epoch"}
+    result = {"corpus": data.corpus, "synthetic": data.synthetic, "split": data.split_note,
+              "preset": cfg.preset, "epochs": history, **final}
+    if args.save_model:
+        about = {"corpus": data.corpus, "split": data.split_note, "metrics": final}
+        result["model"] = str(save_model(Path(args.save_model), SavedModel(model, data.vocabulary, about)))
+        console.print(f"model: {result['model']}")
+    return result
+
+
+def cmd_classify(args: argparse.Namespace) -> dict[str, Any]:
+    """Spam probability and verdict of every message in .eml files, an mbox, a Maildir or stdin."""
+    from data.mail import iter_messages
+
+    saved = load_model(Path(args.model))
+    sources = args.paths or ["-"]
+    messages = [m for path in sources
+                for m in iter_messages(sys.stdin.buffer if path == "-" else Path(path))]
+    scores = saved.scores([text for _, text in messages]) if messages else []
+    results = [{"source": source, "spam_probability": float(p), "spam": bool(p > args.threshold)}
+               for (source, _), p in zip(messages, scores)]
+    if not args.json:
+        for r in results:
+            print(f"{r['spam_probability']:.4f}\t{'spam' if r['spam'] else 'ham'}\t{r['source']}")
+    console.print(f"{sum(r['spam'] for r in results)} of {len(results)} message(s) over threshold "
+                  f"{args.threshold:g}")
+    return {"model": args.model, "threshold": args.threshold, "messages": results}
+
+
+def cmd_evaluate(args: argparse.Namespace) -> dict[str, Any]:
+    """A saved model's spam-filter figures on a corpus: its test split, or every e-mail with --all."""
+    saved = load_model(Path(args.model))
+    cfg = _run_config(args)
+    with console.status(f"loading corpus {cfg.corpus}"):
+        corpus = load_corpus(cfg.corpus, cfg.data_path or None, cfg.seed, spam_folders=cfg.spam_folder_names())
+    if args.all:
+        emails, labels, part = corpus.spam + corpus.ham, [1] * len(corpus.spam) + [0] * len(corpus.ham), "every e-mail"
+    else:
+        split = split_corpus(corpus, cfg.split, cfg.seed)
+        emails, labels, part = split.test_emails, split.test_labels, split.note
+    test = saved.vocabulary.encode(emails, labels)
+    _, metrics = saved.model.evaluate(test)
+    console.print(f"{corpus.label} ({part}): {metrics.line()}")
+    return {"model": args.model, "corpus": corpus.label, "synthetic": corpus.synthetic, "part": part,
+            **metrics.as_dict()}
 
 
 def cmd_data_stats(args: argparse.Namespace) -> dict[str, Any]:
     """Sizes, vocabulary and class balance of a corpus."""
-    data = _load(args)
+    data = _load(_run_config(args))
     train, test = data.train, data.test
     stats = {
         "corpus": data.corpus,
@@ -281,13 +334,29 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="fl-spam", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
 
-    central = sub.add_parser("centralized", help="the book's plain, non-federated training")
+    central = sub.add_parser("centralized", help="plain, non-federated training: the reference for FedAvg")
     _add_corpus_options(central)
-    central.add_argument("--epochs", type=int, default=3)
-    central.add_argument("--lr", type=float, default=BOOK_LEARNING_RATE)
-    central.add_argument("--batch-size", type=int, default=BOOK_BATCH_SIZE)
-    central.add_argument("--loss", choices=LOSSES, default="mse")
+    central.add_argument("--preset", choices=tuple(PRESETS), default="default",
+                         help="training recipe: default, or the book's chapter-15 settings")
+    central.add_argument("--epochs", type=int, default=None, help="default: the preset's rounds x local epochs")
+    central.add_argument("--lr", type=float, default=None, help="default: the preset's")
+    central.add_argument("--batch-size", type=int, default=None, help="default: the preset's")
+    central.add_argument("--loss", choices=LOSSES, default=None, help="default: the preset's")
+    central.add_argument("--save-model", default=None, metavar="FILE", help="save the trained filter for classify")
     central.set_defaults(func=cmd_centralized)
+
+    classify = sub.add_parser("classify", help="spam probability of messages: .eml files, mbox, Maildir or stdin")
+    classify.add_argument("--model", required=True, help="a model file from a run or centralized --save-model")
+    classify.add_argument("--threshold", type=float, default=0.5, help="spam above this probability (default 0.5)")
+    classify.add_argument("paths", nargs="*", help=".eml file, folder of .eml, mbox or Maildir; - or none: stdin")
+    _add_json_option(classify)
+    classify.set_defaults(func=cmd_classify)
+
+    evaluate = sub.add_parser("evaluate", help="a saved model's spam-filter figures on a corpus")
+    evaluate.add_argument("--model", required=True, help="a model file from a run or centralized --save-model")
+    evaluate.add_argument("--all", action="store_true", help="score every e-mail, not only the test split")
+    _add_corpus_options(evaluate)
+    evaluate.set_defaults(func=cmd_evaluate)
 
     attack = sub.add_parser("attack", help="every attack on Bob's update: plain FedAvg vs the secure round")
     attack.add_argument("--key-bits", type=int, default=2048)
@@ -355,7 +424,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         console.print("[red]interrupted[/red]: every process this command started was stopped")
         return 130
-    except (CorpusError, DownloadError, DeploymentError, SecureAggregationError, ValueError,
+    except (CorpusError, DownloadError, DeploymentError, SecureAggregationError, ModelFileError, ValueError,
             FileExistsError) as exc:
         console.print(f"[red]error:[/red] {exc}")
         if args.json:

@@ -5,15 +5,21 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 
-from clients.model import LOSSES
-from data.loaders import CORPORA
+from clients.model import BOOK_RECIPE, DEFAULT_RECIPE, LOSSES, Recipe
+from data.loaders import CORPORA, DEFAULT_CORPUS
 from data.partition import PARTITIONERS
+from data.split import SPLITS
 from strategies.chain import MIN_CLIENTS_FLOOR
 from strategies.codec import DEFAULT_CLIP, DEFAULT_MAX_EXAMPLES
 from strategies.keys import DEFAULT_KEY_BITS
 from strategies.privacy import DEFAULT_DELTA, DpSettings, noise_multiplier_for
 
 AGGREGATIONS = ("plain", "paillier")
+# A preset gives its values to the keys left at their defaults (the "default" preset's).
+PRESETS = {
+    "default": {"split": "stratified", **{k.replace("_", "-"): v for k, v in DEFAULT_RECIPE.__dict__.items()}},
+    "book": {"split": "book", **{k.replace("_", "-"): v for k, v in BOOK_RECIPE.__dict__.items()}},
+}
 
 
 @dataclass(frozen=True)
@@ -25,15 +31,20 @@ class RunConfig:
     """
 
     num_server_rounds: int = 3
-    num_clients: int = 3
+    num_clients: int = 0
     partitioner: str = "book"
     dirichlet_alpha: float = 0.5
-    corpus: str = "synthetic"
+    corpus: str = DEFAULT_CORPUS
     data_path: str = ""
-    lr: float = 0.01
-    batch_size: int = 500
-    local_epochs: int = 1
-    loss: str = "mse"
+    spam_folders: str = "Junk,Spam"
+    split: str = "stratified"
+    preset: str = "default"
+    lr: float = DEFAULT_RECIPE.lr
+    batch_size: int = DEFAULT_RECIPE.batch_size
+    local_epochs: int = DEFAULT_RECIPE.local_epochs
+    loss: str = DEFAULT_RECIPE.loss
+    bias: bool = DEFAULT_RECIPE.bias
+    shuffle: bool = DEFAULT_RECIPE.shuffle
     seed: int = 0
     aggregation: str = "paillier"
     min_clients: int = 3
@@ -54,16 +65,19 @@ class RunConfig:
     def __post_init__(self) -> None:
         checks = [
             ("num-server-rounds", self.num_server_rounds >= 1, "an integer >= 1"),
-            ("num-clients", self.num_clients >= 2, "an integer >= 2"),
+            ("num-clients", self.num_clients == 0 or self.num_clients >= 2,
+             "0 (one client per SuperNode of the federation) or an integer >= 2"),
             ("partitioner", self.partitioner in PARTITIONERS, f"one of {PARTITIONERS}"),
             ("dirichlet-alpha", self.dirichlet_alpha > 0, "a number > 0"),
             ("corpus", self.corpus in CORPORA, f"one of {CORPORA}"),
+            ("split", self.split in SPLITS, f"one of {SPLITS}"),
+            ("preset", self.preset in PRESETS, f"one of {tuple(PRESETS)}"),
             ("lr", self.lr > 0, "a number > 0"),
             ("batch-size", self.batch_size >= 1, "an integer >= 1"),
             ("local-epochs", self.local_epochs >= 1, "an integer >= 1"),
             ("loss", self.loss in LOSSES, f"one of {LOSSES}"),
             ("aggregation", self.aggregation in AGGREGATIONS, f"one of {AGGREGATIONS}"),
-            ("min-clients", MIN_CLIENTS_FLOOR <= self.min_clients <= self.num_clients,
+            ("min-clients", MIN_CLIENTS_FLOOR <= self.min_clients <= (self.num_clients or self.min_clients),
              f"an integer from {MIN_CLIENTS_FLOOR} to num-clients ({self.num_clients})"),
             ("key-bits", self.key_bits >= 64, "a number of bits (2048 or more; smaller only with insecure-demo-key)"),
             ("clip", self.clip > 0, "a number > 0"),
@@ -108,7 +122,25 @@ class RunConfig:
                 raise ValueError(
                     f"run-config {key} = {value!r}: expected {type(default).__name__}"
                 ) from exc
+        preset = PRESETS.get(str(kwargs.get("preset", "default")), {})
+        for key, value in preset.items():
+            name = key.replace("-", "_")
+            if kwargs.get(name, known[name].default) == PRESETS["default"][key]:
+                kwargs[name] = value
         return cls(**kwargs)  # type: ignore[arg-type]
+
+    @property
+    def recipe(self) -> Recipe:
+        """How each client trains: loss, SGD settings, bias and shuffling."""
+        return Recipe(self.loss, self.lr, self.batch_size, self.local_epochs, self.bias, self.shuffle)
+
+    def spam_folder_names(self) -> tuple[str, ...]:
+        """``spam-folders`` as names: the Maildir folders whose mail is spam."""
+        return tuple(name.strip() for name in self.spam_folders.split(",") if name.strip())
+
+    def train_config(self) -> dict[str, float | int]:
+        """The per-round settings the server sends to every client."""
+        return {"lr": self.lr, "batch-size": self.batch_size, "local-epochs": self.local_epochs}
 
     def dp_settings(self) -> DpSettings | None:
         """The run's DP parameters (``None`` when off); the noise multiplier is derived

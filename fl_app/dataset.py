@@ -14,37 +14,47 @@ from data.prepare import PreparedData, prepare
 from .config import RunConfig
 
 
+def load_data(cfg: RunConfig) -> PreparedData:
+    """Load, split and encode the run's corpus; cached because Flower reuses app processes."""
+    return _load(cfg.corpus, cfg.data_path, cfg.seed, cfg.split, cfg.spam_folder_names())
+
+
 @lru_cache(maxsize=2)
-def load_data(corpus: str, data_path: str, seed: int) -> PreparedData:
-    """Load and prepare a corpus; cached because Flower reuses app processes."""
-    return prepare(load_corpus(corpus, data_path or None, seed))
+def _load(kind: str, path: str, seed: int, split: str, spam_folders: tuple[str, ...]) -> PreparedData:
+    return prepare(load_corpus(kind, path or None, seed, spam_folders=spam_folders), split, seed)
 
 
-def make_client(cfg: RunConfig, partition_id: int) -> SpamClient:
+def make_client(cfg: RunConfig, partition_id: int, num_partitions: int | None = None) -> SpamClient:
     """The ``SpamClient`` of one partition: its training shard and test slice.
+
+    The corpus is split into ``num-clients`` partitions, or, when that is 0,
+    into the ``num_partitions`` the node was given (Flower's simulation sets
+    ``num-partitions`` on every node).
 
     Raises
     ------
     ValueError
-        If ``partition_id`` is not in ``0 .. num-clients - 1``.
+        If the number of partitions is unknown or ``partition_id`` is not in
+        ``0 .. partitions - 1``.
     """
-    if not 0 <= partition_id < cfg.num_clients:
+    partitions = cfg.num_clients or num_partitions or 0
+    if partitions < 1:
+        raise ValueError("num-clients is 0 (one client per SuperNode) and this node has no num-partitions in "
+                         "its node config; set num-clients, or start it with --node-config "
+                         "\"partition-id=<i> num-partitions=<n>\"")
+    if not 0 <= partition_id < partitions:
         raise ValueError(
-            f"partition-id {partition_id} is out of range: num-clients is "
-            f"{cfg.num_clients}, so expected 0..{cfg.num_clients - 1}"
+            f"partition-id {partition_id} is out of range: there are {partitions} partitions, "
+            f"so expected 0..{partitions - 1}"
         )
-    data = load_data(cfg.corpus, cfg.data_path, cfg.seed)
-    shards = partition(
-        data.train.labels, cfg.num_clients, cfg.partitioner, cfg.dirichlet_alpha, cfg.seed
-    )
+    data = load_data(cfg)
+    shards = partition(data.train.labels, partitions, cfg.partitioner, cfg.dirichlet_alpha, cfg.seed)
     # Each client evaluates on its own contiguous slice of the held-out set.
-    test_slice = np.array_split(np.arange(len(data.test)), cfg.num_clients)[partition_id]
+    test_slice = np.array_split(np.arange(len(data.test)), partitions)[partition_id]
     return SpamClient(
         train=data.train.subset(shards[partition_id]),
         test=data.test.subset(test_slice),
         vocab_size=len(data.vocabulary),
-        loss=cfg.loss,
-        lr=cfg.lr,
-        batch_size=cfg.batch_size,
-        local_epochs=cfg.local_epochs,
+        recipe=cfg.recipe,
+        seed=cfg.seed * 1_000_003 + partition_id,
     )

@@ -24,9 +24,11 @@ def test_values_are_converted_from_toml_types():
 @pytest.mark.parametrize(
     "values, message",
     [
-        ({"num-clients": 1}, "num-clients = 1: expected an integer >= 2"),
+        ({"num-clients": 1}, "num-clients = 1: expected 0 (one client per SuperNode"),
         ({"partitioner": "random"}, "partitioner = 'random'"),
-        ({"corpus": "mbox"}, "corpus = 'mbox'"),
+        ({"corpus": "outlook"}, "corpus = 'outlook'"),
+        ({"split": "random"}, "split = 'random'"),
+        ({"preset": "fast"}, "preset = 'fast'"),
         ({"aggregation": "magic"}, "aggregation = 'magic'"),
         ({"lr": "fast"}, "lr = 'fast': expected float"),
         ({"num-rounds": 3}, "Unknown run-config key 'num-rounds'"),
@@ -36,3 +38,11 @@ def test_bad_values_name_the_key_and_what_was_expected(values, message):
     with pytest.raises(ValueError) as info:
         RunConfig.from_mapping(values)
     assert message in str(info.value)
+
+
+def test_a_preset_fills_the_keys_left_at_their_defaults():
+    book = RunConfig.from_mapping({"preset": "book"})
+    assert (book.loss, book.lr, book.batch_size, book.local_epochs, book.bias, book.shuffle, book.split) == (
+        "mse", 0.01, 500, 1, False, False, "book")
+    # A key the user changed keeps the user's value.
+    assert RunConfig.from_mapping({"preset": "book", "lr": 0.05}).lr == 0.05
