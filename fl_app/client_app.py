@@ -57,6 +57,7 @@ from strategies.roster import ids_from_bytes, ids_to_bytes
 
 from .config import RunConfig
 from .dataset import make_client
+from .run_paths import with_absolute_paths
 
 LOG = logging.getLogger(__name__)
 ROUND_STATE = "secure-round"
@@ -75,13 +76,14 @@ class StateMissingError(ContributionError):
 
 def spam_client(context: Context) -> SpamClient:
     """The ``SpamClient`` of this node: its partition of the run's corpus."""
-    cfg = RunConfig.from_mapping(context.run_config)
+    cfg = with_absolute_paths(RunConfig.from_mapping(context.run_config))
     if "partition-id" not in context.node_config:
         raise NodeConfigError(
             "This SuperNode has no partition-id in its node config; start it with "
             "--node-config \"partition-id=<0..num-clients-1>\""
         )
-    return make_client(cfg, int(context.node_config["partition-id"]))
+    partitions = context.node_config.get("num-partitions")
+    return make_client(cfg, int(context.node_config["partition-id"]), int(partitions) if partitions else None)
 
 
 def _error(msg: Message, code: int, context: Context, problem: BaseException) -> Message:

@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import time
-from logging import ERROR, INFO, WARNING
+from logging import INFO, WARNING
 from pathlib import Path
 
 import numpy as np
-from flwr.app import ArrayRecord, ConfigRecord, Context, MetricRecord
+from flwr.app import ArrayRecord, ConfigRecord, Context, MetricRecord, RecordDict
 from flwr.common.logger import log
 from flwr.serverapp import Grid, ServerApp
 
 from clients.model import SpamModel
+from clients.model_file import SavedModel, save_model
+from clients.spam_metrics import SpamMetrics, from_reports
 from data.prepare import PreparedData
-from strategies.bounded import BoundedFedAvg, wait_for_nodes
+from strategies.bounded import BoundedFedAvg
 from strategies.chain import PaillierChainFedAvg
 from strategies.keys import generate_keypair, load_keypair, save_keypair
 from strategies.privacy import NEIGHBOURING, DpSettings, epsilon_of, rounds_within
@@ -21,7 +23,9 @@ from strategies.privacy import NEIGHBOURING, DpSettings, epsilon_of, rounds_with
 from .checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from .config import RunConfig
 from .dataset import load_data
+from .federation_size import clients_of_federation
 from .results import save_run
+from .run_paths import with_absolute_paths
 
 app = ServerApp()
 
@@ -43,9 +47,9 @@ def evaluate_and_checkpoint(
     def evaluate(strategy_round: int, arrays: ArrayRecord) -> MetricRecord:
         server_round = first_round + strategy_round
         weights = arrays.to_numpy_ndarrays()
-        test_loss, accuracy = SpamModel(weights[0].astype(np.float64), cfg.loss).evaluate(data.test)
-        log(INFO, "round %d: test accuracy %.2f%% on %s", server_round, 100 * accuracy, data.corpus)
-        entry = {"round": server_round, "accuracy": accuracy, "loss": test_loss}
+        test_loss, metrics = global_model(cfg, weights).evaluate(data.test)
+        log(INFO, "round %d: %s on %s", server_round, metrics.line(), data.corpus)
+        entry = {"round": server_round, **metrics.as_dict(), "loss": test_loss}
         if dp is not None:
             entry["noise_multiplier"] = dp.noise_multiplier if strategy_round > 0 else 0.0
             entry["epsilon"] = epsilon_of([*spent, *[dp.noise_multiplier] * strategy_round], dp.delta)
@@ -55,9 +59,23 @@ def evaluate_and_checkpoint(
             rounds.append(entry)
         if strategy_round > 0:
             save_checkpoint(cfg.checkpoint_dir, Checkpoint(server_round, weights, cfg.to_dict(), fingerprint, rounds))
-        return MetricRecord({"accuracy": accuracy, "loss": test_loss})
+        return MetricRecord({"accuracy": metrics.accuracy, "auc": metrics.auc, "loss": test_loss})
 
     return evaluate
+
+
+def global_model(cfg: RunConfig, weights: list[np.ndarray]) -> SpamModel:
+    """The model the global weights make, with the run's loss and bias."""
+    return SpamModel(np.asarray(weights[0], dtype=np.float64), cfg.loss, cfg.bias)
+
+
+def sum_slice_reports(records: list[RecordDict], weighting_metric_name: str) -> MetricRecord:
+    """Federated evaluation: sum the clients' slice reports into the figures of their union."""
+    reports = [next(iter(r.metric_records.values())) for r in records]
+    metrics = from_reports([dict(r) for r in reports])
+    log(INFO, "federated evaluation on %d test slices: %s", len(reports), metrics.line())
+    return MetricRecord({"num-examples": sum(int(r[weighting_metric_name]) for r in reports),
+                         **metrics.as_dict()})
 
 
 def noise_spent(rounds: list[dict]) -> list[float]:
@@ -106,7 +124,7 @@ def make_strategy(cfg: RunConfig, dp: DpSettings | None) -> BoundedFedAvg:
         "node_timeout": cfg.round_timeout,
     }
     if cfg.aggregation == "plain":
-        return BoundedFedAvg(**nodes)
+        return BoundedFedAvg(evaluate_metrics_aggr_fn=sum_slice_reports, **nodes)
     return PaillierChainFedAvg(
         min_clients=cfg.min_clients,
         key_bits=cfg.key_bits,
@@ -124,18 +142,19 @@ def make_strategy(cfg: RunConfig, dp: DpSettings | None) -> BoundedFedAvg:
 @app.main()
 def main(grid: Grid, context: Context) -> None:
     """Run the app with the run-config of ``context``."""
-    run(grid, RunConfig.from_mapping(context.run_config), context.run_id)
+    run(grid, with_absolute_paths(RunConfig.from_mapping(context.run_config)), context.run_id)
 
 
-def run(grid: Grid, cfg: RunConfig, run_id: int | str) -> dict:
+def run(grid: Grid, cfg: RunConfig, run_id: int | str) -> dict | None:
     """Run ``num-server-rounds`` of FedAvg over ``num-clients`` nodes and save the results.
 
     Returns
     -------
-    dict
-        The payload written to ``<results-dir>/<run-id>.json``.
+    dict | None
+        The payload written to ``<results-dir>/<run-id>.json``; ``None`` when
+        the federation cannot serve the run (logged in one line with the fix).
     """
-    data = load_data(cfg.corpus, cfg.data_path, cfg.seed)
+    data = load_data(cfg)
     log(INFO, "corpus: %s (%s)", data.corpus, data.split_note)
     log(INFO, "  %d train / %d test e-mails, %d words", len(data.train), len(data.test), len(data.vocabulary))
     started = time.monotonic()
@@ -163,13 +182,10 @@ def run(grid: Grid, cfg: RunConfig, run_id: int | str) -> dict:
         train_config.update(dp.train_config())
     remaining = last_round - first_round
     if remaining > 0:
-        try:
-            wait_for_nodes(grid, cfg.num_clients, cfg.round_timeout)
-        except TimeoutError as exc:
-            log(ERROR, "num-clients = %d: %s; start more SuperNodes (in simulation: "
-                "--federation-config \"num_supernodes=%d\") or lower num-clients",
-                cfg.num_clients, exc, cfg.num_clients)
-            raise
+        sized = clients_of_federation(grid, cfg)
+        if sized is None:
+            return None
+        cfg = sized
         result = make_strategy(cfg, dp).start(
             grid=grid,
             initial_arrays=ArrayRecord(initial),
@@ -178,10 +194,17 @@ def run(grid: Grid, cfg: RunConfig, run_id: int | str) -> dict:
             train_config=ConfigRecord(train_config),
             evaluate_fn=evaluate_and_checkpoint(cfg, data, first_round, rounds, dp),
         )
+        final = result.arrays.to_numpy_ndarrays()
         by_round = {r["round"]: r for r in rounds}
         for strategy_round, metrics in result.train_metrics_clientapp.items():
             if "contributors" in metrics and first_round + strategy_round in by_round:
                 by_round[first_round + strategy_round]["contributors"] = int(metrics["contributors"])
+        for strategy_round, metrics in result.evaluate_metrics_clientapp.items():
+            if first_round + strategy_round in by_round:
+                by_round[first_round + strategy_round]["federated"] = dict(metrics)
+    else:
+        final = initial
+    last = {k: v for k, v in rounds[-1].items() if k not in ("round", "federated")}
     payload = {
         "run_id": str(run_id),
         "corpus": data.corpus,
@@ -189,7 +212,7 @@ def run(grid: Grid, cfg: RunConfig, run_id: int | str) -> dict:
         "split": data.split_note,
         "config": cfg.to_dict(),
         "rounds": rounds,
-        "accuracy": rounds[-1]["accuracy"],
+        **last,
         "dp": None if dp is None else {
             "clip": dp.clip, "noise_multiplier": dp.noise_multiplier, "delta": dp.delta,
             "min_clients": dp.min_clients, "epsilon": rounds[-1].get("epsilon", 0.0),
@@ -197,9 +220,16 @@ def run(grid: Grid, cfg: RunConfig, run_id: int | str) -> dict:
         },
         "wall_time_s": round(time.monotonic() - started, 3),
     }
+    model = global_model(cfg, final)
+    about = {"corpus": data.corpus, "split": data.split_note, "run_id": str(run_id), "metrics": last}
+    payload["model"] = str(save_model(Path(cfg.results_dir).expanduser().resolve() / f"{run_id}.model.npz",
+                                      SavedModel(model, data.vocabulary, about)))
     title = f"{cfg.aggregation} FedAvg, {cfg.num_clients} clients - {data.corpus}"
-    json_path, png_path = save_run(cfg.results_dir, run_id, payload, title)
-    log(INFO, "final accuracy %.2f%% on %s", 100 * payload["accuracy"], data.corpus)
+    json_path, png_path = save_run(cfg.results_dir, run_id, payload, title, model.predict(data.test),
+                                   data.test.labels)
+    log(INFO, "final: %s on %s (%s)", SpamMetrics(**{k: last[k] for k in SpamMetrics.__dataclass_fields__}).line(),
+        data.corpus, data.split_note)
     log(INFO, "results: %s", json_path)
     log(INFO, "plot:    %s", png_path)
+    log(INFO, "model:   %s (fl-spam classify --model %s PATH...)", payload["model"], payload["model"])
     return payload

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable
-from logging import ERROR
+from logging import ERROR, INFO
 
 from flwr.app import ArrayRecord, ConfigRecord, Message, MetricRecord, RecordDict
 from flwr.common.logger import log
@@ -12,21 +12,29 @@ from flwr.serverapp import Grid
 from flwr.serverapp.strategy import FedAvg
 
 NODE_POLL_S = 0.5
+WAIT_LOG_S = 5.0
 
 
 def wait_for_nodes(grid: Grid, count: int, timeout: float) -> list[int]:
-    """Ids of the online nodes once at least ``count`` are.
+    """Ids of the online nodes once at least ``count`` are; every ``WAIT_LOG_S`` a line
+    names the nodes connected and the number needed.
 
     Raises
     ------
     TimeoutError
         After ``timeout`` seconds with fewer, saying how many there were.
     """
-    deadline = time.monotonic() + timeout
+    started = time.monotonic()
+    deadline, next_line = started + timeout, started + WAIT_LOG_S
     while len(nodes := list(grid.get_node_ids())) < count:
-        if time.monotonic() >= deadline:
+        now = time.monotonic()
+        if now >= deadline:
             waited = f" after {timeout:.0f} s" if timeout > 0 else ""
             raise TimeoutError(f"only {len(nodes)} of the {count} nodes needed were online{waited}")
+        if now >= next_line:
+            log(INFO, "waiting for SuperNodes: %d connected %s, %d needed; %.0f s left", len(nodes),
+                sorted(nodes), count, deadline - now)
+            next_line = now + WAIT_LOG_S
         time.sleep(NODE_POLL_S)
     return nodes
 
