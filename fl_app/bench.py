@@ -104,10 +104,10 @@ def _masks_and_checks_off() -> Iterator[None]:
 def round_times(clients: int, repeats: int) -> dict[str, float]:
     """One round, in-process (LocalGrid, no Ray): plain FedAvg vs the secure round, and the
     secure round with its masks and client checks switched off (what they cost)."""
-    cfg = RunConfig(num_clients=clients, min_clients=min(3, clients))
-    data = load_data(cfg.corpus, cfg.data_path, cfg.seed)
+    cfg = RunConfig(num_clients=clients, min_clients=min(3, clients), corpus="synthetic")
+    data = load_data(cfg)
     initial = [SpamModel.zeros(len(data.vocabulary)).weights]
-    train = {"lr": cfg.lr, "batch-size": cfg.batch_size, "local-epochs": cfg.local_epochs}
+    train = cfg.train_config()
     nodes = {"min_train_nodes": clients, "min_available_nodes": clients, "fraction_evaluate": 0.0}
     results: dict[str, list] = {}
 
@@ -187,7 +187,7 @@ def flwr_run_times(rounds: int = 3, clients: int = 3) -> dict[str, float]:
 
 def training_throughput(repeats: int = 5) -> float:
     """E-mails per second of one local epoch on the synthetic training set."""
-    data = load_data("synthetic", "", 0)
+    data = load_data(RunConfig(corpus="synthetic"))
     seconds = _median_time(lambda: SpamModel.zeros(len(data.vocabulary)).fit(data.train), repeats)
     return len(data.train) / seconds
 
@@ -230,7 +230,7 @@ def run_bench(quick: bool = False, progress: Callable[[str], None] = lambda s: N
     progress("local training throughput")
     return {
         "quick": quick,
-        "corpus": load_data("synthetic", "", 0).corpus,
+        "corpus": load_data(RunConfig(corpus="synthetic")).corpus,
         "reference_weights": reference,
         "phe_encrypt_s_per_weight": phe[2048]["encrypt_s"],
         "codec_encrypt_s_per_weight": ref["encrypt_s"],

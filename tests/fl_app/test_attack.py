@@ -23,7 +23,8 @@ BOB = "w3 w8 w14 w22 w31"
 
 @pytest.fixture(scope="module")
 def fed(tiny_corpus):
-    cfg = RunConfig(corpus="tsv", data_path=str(tiny_corpus), num_clients=3, min_clients=3, lr=0.05)
+    cfg = RunConfig.from_mapping({"corpus": "tsv", "data-path": str(tiny_corpus), "num-clients": 3, "min-clients": 3,
+                                  "preset": "book", "lr": 0.05})
     return Federation(Scenario(cfg, bob_email=BOB))
 
 
@@ -102,7 +103,8 @@ def test_a_dp_client_claiming_many_emails_is_refused_and_would_otherwise_take_th
 
 
 def test_the_demo_has_one_column_per_attack_and_each_recovers_nothing(tiny_corpus):
-    cfg = RunConfig(corpus="tsv", data_path=str(tiny_corpus), num_clients=3, min_clients=3, lr=0.05)
+    cfg = RunConfig.from_mapping({"corpus": "tsv", "data-path": str(tiny_corpus), "num-clients": 3, "min-clients": 3,
+                                  "preset": "book", "lr": 0.05})
     result = run_attack(scenario=Scenario(cfg, bob_email=BOB))
     assert result["plain"]["recovered"] == BOB_WORDS
     columns = ["metrics", "late_reply", "deviating_server", "retrain_difference", "count_oracle", "colluder",

@@ -9,6 +9,7 @@ from flwr.app import ArrayRecord, ConfigRecord
 from phe import paillier
 
 from fl_app.client_app import app as client_app
+from fl_app.config import RunConfig
 from fl_app.dataset import load_data
 from fl_app.local_grid import LocalGrid
 from strategies.chain import PaillierChainFedAvg
@@ -32,7 +33,7 @@ def secure_round(tiny_corpus, spoil, keypair=KEYPAIR):
     spoil(grid)
     strategy = PaillierChainFedAvg(min_clients=2, keypair=keypair, seed=0, fraction_evaluate=0.0,
                                    min_train_nodes=2, min_available_nodes=2)
-    initial = np.zeros((len(load_data("tsv", str(tiny_corpus), 0).vocabulary), 1))
+    initial = np.zeros((len(load_data(RunConfig(corpus="tsv", data_path=str(tiny_corpus))).vocabulary), 1))
     result = strategy.start(grid, ArrayRecord([initial]), num_rounds=1, train_config=ConfigRecord(TRAIN))
     errors = [m.error.code for m in grid.received if m.has_error()]
     return result, errors, initial

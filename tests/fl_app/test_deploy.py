@@ -147,7 +147,7 @@ def test_a_supernode_killed_mid_round(tiny_corpus, tmp_path, aggregation, min_cl
     assert killed, "SuperNode 2 never received a training message"
     rounds = {r["round"]: r for r in result["rounds"]}
     assert sorted(rounds) == [0, 1]
-    fingerprint = load_data("tsv", str(tiny_corpus), 0).vocabulary.fingerprint()
+    fingerprint = load_data(RunConfig(corpus="tsv", data_path=str(tiny_corpus))).vocabulary.fingerprint()
     final = load_checkpoint(tmp_path / "checkpoints", fingerprint)
     assert final.server_round == 1
     if completes:
@@ -168,7 +168,7 @@ def test_resume_after_the_server_is_killed_gives_the_uninterrupted_model(tiny_co
     reference_cfg = RunConfig.from_mapping({**run_config, "checkpoint-dir": str(tmp_path / "reference"),
                                             "results-dir": str(tmp_path / "reference")})
     server_app.run(LocalGrid(client_app, 3, reference_cfg.to_dict()), reference_cfg, "reference")
-    fingerprint = load_data("tsv", str(tiny_corpus), 0).vocabulary.fingerprint()
+    fingerprint = load_data(RunConfig(corpus="tsv", data_path=str(tiny_corpus))).vocabulary.fingerprint()
     reference = load_checkpoint(tmp_path / "reference", fingerprint)
 
     def kill_server_once_round_1_is_checkpointed(line):

@@ -6,6 +6,7 @@ from flwr.serverapp.strategy import FedAvg
 
 from fl_app.attack import _federation
 from fl_app.client_app import app as client_app
+from fl_app.config import RunConfig
 from fl_app.dataset import load_data
 from fl_app.local_grid import run_strategy
 from strategies.chain import PaillierChainFedAvg
@@ -19,7 +20,7 @@ TRAIN = {"lr": 0.05, "batch-size": 16, "local-epochs": 1}
 
 def run(tiny_corpus, strategy, node_config, train=TRAIN):
     run_config = {"corpus": "tsv", "data-path": str(tiny_corpus), "num-clients": 3}
-    initial = np.zeros((len(load_data("tsv", str(tiny_corpus), 0).vocabulary), 1))
+    initial = np.zeros((len(load_data(RunConfig(corpus="tsv", data_path=str(tiny_corpus))).vocabulary), 1))
     arrays, grid = run_strategy(strategy, client_app, 3, run_config, [initial], train, node_config=node_config)
     return arrays[0], [m.error.code for m in grid.received if m.has_error()], initial
 
@@ -66,7 +67,7 @@ def test_a_node_with_a_dp_budget_stops_contributing_when_it_is_spent(tiny_corpus
     budget = {"dp-max-epsilon": 8.0}  # 2 rounds at z = 2 fit (epsilon 6.7), 3 do not (8.4)
     strategy = secure(clip=dp.value_bound, one_example_each=True)
     run_config = {"corpus": "tsv", "data-path": str(tiny_corpus), "num-clients": 3}
-    initial = np.zeros((len(load_data("tsv", str(tiny_corpus), 0).vocabulary), 1))
+    initial = np.zeros((len(load_data(RunConfig(corpus="tsv", data_path=str(tiny_corpus))).vocabulary), 1))
     _, grid = run_strategy(strategy, client_app, 3, run_config, [initial], {**TRAIN, **dp.train_config()},
                            rounds=3, node_config=budget)
     assert sorted(grid.result.train_metrics_clientapp) == [1, 2]

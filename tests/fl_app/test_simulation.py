@@ -8,6 +8,7 @@ import pytest
 from flwr.serverapp import ServerApp
 from flwr.simulation import run_simulation
 
+from clients.model_file import load_model
 from fl_app import server_app
 from fl_app.client_app import app as client_app
 from fl_app.config import RunConfig
@@ -31,7 +32,7 @@ def ray_gone(before: set[str], timeout: float) -> bool:
 @pytest.mark.parametrize("aggregation", ["plain", "paillier"])
 def test_simulation_learns_and_writes_results(tmp_path, aggregation):
     before = ray_processes()
-    cfg = RunConfig(num_server_rounds=2, results_dir=str(tmp_path), aggregation=aggregation,
+    cfg = RunConfig(num_server_rounds=2, num_clients=3, results_dir=str(tmp_path), aggregation=aggregation,
                     checkpoint_dir=str(tmp_path / "checkpoints"))
     payloads = []
     app = ServerApp()
@@ -44,10 +45,16 @@ def test_simulation_learns_and_writes_results(tmp_path, aggregation):
 
     [payload] = payloads
     assert [r["round"] for r in payload["rounds"]] == [0, 1, 2]
-    assert payload["rounds"][0]["accuracy"] < 0.6  # zero weights: a coin flip
-    assert payload["accuracy"] > 0.90
+    start = payload["rounds"][0]  # zero weights: nothing flagged, the majority class's accuracy
+    assert start["accuracy"] == start["majority_accuracy"] and start["recall"] == 0.0
+    assert payload["accuracy"] > 0.97 and payload["auc"] > 0.98 and payload["fpr"] < 0.02
     saved = json.loads((tmp_path / "test-run.json").read_text())
-    assert saved["accuracy"] == payload["accuracy"] and "SYNTHETIC" in saved["corpus"]
+    assert saved["accuracy"] == payload["accuracy"] and "sms" in saved["corpus"] and not saved["synthetic"]
+    if aggregation == "plain":  # federated evaluation: the test slices summed give the same figures
+        assert saved["rounds"][-1]["federated"]["auc"] == pytest.approx(payload["auc"])
+    else:  # clients of a secure round report nothing per client
+        assert "federated" not in saved["rounds"][-1]
+    assert load_model(tmp_path / "test-run.model.npz").about["metrics"]["accuracy"] == payload["accuracy"]
     assert saved["config"]["num-server-rounds"] == 2 and saved["config"]["aggregation"] == aggregation
     assert (tmp_path / "test-run.png").read_bytes()[:4] == b"\x89PNG"
     assert (tmp_path / "checkpoints" / "checkpoint.npz").exists()

@@ -14,6 +14,7 @@ from flwr.serverapp.strategy import FedAvg
 from clients.spam_client import SpamClient
 from fl_app.client_app import ROUND_STATE, spam_client
 from fl_app.client_app import app as client_app
+from fl_app.config import RunConfig
 from fl_app.dataset import load_data
 from fl_app.local_grid import LocalGrid, run_strategy
 from strategies import envelope, paillier_math, wire
@@ -41,7 +42,7 @@ def run_config(corpus, clients):
 
 
 def initial(corpus):
-    return np.zeros((len(load_data("tsv", str(corpus), 0).vocabulary), 1))
+    return np.zeros((len(load_data(RunConfig(corpus="tsv", data_path=str(corpus))).vocabulary), 1))
 
 
 def secure(clients, min_clients=2, **kwargs):
@@ -119,7 +120,7 @@ def test_the_round_loss_and_clipped_count_come_out_of_the_sum_only(corpus):
     strategy = secure(3, clip=1e-3)
     weights, grid = run(strategy, corpus, 3)
     clients = [spam_client(ctx) for ctx in grid.contexts.values()]
-    fits = [c.fit([initial(corpus)], TRAIN) for c in clients]
+    fits = [c.fit([initial(corpus)], {**TRAIN, "server-round": 1}) for c in clients]  # the round's shuffle
     sizes = [len(c.train) for c in clients]
     expected_loss = sum(n * f[2]["train_loss"] for n, f in zip(sizes, fits)) / sum(sizes)
     expected_clipped = sum(int((np.abs(f[0][0]) > 1e-3).sum()) for f in fits)

@@ -37,7 +37,7 @@ def test_slots_are_tight_and_fit_below_n():
     params = CodecParams(2048, 30_000)
     assert params.slot_bits == (2 * params.q_max * params.max_examples).bit_length() + GUARD_BITS
     assert params.slots_per_plaintext * params.slot_bits <= 2047
-    assert params.slots_per_plaintext >= 58  # 512 bytes / 58 < 9 bytes per weight
+    assert params.slots_per_plaintext >= 53  # 512 bytes / 53 < 10 bytes per weight
 
 
 def test_values_outside_the_clip_range_are_clipped_and_counted():
