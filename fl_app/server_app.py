@@ -194,7 +194,7 @@ def run(grid: Grid, cfg: RunConfig, run_id: int | str) -> dict | None:
             train_config=ConfigRecord(train_config),
             evaluate_fn=evaluate_and_checkpoint(cfg, data, first_round, rounds, dp),
         )
-        final = result.arrays.to_numpy_ndarrays()
+        final = result.arrays.to_numpy_ndarrays() or initial  # empty when every round was skipped
         by_round = {r["round"]: r for r in rounds}
         for strategy_round, metrics in result.train_metrics_clientapp.items():
             if "contributors" in metrics and first_round + strategy_round in by_round:
