@@ -43,8 +43,8 @@ def _accuracy(cfg: RunConfig, dp: DpSettings | None) -> float:
     data = load_data(cfg)
     clients = [make_client(cfg, i) for i in range(cfg.num_clients)]
     weights = SpamModel.zeros(len(data.vocabulary)).weights
-    train = {"lr": cfg.lr, "batch-size": cfg.batch_size, "local-epochs": cfg.local_epochs}
-    for _ in range(cfg.num_server_rounds):
+    for server_round in range(1, cfg.num_server_rounds + 1):
+        train = {**cfg.train_config(), "server-round": server_round}
         deltas, sizes = [], []
         for client in clients:
             new, size, _ = client.fit([weights], train)
@@ -57,7 +57,7 @@ def _accuracy(cfg: RunConfig, dp: DpSettings | None) -> float:
         sum_std = dp.share_std * np.sqrt(len(clients))
         noise = grid_noise(weights.size, sum_std, FRAC_BITS).reshape(weights.shape) / 2.0**FRAC_BITS
         weights = weights + (total + noise) / len(clients)
-    return SpamModel(weights, cfg.loss).evaluate(data.test)[1]
+    return SpamModel(weights, cfg.loss, cfg.bias).evaluate(data.test)[1].accuracy
 
 
 def privacy_curve(
