@@ -10,7 +10,8 @@ node's own log.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from pathlib import Path
 
 import numpy as np
 from flwr.app import (
@@ -74,9 +75,33 @@ class StateMissingError(ContributionError):
     """A request for a round this client holds no contribution for."""
 
 
+def check_pinned_data(cfg: RunConfig, node_config: Mapping[str, object]) -> None:
+    """A node whose node config names its corpus or data path trains on nothing else.
+
+    The run-config comes from the server: without a pin, a server that does
+    not follow the protocol could point a node at any file it can read and,
+    in a plain round, read that file's words in the update.
+
+    Raises
+    ------
+    ProtocolError
+        If the run asks for another corpus or path than the node's own.
+    """
+    own_corpus = node_config.get(wire.NODE_CORPUS)
+    if own_corpus is not None and str(own_corpus) != cfg.corpus:
+        raise ProtocolError(f"the run asks for corpus {cfg.corpus!r}; this node's node-config pins {own_corpus!r}")
+    own_path = node_config.get(wire.NODE_DATA_PATH)
+    if own_path is not None:
+        pinned = with_absolute_paths(RunConfig(data_path=str(own_path))).data_path
+        if Path(pinned).resolve() != Path(cfg.data_path or ".").resolve():
+            raise ProtocolError(f"the run asks for data-path {cfg.data_path!r}; this node's node-config pins "
+                                f"{own_path!r}")
+
+
 def spam_client(context: Context) -> SpamClient:
     """The ``SpamClient`` of this node: its partition of the run's corpus."""
     cfg = with_absolute_paths(RunConfig.from_mapping(context.run_config))
+    check_pinned_data(cfg, context.node_config)
     if "partition-id" not in context.node_config:
         raise NodeConfigError(
             "This SuperNode has no partition-id in its node config; start it with "

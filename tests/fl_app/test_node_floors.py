@@ -78,3 +78,32 @@ def test_a_node_that_distrusts_the_server_reports_no_evaluation_metrics(tiny_cor
     plain = FedAvg(fraction_evaluate=1.0, min_train_nodes=3, min_available_nodes=3, min_evaluate_nodes=3)
     _, codes, _ = run(tiny_corpus, plain, {"dp-min-noise-multiplier": 1.0})
     assert codes == [CODE_REFUSED] * 6  # three training and three evaluation requests
+
+
+def test_a_node_that_pins_its_data_cannot_be_pointed_at_another_file(tiny_corpus, tmp_path):
+    # A file on the mail owner's machine the server should never see into, and the
+    # server's guess of its content: the vocabulary that makes the update readable.
+    secret = tmp_path / "secret.tsv"
+    secret.write_text("spam\tmy password is hunter2\nham\tlunch at noon\n" * 3)
+    vocabulary = load_data(RunConfig(corpus="tsv", data_path=str(secret))).vocabulary
+    plain = FedAvg(fraction_evaluate=0.0, min_train_nodes=3, min_available_nodes=3)
+    run_config = {"corpus": "tsv", "data-path": str(secret), "num-clients": 3, "partitioner": "iid"}
+    initial = [np.zeros((len(vocabulary), 1))]
+
+    def words_read(node_config):
+        arrays, grid = run_strategy(plain, client_app, 3, run_config, initial, TRAIN, node_config=node_config)
+        changed = {vocabulary.words[i] for i in np.flatnonzero(arrays[0][:, 0])}
+        return changed, [m.error.code for m in grid.received if m.has_error()]
+
+    # Without a pin the node trains on whatever the run names: the server reads the file's words.
+    changed, codes = words_read({})
+    assert codes == [] and "hunter2" in changed
+    # With its own data pinned, every node refuses, and nothing is read.
+    changed, codes = words_read({"corpus": "tsv", "data-path": str(tiny_corpus)})
+    assert codes == [CODE_REFUSED] * 3 and not changed
+    # The pin does not stop the run it names.
+    own = {**run_config, "data-path": str(tiny_corpus)}
+    own_initial = [np.zeros((len(load_data(RunConfig(corpus="tsv", data_path=str(tiny_corpus))).vocabulary), 1))]
+    _, grid = run_strategy(plain, client_app, 3, own, own_initial, TRAIN,
+                           node_config={"corpus": "tsv", "data-path": str(tiny_corpus)})
+    assert not any(m.has_error() for m in grid.received)
