@@ -48,7 +48,7 @@ def evaluate_and_checkpoint(
         server_round = first_round + strategy_round
         weights = arrays.to_numpy_ndarrays()
         test_loss, metrics = global_model(cfg, weights).evaluate(data.test)
-        log(INFO, "round %d: %s on %s", server_round, metrics.line(), data.corpus)
+        log(INFO, "round %d: test %s on %s", server_round, metrics.line(), data.corpus)
         entry = {"round": server_round, **metrics.as_dict(), "loss": test_loss}
         if dp is not None:
             entry["noise_multiplier"] = dp.noise_multiplier if strategy_round > 0 else 0.0
