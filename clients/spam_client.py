@@ -16,7 +16,7 @@ class SpamClient(NumPyClient):
 
     It knows nothing of encryption: the ClientApp handlers that call it do
     the crypto. Round settings arrive in ``config`` (``lr``, ``batch-size``,
-    ``local-epochs``, ``server-round``); the recipe's values are the defaults.
+    ``local-epochs``, ``server-round``, ``rounds-before``); the recipe's values are the defaults.
 
     Parameters
     ----------
@@ -61,7 +61,9 @@ class SpamClient(NumPyClient):
         """Train on the shard from ``parameters``; return new weights, examples, metrics."""
         self._set_parameters(parameters)
         settings = {**self.defaults, **{k: config[k] for k in self.defaults if k in config}}
-        rng = np.random.default_rng([self.seed, int(config.get("server-round", 0))]) if self.shuffle else None
+        # The run's true round: a resumed run's strategy counts from 1 again, after "rounds-before".
+        true_round = int(config.get("server-round", 0)) + int(config.get("rounds-before", 0))
+        rng = np.random.default_rng([self.seed, true_round]) if self.shuffle else None
         loss = self.model.fit(
             self.train,
             lr=float(settings["lr"]),

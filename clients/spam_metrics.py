@@ -57,6 +57,11 @@ class SpamMetrics:
     def as_dict(self) -> dict[str, float | int]:
         return asdict(self)
 
+    @classmethod
+    def from_dict(cls, values: dict) -> SpamMetrics:
+        """The figures among ``values`` (e.g. a round of a results file, which holds more)."""
+        return cls(**{name: values[name] for name in cls.__dataclass_fields__})
+
     def line(self) -> str:
         """One log line: every figure, accuracy beside the majority baseline."""
         return (f"accuracy {100 * self.accuracy:.2f}% (majority baseline {100 * self.majority_accuracy:.2f}%), "

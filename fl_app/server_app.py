@@ -177,7 +177,8 @@ def run(grid: Grid, cfg: RunConfig, run_id: int | str) -> dict | None:
                 over = epsilon_of([*spent, *[dp.noise_multiplier] * (last_round + 1 - len(spent))], dp.delta)
                 log(WARNING, "target-epsilon %.3g: training stops after round %d; round %d would reach "
                     "epsilon %.3f", cfg.target_epsilon, last_round, last_round + 1, over)
-    train_config = {"lr": cfg.lr, "batch-size": cfg.batch_size, "local-epochs": cfg.local_epochs}
+    # rounds-before: a resumed run's strategy counts rounds from 1 again; clients seed by the true round.
+    train_config = {**cfg.train_config(), "rounds-before": first_round}
     if dp is not None:
         train_config.update(dp.train_config())
     remaining = last_round - first_round
@@ -227,8 +228,7 @@ def run(grid: Grid, cfg: RunConfig, run_id: int | str) -> dict | None:
     title = f"{cfg.aggregation} FedAvg, {cfg.num_clients} clients - {data.corpus}"
     json_path, png_path = save_run(cfg.results_dir, run_id, payload, title, model.predict(data.test),
                                    data.test.labels)
-    log(INFO, "final: %s on %s (%s)", SpamMetrics(**{k: last[k] for k in SpamMetrics.__dataclass_fields__}).line(),
-        data.corpus, data.split_note)
+    log(INFO, "final: %s on %s (%s)", SpamMetrics.from_dict(last).line(), data.corpus, data.split_note)
     log(INFO, "results: %s", json_path)
     log(INFO, "plot:    %s", png_path)
     log(INFO, "model:   %s (fl-spam classify --model %s PATH...)", payload["model"], payload["model"])
