@@ -1,4 +1,4 @@
-"""In-process Flower simulations (Ray): 3 clients, 2 rounds, plain and Paillier."""
+"""Flower simulations (Ray): in-process runs of 2 rounds, plain and Paillier, and `flwr run .` as users type it."""
 
 import json
 import subprocess
@@ -12,6 +12,8 @@ from clients.model_file import load_model
 from fl_app import server_app
 from fl_app.client_app import app as client_app
 from fl_app.config import RunConfig
+from fl_app.deploy import DeploymentError, LocalDeployment
+from fl_app.federation_size import fix_command
 
 
 def ray_processes() -> set[str]:
@@ -29,10 +31,11 @@ def ray_gone(before: set[str], timeout: float) -> bool:
     return True
 
 
-@pytest.mark.parametrize("aggregation", ["plain", "paillier"])
-def test_simulation_learns_and_writes_results(tmp_path, aggregation):
+# Plain FedAvg on Flower's default 2 SuperNodes, num-clients left at 0; the secure round on 3.
+@pytest.mark.parametrize("aggregation, supernodes", [("plain", 2), ("paillier", 3)])
+def test_simulation_learns_and_writes_results(tmp_path, aggregation, supernodes):
     before = ray_processes()
-    cfg = RunConfig(num_server_rounds=2, num_clients=3, results_dir=str(tmp_path), aggregation=aggregation,
+    cfg = RunConfig(num_server_rounds=2, results_dir=str(tmp_path), aggregation=aggregation,
                     checkpoint_dir=str(tmp_path / "checkpoints"))
     payloads = []
     app = ServerApp()
@@ -41,7 +44,7 @@ def test_simulation_learns_and_writes_results(tmp_path, aggregation):
     def _main(grid, context):
         payloads.append(server_app.run(grid, cfg, "test-run"))
 
-    run_simulation(server_app=app, client_app=client_app, num_supernodes=cfg.num_clients)
+    run_simulation(server_app=app, client_app=client_app, num_supernodes=supernodes)
 
     [payload] = payloads
     assert [r["round"] for r in payload["rounds"]] == [0, 1, 2]
@@ -56,6 +59,19 @@ def test_simulation_learns_and_writes_results(tmp_path, aggregation):
         assert "federated" not in saved["rounds"][-1]
     assert load_model(tmp_path / "test-run.model.npz").about["metrics"]["accuracy"] == payload["accuracy"]
     assert saved["config"]["num-server-rounds"] == 2 and saved["config"]["aggregation"] == aggregation
+    assert saved["config"]["num-clients"] == supernodes  # one client per SuperNode
     assert (tmp_path / "test-run.png").read_bytes()[:4] == b"\x89PNG"
     assert (tmp_path / "checkpoints" / "checkpoint.npz").exists()
     assert ray_gone(before, timeout=15.0)  # Ray is shut down again
+
+
+def test_flwr_run_on_flowers_default_federation_ends_a_secure_run_with_the_fix(tmp_path):
+    # The user's first command: `flwr run .` with every default, on Flower's 2 simulated SuperNodes.
+    lines: list[str] = []
+    with LocalDeployment(0, tmp_path / "work", simulation=True) as superlink:
+        with pytest.raises(DeploymentError, match="produced no results"):
+            superlink.run({"results-dir": str(tmp_path / "results")}, timeout=240, on_line=lines.append)
+        assert superlink.stop() == []
+    # One line names what is missing and the command that fixes it; nothing was trained.
+    assert [line for line in lines if fix_command(3) in line]
+    assert not list((tmp_path / "results").glob("*"))
