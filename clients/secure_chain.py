@@ -1,4 +1,4 @@
-"""The client side of a secure round: contribute, add-and-forward once, unmask once.
+"""The client side of a secure round: contribute, add-and-forward up the tree once, unmask once.
 
 Functions of plain values (the ClientApp keeps ``RoundState`` between
 messages in ``context.state``), so every step and every check is testable
@@ -8,10 +8,13 @@ without Flower. A client obeys the server only as far as the protocol goes:
   most once;
 - the roster and every chain it ends are at least its own ``min-clients``
   floor (node config), which no server message can lower;
-- the next hop is a roster member other than itself and other than anyone
-  already in the running sum; steps only increase;
+- the sums it adds are sealed for it, at earlier steps, and hold disjoint
+  sets of contributors, none of them itself;
+- the next hop (its parent) is a roster member other than itself and other
+  than anyone already in its sum; steps only increase;
 - it corrects only for a survivor set that holds itself, everyone it saw
-  contribute, and at least its floor;
+  contribute, and at least its floor, and never re-seals after correcting;
+  as the root, only for exactly the contributors of the total it returns;
 - with an authenticated roster (a federation file in its node config),
   every roster entry is a distinct federation member whose identity key
   signed its chain key for this run.
@@ -162,14 +165,16 @@ class RoundState:
 
 @dataclass(frozen=True)
 class Hop:
-    """A chain request: add (or re-seal) and pass on to ``next_id`` (0: return the total)."""
+    """A tree request: add the ``inputs`` (sealed sums and the steps they were sealed at) to this
+    client's contribution, or re-seal its sum, and pass on to ``next_id`` (0: the root, which
+    returns the total for ``survivors``)."""
 
     server_round: int
     roster: bytes
-    envelope: bytes
-    in_step: int
+    inputs: tuple[tuple[bytes, int], ...]
     out_step: int
     next_id: int
+    survivors: tuple[int, ...] = ()
 
 
 def contribute(
@@ -238,10 +243,12 @@ def _check_authenticated(roster: Roster, me: Identity) -> None:
 
 
 def _check_next(state: RoundState, me: Identity, roster: Roster, hop: Hop, contributors: list[int]) -> None:
-    _require(hop.out_step > max(hop.in_step, state.last_step), "steps must only increase")
+    _require(hop.out_step > max([state.last_step, *(step for _, step in hop.inputs)]), "steps must only increase")
     if hop.next_id == 0:
         _require(len(contributors) >= state.floor,
                  f"a total of {len(contributors)} contributions is below this node's floor ({state.floor})")
+        _require(sorted(hop.survivors) == sorted(contributors),
+                 "the survivor set is not the contributors of the total")
         return
     _require(hop.next_id in roster and hop.next_id != me.node_id, "the next hop is not another roster member")
     _require(hop.next_id not in contributors, "the next hop has already contributed to this sum")
@@ -260,13 +267,22 @@ def _pair_seeds(state: RoundState, me: Identity, roster: Roster) -> dict[int, by
     }
 
 
-def _open(state: RoundState, me: Identity, roster: Roster, hop: Hop) -> tuple[list[int], list[int]]:
-    """The incoming running sum and its contributors (empty for the first hop)."""
-    if not hop.envelope:
-        _require(hop.in_step == 0, "a step without an envelope")
-        return [], []
+def _open_all(state: RoundState, me: Identity, roster: Roster, hop: Hop) -> tuple[list[int], list[int]]:
+    """The sum of the incoming sums and their contributors, which must not overlap."""
+    running: list[int] = []
+    contributors: list[int] = []
+    for sealed, step in hop.inputs:
+        values, ids = _open(state, me, roster, sealed, step)
+        _require(not set(ids) & set(contributors), "two incoming sums share a contributor")
+        running = paillier_math.add(state.n, running, values) if running else values
+        contributors.extend(ids)
+    return running, contributors
+
+
+def _open(state: RoundState, me: Identity, roster: Roster, sealed: bytes, step: int) -> tuple[list[int], list[int]]:
+    """One incoming sum and its contributors."""
     payload = envelope.open_envelope(
-        hop.envelope, me.chain_key, _aad(state, hop.in_step, envelope.public_key_of(me.chain_key), me)
+        sealed, me.chain_key, _aad(state, step, envelope.public_key_of(me.chain_key), me)
     )
     if len(payload) < _COUNT.size:
         raise ProtocolError("envelope payload truncated")
@@ -276,7 +292,7 @@ def _open(state: RoundState, me: Identity, roster: Roster, hop: Hop) -> tuple[li
     _require(all(c in roster and c != me.node_id for c in contributors),
              "the running sum names a contributor outside the roster, or this client")
     running = paillier_math.from_bytes(
-        state.n, payload[ids_end:], state.params.num_plaintexts, source=f"envelope of step {hop.in_step}"
+        state.n, payload[ids_end:], state.params.num_plaintexts, source=f"envelope of step {step}"
     )
     return running, contributors
 
@@ -293,7 +309,7 @@ def _pass_on(state: RoundState, me: Identity, roster: Roster, hop: Hop) -> bytes
 
 
 def add(state: RoundState, hop: Hop, me: Identity) -> tuple[bytes, list[int]]:
-    """Open the incoming sum, add this client's masked contribution, pass it on.
+    """Open the incoming sums, add this client's masked contribution, pass it on.
 
     Returns
     -------
@@ -310,7 +326,7 @@ def add(state: RoundState, hop: Hop, me: Identity) -> tuple[bytes, list[int]]:
     """
     roster = _check_request(state, me, hop.server_round, hop.roster)
     _require(not state.added, "this client's contribution is already in a pass of this round")
-    running, contributors = _open(state, me, roster, hop)
+    running, contributors = _open_all(state, me, roster, hop)
     seen = [*contributors, me.node_id]
     _check_next(state, me, roster, hop, seen)
     masked = paillier_math.add_plain(
@@ -328,12 +344,14 @@ def reseal(state: RoundState, hop: Hop, me: Identity) -> bytes:
     Raises
     ------
     ProtocolError
-        If this client forwarded no sum this round, or the new next hop is not
-        allowed (itself, a contributor, one it sealed for already), or the
-        request would turn the sum into a total.
+        If this client forwarded no sum this round, or has corrected already,
+        or the new next hop is not allowed (itself, a contributor, one it
+        sealed for already), or the request would turn the sum into a total.
     """
     roster = _check_request(state, me, hop.server_round, hop.roster)
     _require(state.added, "no running sum to re-seal in this round")
+    _require(not state.corrected, "this client has corrected already: its sum goes nowhere else")
+    _require(not hop.inputs, "a re-seal adds nothing")
     _require(hop.next_id != 0, "a re-sealed running sum never becomes a total")
     _check_next(state, me, roster, hop, state.seen)
     return _pass_on(state, me, roster, hop)

@@ -22,7 +22,7 @@ from strategies.chain import PaillierChainFedAvg, SecureRoundState
 from strategies.codec import decode
 from strategies.errors import SecureAggregationError
 from strategies.keys import fingerprint
-from strategies.roster import Roster, ids_from_bytes
+from strategies.roster import Roster, ids_from_bytes, ids_to_bytes
 
 from .local_grid import LocalGrid
 
@@ -86,10 +86,13 @@ class Arena:
         return replies
 
     def hop(self, node: int, server_round: int, roster: Roster, envelope_: bytes = b"", in_step: int = 0,
-            out_step: int = 1, next_id: int = 0, action: str = wire.ADD) -> Message:
-        """Send one chain request, any request, to ``node``; its reply."""
+            out_step: int = 1, next_id: int = 0, action: str = wire.ADD,
+            survivors: list[int] | tuple[int, ...] = ()) -> Message:
+        """Send one chain request, any request, to ``node``: add ``envelope_`` (if any) and seal for
+        ``next_id``, or, as the root (``next_id`` 0), return the total for ``survivors``; its reply."""
         fields = {wire.ROUND: server_round, wire.ACTION: action, wire.ROSTER: roster.to_bytes(),
-                  wire.ENVELOPE: envelope_, wire.IN_STEP: in_step, wire.OUT_STEP: out_step, wire.NEXT: next_id}
+                  wire.ENVELOPES: [envelope_] if envelope_ else [], wire.IN_STEPS: [in_step] if envelope_ else [],
+                  wire.OUT_STEP: out_step, wire.NEXT: next_id, wire.SURVIVORS: ids_to_bytes(survivors)}
         return self._send([Message(RecordDict({wire.RECORD: ConfigRecord(fields)}), dst_node_id=node,
                                    message_type=wire.CHAIN)])[0]
 
@@ -125,16 +128,18 @@ class Arena:
         return self.round_state.codec.num_plaintexts
 
     def unmasked_total(self, server_round: int, roster: Roster, order: list[int]) -> list[int] | None:
-        """An honest pass over ``order`` and its corrections; the decrypted sum, or ``None`` if refused."""
+        """An honest pass over ``order`` as a chain (the last is the root) and its corrections;
+        the decrypted sum, or ``None`` if refused."""
         sealed, replies = b"", []
         for step, node in enumerate(order, start=1):
+            last = step == len(order)
             reply = self.hop(node, server_round, roster, sealed, step - 1 if sealed else 0, step,
-                             order[step] if step < len(order) else 0)
+                             0 if last else order[step], survivors=order if last else ())
             if reply.has_error():
                 return None
-            sealed = bytes(reply.content[wire.RECORD][wire.ENVELOPE if step < len(order) else wire.TOTAL])
+            sealed = bytes(reply.content[wire.RECORD][wire.TOTAL if last else wire.ENVELOPE])
             replies.append(reply)
-        corrections = [self.unmask(node, server_round, roster, order) for node in order]
+        corrections = [self.unmask(node, server_round, roster, order) for node in order[:-1]] + replies[-1:]
         if any(c.has_error() for c in corrections):
             return None
         return self.decrypt(self.total_of(replies[-1]), *[self.correction_of(c) for c in corrections])

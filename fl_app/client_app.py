@@ -289,15 +289,20 @@ def _client(client_for: ClientFactory, context: Context) -> SpamClient:
 
 def _hop(msg: Message) -> Hop:
     fields = msg.content[wire.RECORD]
+    envelopes, steps = list(fields.get(wire.ENVELOPES, [])), list(fields.get(wire.IN_STEPS, []))
+    if len(envelopes) != len(steps):
+        raise ProtocolError(f"{len(envelopes)} envelopes with {len(steps)} steps")
     return Hop(
         server_round=int(fields[wire.ROUND]), roster=bytes(fields[wire.ROSTER]),
-        envelope=bytes(fields.get(wire.ENVELOPE, b"")), in_step=int(fields[wire.IN_STEP]),
+        inputs=tuple((bytes(e), int(s)) for e, s in zip(envelopes, steps)),
         out_step=int(fields[wire.OUT_STEP]), next_id=int(fields[wire.NEXT]),
+        survivors=tuple(ids_from_bytes(bytes(fields.get(wire.SURVIVORS, b"")), "survivors")),
     )
 
 
 def chain(msg: Message, context: Context) -> Message:
-    """One hop: add this client's masked contribution (or re-seal the sum) and pass it on."""
+    """One hop up the tree: add this client's masked contribution to its children's sums (or
+    re-seal its sum) and pass it on; the root returns the total and its correction."""
     hop = _hop(msg)
     state = load_round_state(context, hop.server_round)
     me = _identity(context)
@@ -308,9 +313,14 @@ def chain(msg: Message, context: Context) -> Message:
         sealed, contributors = reseal(state, hop, me), state.seen
     else:
         raise ProtocolError(f"unknown chain action {action!r}")
+    reply = ConfigRecord({wire.CONTRIBUTORS: ids_to_bytes(contributors)})
+    if hop.next_id == 0:
+        values = correct(state, hop.server_round, hop.roster, list(hop.survivors), me)
+        reply[wire.TOTAL] = sealed
+        reply[wire.CORRECTION] = paillier_math.values_to_bytes(state.n, values)
+    else:
+        reply[wire.ENVELOPE] = sealed
     save_round_state(context, state)
-    out = wire.TOTAL if hop.next_id == 0 else wire.ENVELOPE
-    reply = ConfigRecord({out: sealed, wire.CONTRIBUTORS: ids_to_bytes(contributors)})
     return Message(RecordDict({wire.RECORD: reply}), reply_to=msg)
 
 

@@ -9,7 +9,7 @@ from clients.model import BOOK_RECIPE, DEFAULT_RECIPE, LOSSES, Recipe
 from data.loaders import CORPORA, DEFAULT_CORPUS
 from data.partition import PARTITIONERS
 from data.split import SPLITS
-from strategies.chain import MIN_CLIENTS_FLOOR
+from strategies.chain import DEFAULT_FANIN, MIN_CLIENTS_FLOOR
 from strategies.codec import DEFAULT_CLIP, DEFAULT_MAX_EXAMPLES
 from strategies.keys import DEFAULT_KEY_BITS
 from strategies.privacy import DEFAULT_DELTA, DpSettings, noise_multiplier_for
@@ -53,6 +53,7 @@ class RunConfig:
     clip: float = DEFAULT_CLIP
     max_examples: int = DEFAULT_MAX_EXAMPLES
     round_timeout: float = 600.0
+    chain_fanin: int = DEFAULT_FANIN
     results_dir: str = "results"
     checkpoint_dir: str = "checkpoints"
     resume: bool = False
@@ -83,6 +84,7 @@ class RunConfig:
             ("clip", self.clip > 0, "a number > 0"),
             ("max-examples", self.max_examples >= 1, "an integer >= 1"),
             ("round-timeout", self.round_timeout > 0, "a number of seconds > 0"),
+            ("chain-fanin", self.chain_fanin >= 1, "an integer >= 1 (children per node of the tree; 1: a chain)"),
             ("dp-clip", self.dp_clip >= 0, "0 (differential privacy off) or an L2 bound > 0"),
             ("dp-noise-multiplier", self.dp_noise_multiplier >= 0, "a number >= 0"),
             ("target-epsilon", self.target_epsilon >= 0, "0 (no budget) or an epsilon > 0"),

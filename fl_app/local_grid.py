@@ -80,6 +80,7 @@ class LocalGrid(Grid):
         self.received: list[Message] = []
         self._replies: dict[str, Message] = {}
         self._ids = itertools.count()
+        self.waves = 0
 
     def set_run(self, run: Run) -> None:
         """Set the run (kept for the Grid interface)."""
@@ -119,7 +120,12 @@ class LocalGrid(Grid):
         return replies
 
     def send_and_receive(self, messages: Iterable[Message], *, timeout: float | None = None) -> Iterable[Message]:
-        """Push, then pull: delivery is synchronous, so nothing is waited for."""
+        """Push, then pull: delivery is synchronous, so nothing is waited for.
+
+        ``waves`` counts the calls that send something: each is one sequential message round.
+        """
+        messages = list(messages)
+        self.waves += bool(messages)
         return self.pull_messages(self.push_messages(messages))
 
     def _deliver(self, msg: Message) -> Message | None:

@@ -134,6 +134,7 @@ def make_strategy(cfg: RunConfig, dp: DpSettings | None) -> BoundedFedAvg:
         clip=dp.value_bound if dp else cfg.clip,
         max_examples=cfg.max_examples,
         chain_timeout=cfg.round_timeout,
+        chain_fanin=cfg.chain_fanin,
         one_example_each=dp is not None,
         **nodes,
     )

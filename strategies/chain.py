@@ -1,4 +1,4 @@
-"""Flower message-based strategy: FedAvg with Paillier secure aggregation over a masked chain."""
+"""Flower message-based strategy: FedAvg with Paillier secure aggregation over a masked tree."""
 
 from __future__ import annotations
 
@@ -13,9 +13,8 @@ from flwr.common.logger import log
 from flwr.serverapp import Grid
 from phe import paillier
 
-from . import paillier_math, wire
+from . import paillier_math, tree_walk, wire
 from .bounded import BoundedFedAvg
-from .chain_walk import HopOutcome, PassResult, walk_chain
 from .codec import DEFAULT_CLIP, DEFAULT_MAX_EXAMPLES, Aggregate, CodecParams, decode
 from .envelope import KEY_BYTES
 from .errors import (
@@ -27,10 +26,12 @@ from .errors import (
 from .keys import DEFAULT_KEY_BITS, INSECURE_WARNING, generate_keypair, n_to_bytes
 from .parallel import WORKERS
 from .roster import Roster, ids_from_bytes, ids_to_bytes
+from .tree_walk import HopOutcome, HopRequest, TreeResult
 
 # Fewer contributors than this can never be decrypted, whatever the config says:
 # the "sum" of one update is the update.
 MIN_CLIENTS_FLOOR = 2
+DEFAULT_FANIN = 4
 
 
 @dataclass
@@ -45,8 +46,9 @@ class SecureRoundState:
     arrays: ArrayRecord
     codec: CodecParams
     roster: Roster | None = None  # stage 1: who trained, under which chain key
-    chain: PassResult | None = None  # stage 2: the masked total and its contributors
-    corrections: list[list[int]] = field(default_factory=list)  # stage 3: one per survivor
+    tree: TreeResult | None = None  # stage 2: the sums that reached the root, and who is in them
+    total: bytes = b""  # stage 3: the masked total from the root ...
+    corrections: list[list[int]] = field(default_factory=list)  # ... and a correction per survivor
 
 
 class PaillierChainFedAvg(BoundedFedAvg):
@@ -58,14 +60,21 @@ class PaillierChainFedAvg(BoundedFedAvg):
        encrypts its update (with its loss and clipped count in header slots)
        under the server's Paillier key, and replies with its chain key only.
     1. **roster**: the clients that replied, with their chain keys.
-    2. **chain**: one pass in a fresh random order; each client masks its
-       ciphertexts (pairwise masks with the roster plus a self mask), adds them
-       to the running sum and seals it for the next client; dropouts are
-       routed around; the last client returns the masked total.
-    3. **unmask**: every survivor sends its correction (removes its self mask
-       and its pairwise masks with the clients that dropped).
+    2. **tree**: one pass up a tree of fan-in ``chain_fanin`` over the roster
+       in a fresh random order, one level at a time, each level in parallel
+       (``tree_walk``); each client masks its ciphertexts (pairwise masks with
+       the roster plus a self mask), adds its children's sealed sums and seals
+       the result for its parent; dropouts are routed around.
+    3. **total + unmask**, in parallel: the root adds the last sums and
+       returns the masked total; every survivor sends its correction
+       (removes its self mask and its pairwise masks with the clients that
+       dropped).
     4. **decrypt**: the corrected total only, with the count, example and
        guard checks; then the weighted mean update is applied.
+
+    A round takes ``tree_walk.depth(clients, chain_fanin)`` sequential
+    messages without dropouts (one more per level at which some node
+    dropped): ``clients + 1`` for a chain, 6 for 100 clients at fan-in 4.
 
     A sum of fewer than ``min_clients`` contributions is never decrypted; any
     stage that cannot finish safely skips the round and keeps the old model.
@@ -84,7 +93,9 @@ class PaillierChainFedAvg(BoundedFedAvg):
     max_examples : int
         Public bound on the total training examples of a round (sets the slot width).
     chain_timeout : float
-        Seconds to wait for each chain hop and the unmask stage; also their TTL.
+        Seconds to wait for each level of the tree and the unmask stage; also their TTL.
+    chain_fanin : int (default: 4)
+        Children per node of the aggregation tree; 1 is a chain.
     one_example_each : bool
         Differential privacy: every client weighs 1, and a total whose example
         count differs from its contributor count is refused.
@@ -105,11 +116,14 @@ class PaillierChainFedAvg(BoundedFedAvg):
         clip: float = DEFAULT_CLIP,
         max_examples: int = DEFAULT_MAX_EXAMPLES,
         chain_timeout: float = 600.0,
+        chain_fanin: int = DEFAULT_FANIN,
         one_example_each: bool = False,
         keypair: tuple[paillier.PaillierPublicKey, paillier.PaillierPrivateKey] | None = None,
         seed: int | None = None,
         **kwargs,
     ) -> None:
+        if chain_fanin < 1:
+            raise ValueError(f"chain-fanin = {chain_fanin}: expected >= 1")
         if min_clients < MIN_CLIENTS_FLOOR:
             raise ValueError(f"min-clients = {min_clients}: expected >= {MIN_CLIENTS_FLOOR}")
         kwargs.setdefault("min_train_nodes", min_clients)
@@ -126,6 +140,7 @@ class PaillierChainFedAvg(BoundedFedAvg):
         self.clip = clip
         self.max_examples = max_examples
         self.chain_timeout = chain_timeout
+        self.chain_fanin = chain_fanin
         self.one_example_each = one_example_each
         self._rng = random.Random(seed) if seed is not None else random.SystemRandom()
         self._grid: Grid | None = None
@@ -134,8 +149,8 @@ class PaillierChainFedAvg(BoundedFedAvg):
     def summary(self) -> None:
         """Log the configuration."""
         super().summary()
-        log(INFO, "\t└──> Paillier chain: %d-bit key, min-clients %d, clip %.3g, max-examples %d",
-            self.key_bits, self.min_clients, self.clip, self.max_examples)
+        log(INFO, "\t└──> Paillier tree: %d-bit key, fan-in %d, min-clients %d, clip %.3g, max-examples %d",
+            self.key_bits, self.chain_fanin, self.min_clients, self.clip, self.max_examples)
 
     @property
     def codec(self) -> CodecParams | None:
@@ -177,13 +192,16 @@ class PaillierChainFedAvg(BoundedFedAvg):
             return None, None
         try:
             self.stage_roster(state, replies)
-            self.stage_chain(state)
-            self.stage_unmask(state)
+            self.stage_tree(state)
+            self.stage_total(state)
             aggregate = self.stage_decrypt(state)
         except SecureAggregationError as exc:
             log(ERROR, "round %d skipped, global model unchanged: %s", server_round, exc)
             return None, None
-        metrics = {"contributors": aggregate.contributors, "clipped": aggregate.clipped}
+        assert state.tree is not None
+        # training, each level and re-seal wave of the tree, then the root with the unmask stage
+        metrics = {"contributors": aggregate.contributors, "clipped": aggregate.clipped,
+                   "message_depth": 1 + state.tree.waves + 1}
         if aggregate.clipped:
             log(WARNING, "\t> %d update values were clipped to +-%.3g", aggregate.clipped, self.clip)
         if not self.one_example_each:  # under DP the clients send no loss
@@ -220,40 +238,43 @@ class PaillierChainFedAvg(BoundedFedAvg):
         except ProtocolError as exc:
             raise RoundAbortedError(f"no roster: {exc}") from exc
 
-    # ------------------------------------------------------------- 2. chain
-    def stage_chain(self, state: SecureRoundState) -> None:
-        """One pass of the masked running sum through the roster, in a fresh random order."""
+    # -------------------------------------------------------------- 2. tree
+    def stage_tree(self, state: SecureRoundState) -> None:
+        """One pass of the masked partial sums up the tree, below the root, in a fresh random order."""
         assert state.roster is not None
         order = list(state.roster.keys)
         self._rng.shuffle(order)
-        log(INFO, "chain: order %s", order)
+        log(INFO, "tree: fan-in %d, %d clients, sequential message depth %d (training, %d levels, "
+            "unmask with the root); order %s", self.chain_fanin, len(order),
+            tree_walk.depth(len(order), self.chain_fanin), len(tree_walk.levels(order, self.chain_fanin)), order)
 
-        def send_hop(node: int, action: str, envelope: bytes, in_step: int, out_step: int, next_id: int):
-            return self._hop(state, node, action, envelope, in_step, out_step, next_id)
+        def on_drop(node: int, code: int) -> None:
+            log(WARNING, "\t> node %d dropped in the tree (%s)", node, f"code {code}" if code else "no reply in time")
 
-        def on_drop(node: int, step: int, code: int) -> None:
-            log(WARNING, "\t> node %d dropped at chain step %d (%s)", node, step,
-                f"code {code}" if code else "no reply in time")
+        state.tree = tree_walk.walk_tree(order, self.chain_fanin, lambda requests: self._send_level(state, requests),
+                                         self.min_clients, on_drop)
 
-        state.chain = walk_chain(order, send_hop, self.min_clients, on_drop)
+    def _send_level(self, state: SecureRoundState, requests: list[HopRequest]) -> dict[int, HopOutcome]:
+        """One level's requests in parallel; the outcome per node."""
+        replies = self._send({r.node: (wire.CHAIN, self._hop_fields(state, r)) for r in requests})
+        return {r.node: self._outcome(replies.get(r.node), wire.ENVELOPE) for r in requests}
 
-    def _hop(
-        self, state: SecureRoundState, node: int, action: str, envelope: bytes, in_step: int,
-        out_step: int, next_id: int,
-    ) -> HopOutcome:
+    def _hop_fields(self, state: SecureRoundState, request: HopRequest) -> dict:
         assert state.roster is not None
-        fields = {
-            wire.ROUND: state.server_round, wire.ACTION: action, wire.ROSTER: state.roster.to_bytes(),
-            wire.ENVELOPE: envelope, wire.IN_STEP: in_step, wire.OUT_STEP: out_step, wire.NEXT: next_id,
+        return {
+            wire.ROUND: state.server_round, wire.ACTION: request.action, wire.ROSTER: state.roster.to_bytes(),
+            wire.ENVELOPES: [s.envelope for s in request.inputs], wire.IN_STEPS: [s.step for s in request.inputs],
+            wire.OUT_STEP: request.out_step, wire.NEXT: request.next_id,
         }
-        replies = self._send({node: fields}, wire.CHAIN)
-        reply = replies.get(node)
+
+    @staticmethod
+    def _outcome(reply: Message | None, field_name: str) -> HopOutcome:
         if reply is None:
             return HopOutcome(ok=False)
         if reply.has_error():
             return HopOutcome(ok=False, code=int(reply.error.code))
         record = reply.content.get(wire.RECORD, {})
-        sealed = record.get(wire.TOTAL if next_id == 0 else wire.ENVELOPE)
+        sealed = record.get(field_name)
         try:
             contributors = ids_from_bytes(bytes(record.get(wire.CONTRIBUTORS, b"")), "contributors")
         except ProtocolError:
@@ -262,8 +283,8 @@ class PaillierChainFedAvg(BoundedFedAvg):
             return HopOutcome(ok=False)
         return HopOutcome(ok=True, sealed=sealed, contributors=tuple(contributors))
 
-    def _send(self, fields_by_node: dict[int, dict], message_type: str) -> dict[int, Message]:
-        """Send one message per node, each with a TTL equal to the wait; replies by node.
+    def _send(self, requests: dict[int, tuple[str, dict]]) -> dict[int, Message]:
+        """Send one message per node (type and fields), each with a TTL equal to the wait; replies by node.
 
         A reply that comes later than the wait is never read: the SuperLink
         drops it when its TTL runs out.
@@ -273,22 +294,40 @@ class PaillierChainFedAvg(BoundedFedAvg):
         messages = [
             Message(RecordDict({wire.RECORD: ConfigRecord(fields)}), dst_node_id=node,
                     message_type=message_type, ttl=self.chain_timeout)
-            for node, fields in fields_by_node.items()
+            for node, (message_type, fields) in requests.items()
         ]
         replies = self._grid.send_and_receive(messages, timeout=self.chain_timeout)
-        return {r.metadata.src_node_id: r for r in replies if r.metadata.src_node_id in fields_by_node}
+        return {r.metadata.src_node_id: r for r in replies if r.metadata.src_node_id in requests}
 
-    # ------------------------------------------------------------ 3. unmask
-    def stage_unmask(self, state: SecureRoundState) -> None:
-        """Ask every survivor, in parallel, for its correction; all must answer."""
-        assert state.roster is not None and state.chain is not None
-        survivors = state.chain.contributors
+    # ----------------------------------------------------- 3. total + unmask
+    def stage_total(self, state: SecureRoundState) -> None:
+        """The root adds the last sums and returns the masked total while every other
+        survivor sends its correction, all in parallel; everyone must answer.
+
+        The survivor set is fixed before this stage (the root can only add or
+        fail), so the root checks it against the contributors it sums, and its
+        reply carries its own correction.
+        """
+        assert state.roster is not None and state.tree is not None
+        tree = state.tree
+        survivors = tree.contributors
+        self._require_enough(len(survivors), "final sum")
+        root_request = HopRequest(tree.root, wire.ADD, tree.inputs, tree.next_step, 0)
         fields = {wire.ROUND: state.server_round, wire.ROSTER: state.roster.to_bytes(),
                   wire.SURVIVORS: ids_to_bytes(survivors)}
-        replies = self._send({node: dict(fields) for node in survivors}, wire.UNMASK)
+        requests = {node: (wire.UNMASK, dict(fields)) for node in survivors if node != tree.root}
+        requests[tree.root] = (wire.CHAIN, {**self._hop_fields(state, root_request), **fields})
+        replies = self._send(requests)
+        root = self._outcome(replies.get(tree.root), wire.TOTAL)
+        if not root.ok:
+            raise RoundAbortedError(f"the root, node {tree.root}, did not return the total "
+                                    f"({f'code {root.code}' if root.code else 'no reply in time'})")
+        if root.contributors != tuple(survivors):
+            raise RoundAbortedError(f"the root reports contributors {list(root.contributors)}, expected {survivors}")
+        state.total = root.sealed
         n, count = self.public_key.n, state.codec.num_plaintexts
         for node in survivors:
-            reply = replies.get(node)
+            reply = replies[tree.root] if node == tree.root else replies.get(node)
             if reply is None or reply.has_error():
                 why = "no reply in time" if reply is None else f"code {reply.error.code}"
                 raise RoundAbortedError(f"survivor {node} did not send its correction ({why}); its self "
@@ -299,11 +338,10 @@ class PaillierChainFedAvg(BoundedFedAvg):
     # ----------------------------------------------------------- 4. decrypt
     def stage_decrypt(self, state: SecureRoundState) -> Aggregate:
         """Decrypt the corrected total (only the total) and check its count and guard bits."""
-        assert state.chain is not None
-        contributors = state.chain.contributors
-        self._require_enough(len(contributors), "final sum")
+        assert state.tree is not None
+        contributors = state.tree.contributors
         n, count = self.public_key.n, state.codec.num_plaintexts
-        total = paillier_math.from_bytes(n, state.chain.total, count, "total")
+        total = paillier_math.from_bytes(n, state.total, count, "total")
         correction = [sum(column) % n for column in zip(*state.corrections)]
         plaintexts = WORKERS.decrypt(self.private_key, paillier_math.add_plain(n, total, correction))
         aggregate = decode(plaintexts, len(contributors), state.codec, self.one_example_each)

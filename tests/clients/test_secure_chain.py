@@ -29,17 +29,25 @@ class Clients:
         }
         self.round = server_round
 
-    def hop(self, node, envelope_=b"", in_step=0, out_step=1, next_id=0, roster=None):
-        hop = Hop(self.round, roster or self.roster.to_bytes(), envelope_, in_step, out_step, next_id)
+    def hop(self, node, envelope_=b"", in_step=0, out_step=1, next_id=0, roster=None, survivors=()):
+        inputs = ((envelope_, in_step),) if envelope_ else ()
+        return self.add(node, inputs, out_step, next_id, roster, survivors)
+
+    def add(self, node, inputs, out_step, next_id, roster=None, survivors=()):
+        hop = Hop(self.round, roster or self.roster.to_bytes(), tuple(inputs), out_step, next_id, tuple(survivors))
         return add(self.state[node], hop, self.me[node])
 
     def chain(self, order):
-        """Walk ``order``; the masked total and its contributors."""
+        """Walk ``order`` (a tree of fan-in 1); the masked total and its contributors."""
         sealed = b""
         for step, node in enumerate(order, start=1):
             nxt = order[step] if step < len(order) else 0
-            sealed, contributors = self.hop(node, sealed, step - 1, step, nxt)
-        return paillier_math.from_bytes(PUB.n, sealed, PARAMS.num_plaintexts, "total"), contributors
+            sealed, contributors = self.hop(node, sealed, step - 1, step, nxt, survivors=order if not nxt else ())
+        return self.total(sealed), contributors
+
+    @staticmethod
+    def total(sealed):
+        return paillier_math.from_bytes(PUB.n, sealed, PARAMS.num_plaintexts, "total")
 
     def unmasked(self, total, survivors):
         corrections = [correct(self.state[i], self.round, self.roster.to_bytes(), survivors, self.me[i])
@@ -72,9 +80,9 @@ def test_a_dropped_client_is_corrected_for_by_the_survivors():
     c = Clients()
     sealed, _ = c.hop(1, next_id=2)
     # node 2 never answers; node 1 re-seals the same sum for node 3
-    sealed = reseal(c.state[1], Hop(1, c.roster.to_bytes(), b"", 0, 3, 3), c.me[1])
+    sealed = reseal(c.state[1], Hop(1, c.roster.to_bytes(), (), 3, 3), c.me[1])
     sealed, _ = c.hop(3, sealed, 3, 4, 4)
-    sealed, contributors = c.hop(4, sealed, 4, 5, 0)
+    sealed, contributors = c.hop(4, sealed, 4, 5, 0, survivors=[1, 3, 4])
     assert contributors == [1, 3, 4]
     total = paillier_math.from_bytes(PUB.n, sealed, PARAMS.num_plaintexts, "total")
     aggregate = c.unmasked(total, contributors)
@@ -84,8 +92,7 @@ def test_a_dropped_client_is_corrected_for_by_the_survivors():
 def colluder_opens(c, node, sealed, in_step):
     """What a colluding ``node`` sees: the running sum in the envelope it was sent."""
     c.state[node].roster = c.roster.to_bytes()
-    hop = Hop(c.round, c.roster.to_bytes(), sealed, in_step, in_step + 1, 0)
-    return secure_chain._open(c.state[node], c.me[node], c.roster, hop)[0]
+    return secure_chain._open(c.state[node], c.me[node], c.roster, sealed, in_step)[0]
 
 
 @pytest.mark.parametrize("masking", [True, False])
@@ -115,7 +122,7 @@ def test_a_client_adds_its_contribution_once_per_round():
 def test_a_chain_of_one_is_refused():
     c = Clients()
     with pytest.raises(ProtocolError, match="below this node's floor"):
-        c.hop(1, next_id=0)
+        c.hop(1, next_id=0, survivors=[1])
 
 
 def test_a_roster_below_the_floor_or_without_the_client_is_refused():
@@ -155,9 +162,9 @@ def test_a_resealed_sum_never_becomes_a_total_nor_goes_back():
     c = Clients()
     c.hop(1, next_id=2)
     with pytest.raises(ProtocolError, match="never becomes a total"):
-        reseal(c.state[1], Hop(1, c.roster.to_bytes(), b"", 0, 2, 0), c.me[1])
+        reseal(c.state[1], Hop(1, c.roster.to_bytes(), (), 2, 0), c.me[1])
     with pytest.raises(ProtocolError, match="already sealed"):
-        reseal(c.state[1], Hop(1, c.roster.to_bytes(), b"", 0, 2, 2), c.me[1])
+        reseal(c.state[1], Hop(1, c.roster.to_bytes(), (), 2, 2), c.me[1])
 
 
 def test_a_round_whose_roster_changes_is_refused():
@@ -220,3 +227,63 @@ def test_the_node_floor_comes_from_node_config_and_never_below_two():
 def test_noise_sized_for_more_clients_raises_the_floor():
     state, _ = contribute(1, np.zeros(100), 1, PUB.n, PARAMS, ClientPolicy(min_clients=3), noise_min_clients=90)
     assert state.floor == 90
+
+
+# ------------------------------------------------------------ tree of fan-in 2
+def tree(c):
+    """Leaves 3 and 4 seal for 2; 2 seals for the root 1: the root's total and contributors."""
+    e3, _ = c.hop(3, next_id=2, out_step=1)
+    e4, _ = c.hop(4, next_id=2, out_step=2)
+    e2, seen = c.add(2, [(e3, 1), (e4, 2)], 3, 1)
+    assert seen == [3, 4, 2]
+    total, contributors = c.add(1, [(e2, 3)], 4, 0, survivors=[3, 4, 2, 1])
+    return c.total(total), contributors
+
+
+def test_a_tree_total_unmasks_to_the_weighted_sum():
+    c = Clients()
+    total, contributors = tree(c)
+    aggregate = c.unmasked(total, contributors)
+    np.testing.assert_allclose(aggregate.mean_delta, expected_mean([1, 2, 3, 4]), atol=PARAMS.error_bound)
+
+
+def test_two_incoming_sums_with_a_shared_contributor_are_refused():
+    c = Clients()
+    e3, _ = c.hop(3, next_id=2, out_step=1)
+    with pytest.raises(ProtocolError, match="share a contributor"):
+        c.add(2, [(e3, 1), (e3, 1)], 3, 1)  # the same child counted twice would isolate it by difference
+
+
+@pytest.mark.parametrize("survivors", [[3, 4, 2], [3, 4, 2, 1, 5], [4, 2, 1]])
+def test_the_root_totals_only_for_exactly_its_contributors(survivors):
+    c = Clients(k=5)
+    e3, _ = c.hop(3, next_id=2, out_step=1)
+    e4, _ = c.hop(4, next_id=2, out_step=2)
+    e2, _ = c.add(2, [(e3, 1), (e4, 2)], 3, 1)
+    with pytest.raises(ProtocolError, match="not the contributors"):
+        c.add(1, [(e2, 3)], 4, 0, survivors=survivors)
+
+
+def test_no_reseal_after_correcting():
+    c = Clients()
+    total, contributors = tree(c)
+    correct(c.state[3], 1, c.roster.to_bytes(), contributors, c.me[3])
+    with pytest.raises(ProtocolError, match="corrected already"):
+        reseal(c.state[3], Hop(1, c.roster.to_bytes(), (), 5, 4), c.me[3])
+
+
+@pytest.mark.parametrize("masking", [True, False])
+def test_a_colluding_parent_sees_each_childs_sum_as_noise_and_without_masks_each_update(masking, monkeypatch):
+    if not masking:
+        monkeypatch.setattr(secure_chain.masks, "mask", lambda seed, pairs, me, n, count: [0] * count)
+    c = Clients()
+    e3, _ = c.hop(3, next_id=2, out_step=1)
+    e4, _ = c.hop(4, next_id=2, out_step=2)
+    for child, sealed, step in [(3, e3, 1), (4, e4, 2)]:
+        plaintexts = [PRIV.raw_decrypt(x) for x in colluder_opens(c, 2, sealed, step)]
+        if masking:
+            with pytest.raises(AggregateCheckError):
+                decode(plaintexts, 1, PARAMS)
+        else:
+            np.testing.assert_allclose(decode(plaintexts, 1, PARAMS).mean_delta, 0.01 * child,
+                                       atol=PARAMS.error_bound)

@@ -17,7 +17,7 @@ from fl_app.client_app import app as client_app
 from fl_app.config import RunConfig
 from fl_app.dataset import load_data
 from fl_app.local_grid import LocalGrid, run_strategy
-from strategies import envelope, paillier_math, wire
+from strategies import envelope, paillier_math, tree_walk, wire
 from strategies.chain import PaillierChainFedAvg
 from strategies.codec import FRAC_BITS, LOSS_BOUND
 from strategies.errors import CODE_BAD_ENVELOPE, InsecureKeyError
@@ -37,8 +37,9 @@ def corpus(tiny_corpus):
 
 
 def run_config(corpus, clients):
-    return {"corpus": "tsv", "data-path": str(corpus), "num-clients": clients,
-            "partitioner": "dirichlet", "dirichlet-alpha": 1.0, "min-clients": 2}
+    # a hundred clients share 192 training e-mails: one or two each
+    partitioner = {"partitioner": "iid"} if clients > 20 else {"partitioner": "dirichlet", "dirichlet-alpha": 1.0}
+    return {"corpus": "tsv", "data-path": str(corpus), "num-clients": clients, "min-clients": 2, **partitioner}
 
 
 def initial(corpus):
@@ -46,7 +47,7 @@ def initial(corpus):
 
 
 def secure(clients, min_clients=2, **kwargs):
-    return PaillierChainFedAvg(min_clients=min_clients, keypair=KEYPAIR, seed=0,
+    return PaillierChainFedAvg(min_clients=min_clients, keypair=KEYPAIR, seed=kwargs.pop("seed", 0),
                                min_train_nodes=clients, min_available_nodes=clients, **kwargs)
 
 
@@ -106,6 +107,15 @@ def skipped(weights, corpus):
     return np.array_equal(weights, initial(corpus))
 
 
+def never_restarted(grid):
+    """No node was asked to add twice, and nobody to re-seal."""
+    adds = [m.metadata.dst_node_id for m in grid.sent
+            if m.metadata.message_type == wire.CHAIN and m.content[wire.RECORD][wire.ACTION] == wire.ADD]
+    resealed = [m for m in grid.sent
+                if m.metadata.message_type == wire.CHAIN and m.content[wire.RECORD][wire.ACTION] == wire.RESEAL]
+    return len(adds) == len(set(adds)) and not resealed
+
+
 @pytest.mark.parametrize("clients", [2, 3, 10])
 def test_decrypted_aggregate_equals_plain_weighted_fedavg(corpus, clients):
     secure_weights, grid = run(secure(clients), corpus, clients)
@@ -113,7 +123,17 @@ def test_decrypted_aggregate_equals_plain_weighted_fedavg(corpus, clients):
     assert np.abs(secure_weights).max() > 0.01  # it learned something
     assert np.abs(secure_weights - plain_weights).max() <= BOUND
     types = [m.metadata.message_type for m in grid.sent]
-    assert types.count(wire.CHAIN) == clients and types.count(wire.UNMASK) == clients
+    assert types.count(wire.CHAIN) == clients and types.count(wire.UNMASK) == clients - 1  # the root corrects in its CHAIN reply
+
+
+@pytest.mark.parametrize("fanin, clients, depth", [(1, 6, 7), (2, 6, 4), (4, 6, 4), (4, 100, 6)])
+def test_a_tree_of_any_fanin_equals_plain_fedavg_in_logarithmic_depth(corpus, fanin, clients, depth):
+    secure_weights, grid = run(secure(clients, chain_fanin=fanin), corpus, clients)
+    plain_weights, _ = run(plain(clients), corpus, clients)
+    assert np.abs(secure_weights - plain_weights).max() <= BOUND
+    metrics = grid.result.train_metrics_clientapp[1]
+    assert metrics["contributors"] == clients
+    assert metrics["message_depth"] == grid.waves == depth == tree_walk.depth(clients, fanin)
 
 
 def test_the_round_loss_and_clipped_count_come_out_of_the_sum_only(corpus):
@@ -183,7 +203,7 @@ def test_invalid_ciphertexts_in_an_envelope_skip_the_round(corpus):
     weights, grid = run(strategy, corpus, 3, intercept=intercept)
     assert skipped(weights, corpus)
     assert [m.error.code for m in grid.received if m.has_error()] == [CODE_BAD_ENVELOPE]
-    assert not any(m.metadata.message_type == wire.UNMASK for m in grid.sent)  # never restarted
+    assert never_restarted(grid)
 
 
 @pytest.mark.parametrize("attack", ["tampered", "truncated"])
@@ -196,7 +216,8 @@ def test_a_bad_envelope_skips_the_round_and_is_never_retried(corpus, attack):
     intercept, _ = first_hop_rewriter(rewrite)
     weights, grid = run(secure(3), corpus, 3, intercept=intercept)
     assert skipped(weights, corpus)
-    assert sum(m.metadata.message_type == wire.CHAIN for m in grid.sent) == 2
+    assert CODE_BAD_ENVELOPE in [m.error.code for m in grid.received if m.has_error()]
+    assert never_restarted(grid)
 
 
 def test_a_replayed_envelope_does_not_open(corpus):
@@ -256,14 +277,21 @@ def test_slot_overflow_is_caught_after_decryption_and_the_round_skipped(corpus, 
     assert skipped(weights, corpus)
 
 
-def hop_dropper(positions):
-    """Interceptor: the ADD hops at these 0-based positions never answer."""
-    seen = {"hop": -1, "dropped": []}
+INNER = "inner"  # a node below the root with children
+LEAF = "leaf"  # a node without children
+ROOT = "root"
+
+
+def hop_dropper(kinds):
+    """Interceptor: the first ADD request to a node of each of ``kinds`` never answers."""
+    seen = {"dropped": [], "kinds": list(kinds)}
 
     def drop(ins, rep):
         if ins.metadata.message_type == wire.CHAIN and ins.content[wire.RECORD][wire.ACTION] == wire.ADD:
-            seen["hop"] += 1
-            if seen["hop"] in positions:
+            fields = ins.content[wire.RECORD]
+            kind = ROOT if int(fields[wire.NEXT]) == 0 else INNER if list(fields[wire.ENVELOPES]) else LEAF
+            if kind in seen["kinds"]:
+                seen["kinds"].remove(kind)
                 seen["dropped"].append(ins.metadata.dst_node_id)
                 return None
         return rep
@@ -271,19 +299,24 @@ def hop_dropper(positions):
     return drop, seen
 
 
-@pytest.mark.parametrize("positions", [(0,), (1,), (3,), (0, 1), (1, 3), (2, 3)])
-def test_dropouts_at_any_step_but_the_last_are_corrected_for(corpus, positions):
-    drop, seen = hop_dropper(positions)
-    weights, grid = run(secure(5, min_clients=3), corpus, 5, intercept=drop, floor=3)
-    assert np.abs(weights - survivors_plain(corpus, 5, seen["dropped"])).max() <= BOUND
-    assert grid.result.train_metrics_clientapp[1]["contributors"] == 5 - len(positions)
+@pytest.mark.parametrize("fanin, clients, kinds", [
+    (1, 5, (LEAF,)), (1, 5, (INNER,)), (1, 5, (INNER, INNER)), (1, 5, (LEAF, INNER)),
+    (2, 5, (INNER,)), (2, 7, (LEAF, INNER)), (4, 6, (INNER,)), (4, 6, (LEAF,)),
+])
+def test_dropouts_anywhere_below_the_root_are_corrected_for(corpus, fanin, clients, kinds):
+    drop, seen = hop_dropper(kinds)
+    weights, grid = run(secure(clients, min_clients=3, chain_fanin=fanin), corpus, clients, intercept=drop, floor=3)
+    assert len(seen["dropped"]) == len(kinds)  # each kind of node existed and dropped
+    assert np.abs(weights - survivors_plain(corpus, clients, seen["dropped"])).max() <= BOUND
+    assert grid.result.train_metrics_clientapp[1]["contributors"] == clients - len(kinds)
 
 
-def test_a_drop_at_the_last_hop_skips_the_round(corpus):
-    drop, seen = hop_dropper((4,))
-    weights, grid = run(secure(5, min_clients=3), corpus, 5, intercept=drop, floor=3)
-    assert skipped(weights, corpus)
-    assert not any(m.metadata.message_type == wire.UNMASK for m in grid.sent)
+@pytest.mark.parametrize("fanin", [1, 4])
+def test_a_drop_of_the_root_skips_the_round(corpus, fanin):
+    drop, seen = hop_dropper((ROOT,))
+    weights, grid = run(secure(5, min_clients=3, chain_fanin=fanin), corpus, 5, intercept=drop, floor=3)
+    assert skipped(weights, corpus) and seen["dropped"]
+    assert never_restarted(grid)
 
 
 def test_a_survivor_missing_at_unmask_skips_the_round(corpus):
