@@ -52,7 +52,8 @@ from strategies.errors import (
     EnvelopeError,
     ProtocolError,
 )
-from strategies.keys import n_from_bytes, n_to_bytes
+from strategies.keys import n_from_bytes, n_to_bytes, public_key_from_n
+from strategies.parallel import DEFAULT_MAX_AHEAD_BYTES, WORKERS
 from strategies.privacy import DpSettings, clip_l2, grid_noise
 from strategies.roster import ids_from_bytes, ids_to_bytes
 
@@ -280,6 +281,22 @@ def _train_plain(msg: Message, weights: list[np.ndarray], num_examples: int, met
     return Message(content, reply_to=msg)
 
 
+def _precompute(msg: Message, context: Context) -> None:
+    """Start this round's obfuscators in the worker pool, so they are computed while the
+    client trains (the next round's start once this one's are used), within the memory
+    bound of node-config ``precompute-mb``."""
+    record = msg.content[wire.PAILLIER_RECORD]
+    try:
+        n = public_key_from_n(n_from_bytes(bytes(record[wire.N])), _policy(context).insecure_demo_key).n
+        count = CodecParams.from_config(dict(record)).num_plaintexts
+        megabytes = float(context.node_config.get(wire.NODE_PRECOMPUTE_MB, DEFAULT_MAX_AHEAD_BYTES / 2**20))
+    except (KeyError, TypeError, ValueError) as exc:  # InsecureKeyError too: contribute refuses it
+        LOG.info("node %s: no obfuscators ahead: %s", context.node_id, exc)
+        return
+    WORKERS.max_ahead_bytes = int(megabytes * 2**20)
+    WORKERS.prefetch(n, count)
+
+
 def _client(client_for: ClientFactory, context: Context) -> SpamClient:
     try:
         return client_for(context)
@@ -352,6 +369,8 @@ def build_client_app(client_for: ClientFactory = spam_client) -> ClientApp:
         config = dict(msg.content["config"])
         ledger = _ledger(context)
         digest = check_training_request(ledger, int(config.get("server-round", 0)), parameters, config)
+        if wire.PAILLIER_RECORD in msg.content:
+            _precompute(msg, context)
         weights, num_examples, metrics = client.fit(parameters, config)
         ledger.last_round, ledger.models = int(config.get("server-round", 0)), [*ledger.models, digest]
         if wire.PAILLIER_RECORD not in msg.content:

@@ -1,10 +1,14 @@
 """Paillier work on every core: obfuscators computed ahead, decryption in parallel.
 
 An obfuscator ``r^n mod n^2`` costs one 2048-bit modular exponentiation
-(~8 ms) and does not depend on the data, so a client can compute the next
-round's while it waits for the chain, and spread them over a process pool
-(gmpy2 holds the GIL, so threads would not help). Obfuscators never leave
-the process that computed them and each is handed out exactly once.
+(~8 ms) and does not depend on the data, so a client computes them off the
+critical path: this round's while it trains, and the next round's as soon as
+it has encrypted this one's (while it waits for the tree), spread over a
+process pool (gmpy2 holds the GIL, so threads would not help), within a
+memory bound. Obfuscators never leave the process that computed them and
+each is handed out exactly once. ``stats`` says how many were ready when
+asked for (their exponentiations left the critical path) and how many were
+waited for.
 """
 
 from __future__ import annotations
@@ -26,6 +30,14 @@ from .paillier_math import random_obfuscator
 # Obfuscators per task: large enough to amortise inter-process overhead
 # (~0.1 ms per task), small enough to spread evenly over the workers.
 BATCH = 8
+# Obfuscators computed ahead (in stock or pending) take at most this much memory
+# per process: 4096 bits each for a 2048-bit key, so 64 MiB holds about 130,000.
+DEFAULT_MAX_AHEAD_BYTES = 64 << 20
+
+
+def _bytes(n: int) -> int:
+    """The size of one obfuscator (an integer below n^2)."""
+    return (2 * n.bit_length() + 7) // 8
 
 
 def _obfuscator_batch(n: int, count: int) -> list[int]:
@@ -44,10 +56,15 @@ class PaillierWorkers:
     ----------
     workers : int, optional
         Processes; default: every core.
+    max_ahead_bytes : int
+        Memory bound on obfuscators computed ahead of need (stock and pending).
     """
 
-    def __init__(self, workers: int | None = None) -> None:
+    def __init__(self, workers: int | None = None, max_ahead_bytes: int = DEFAULT_MAX_AHEAD_BYTES) -> None:
         self.workers = workers or os.cpu_count() or 1
+        self.max_ahead_bytes = max_ahead_bytes
+        self.ready = 0  # obfuscators handed out that were computed when asked for
+        self.waited = 0  # ... that were not
         self._executor: ProcessPoolExecutor | None = None
         self._stock: dict[int, list[int]] = {}
         self._pending: dict[int, list[Future]] = {}
@@ -69,15 +86,32 @@ class PaillierWorkers:
         self.broken = True
         self._pending.clear()
 
+    def _ahead(self, n: int) -> int:
+        """Obfuscators for ``n`` in stock or pending (caller holds the lock)."""
+        return len(self._stock.get(n, [])) + BATCH * len(self._pending.get(n, []))
+
     def prefetch(self, n: int, count: int) -> None:
-        """Start computing ``count`` obfuscators for key ``n`` in the background."""
-        if self.broken:
+        """Have ``count`` obfuscators for key ``n`` in stock or computing in the background,
+        within ``max_ahead_bytes`` over every key."""
+        with self._lock:
+            ahead = sum(self._ahead(key) * _bytes(key) for key in {*self._stock, *self._pending})
+            room = max(0, (self.max_ahead_bytes - ahead) // _bytes(n))
+            missing = min(count - self._ahead(n), room)
+        self._submit(n, missing)
+
+    def _submit(self, n: int, count: int) -> None:
+        if self.broken or count <= 0:
             return
         pool = self._pool()
         with self._lock:
             pending = self._pending.setdefault(n, [])
             for start in range(0, count, BATCH):
                 pending.append(pool.submit(_obfuscator_batch, n, min(BATCH, count - start)))
+
+    def stats(self) -> dict[str, float]:
+        """Obfuscators handed out ready and waited for, and the share ready (off the critical path)."""
+        total = self.ready + self.waited
+        return {"ready": self.ready, "waited": self.waited, "ready_share": self.ready / total if total else 0.0}
 
     def obfuscators(self, n: int, count: int) -> list[int]:
         """``count`` fresh obfuscators for key ``n``: from stock, pending work, or computed now.
@@ -86,10 +120,16 @@ class PaillierWorkers:
         checks it, so two callers never share one: two ciphertexts with the
         same ``r`` would reveal the difference of their plaintexts.
         """
+        counted = False
         while True:
             with self._lock:
                 stock = self._stock.setdefault(n, [])
                 pending = self._pending.setdefault(n, [])
+                if not counted:
+                    done = len(stock) + sum(len(f.result()) for f in pending if f.done() and not f.exception())
+                    self.ready += min(count, done)
+                    self.waited += count - min(count, done)
+                    counted = True
                 try:
                     while len(stock) < count and pending:
                         stock.extend(pending.pop(0).result())
@@ -102,7 +142,7 @@ class PaillierWorkers:
                     del stock[:count]
                     return taken
                 missing = count - len(stock)
-            self.prefetch(n, missing)
+            self._submit(n, missing)
 
     def decrypt(self, private_key: paillier.PaillierPrivateKey, ciphertexts: Sequence[int]) -> list[int]:
         """``raw_decrypt`` (CRT) of every ciphertext, spread over the workers, in order."""

@@ -48,6 +48,8 @@ NODE_DP_DELTA = "dp-delta"
 NODE_FEDERATION_FILE = "federation-file"
 NODE_MEMBER = "member"
 NODE_IDENTITY_KEY = "identity-key"
+# Memory for obfuscators computed ahead of need, in MiB (default: parallel.DEFAULT_MAX_AHEAD_BYTES).
+NODE_PRECOMPUTE_MB = "precompute-mb"
 # The node's own data: when set, the run must name the same (a server cannot point it elsewhere).
 NODE_CORPUS = "corpus"
 NODE_DATA_PATH = "data-path"

@@ -39,3 +39,23 @@ def test_two_callers_never_get_the_same_obfuscator():
         t.join(timeout=30)
     handed = taken[0] + taken[1]
     assert len(handed) == 200 and len(set(handed)) == 200
+
+
+def test_obfuscators_ahead_are_topped_up_within_the_memory_bound_and_counted_when_ready():
+    n = (2**127 - 1) * (2**89 - 1)
+    size = (2 * n.bit_length() + 7) // 8
+    workers = PaillierWorkers(1, max_ahead_bytes=size * 24)
+    try:
+        workers.prefetch(n, 16)
+        workers.prefetch(n, 16)  # already 16 ahead: nothing more
+        assert workers._ahead(n) == 16
+        workers.prefetch(n, 1000)  # the bound: 24 at most (in batches of 8)
+        assert workers._ahead(n) == 24
+        for future in workers._pending[n]:
+            future.result(timeout=60)
+        assert len(set(workers.obfuscators(n, 24))) == 24
+        assert workers.stats() == {"ready": 24, "waited": 0, "ready_share": 1.0}
+        workers.obfuscators(n, 8)  # nothing ahead: computed while the caller waits
+        assert workers.stats()["waited"] == 8
+    finally:
+        workers.shutdown()
