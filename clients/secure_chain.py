@@ -206,7 +206,7 @@ def contribute(
         raise ProtocolError(f"the server's Paillier key: {exc}") from exc
     plaintexts, clipped = encode(delta, num_examples, params, loss, noise)
     obfuscators = WORKERS.obfuscators(n, len(plaintexts))
-    WORKERS.prefetch(n, len(plaintexts))  # next round's, computed while we wait for the chain
+    WORKERS.prefetch(n, len(plaintexts))  # next round's, computed while we wait for the tree
     ciphertexts = paillier_math.encrypt_many(n, plaintexts, obfuscators)
     floor = max(policy.min_clients, noise_min_clients)
     return RoundState(server_round, n, params, ciphertexts, masks.new_seed(), floor), clipped
