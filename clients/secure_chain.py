@@ -165,13 +165,14 @@ class RoundState:
 
 @dataclass(frozen=True)
 class Hop:
-    """A tree request: add the ``inputs`` (sealed sums and the steps they were sealed at) to this
+    """A tree request: add the ``inputs`` (sealed sums, the steps they were sealed at, and who
+    sealed them) to this
     client's contribution, or re-seal its sum, and pass on to ``next_id`` (0: the root, which
     returns the total for ``survivors``)."""
 
     server_round: int
     roster: bytes
-    inputs: tuple[tuple[bytes, int], ...]
+    inputs: tuple[tuple[bytes, int, int], ...]
     out_step: int
     next_id: int
     survivors: tuple[int, ...] = ()
@@ -243,7 +244,7 @@ def _check_authenticated(roster: Roster, me: Identity) -> None:
 
 
 def _check_next(state: RoundState, me: Identity, roster: Roster, hop: Hop, contributors: list[int]) -> None:
-    _require(hop.out_step > max([state.last_step, *(step for _, step in hop.inputs)]), "steps must only increase")
+    _require(hop.out_step > max([state.last_step, *(step for _, step, _ in hop.inputs)]), "steps must only increase")
     if hop.next_id == 0:
         _require(len(contributors) >= state.floor,
                  f"a total of {len(contributors)} contributions is below this node's floor ({state.floor})")
@@ -255,9 +256,10 @@ def _check_next(state: RoundState, me: Identity, roster: Roster, hop: Hop, contr
     _require(hop.next_id not in state.sealed_for, "this sum was already sealed for that member")
 
 
-def _aad(state: RoundState, step: int, recipient: bytes, me: Identity) -> bytes:
+def _aad(state: RoundState, step: int, recipient: bytes, sender: bytes, me: Identity) -> bytes:
     digest = Roster.from_bytes(state.roster).digest()
-    return envelope.associated_data(me.run_id, state.server_round, step, recipient, fingerprint(state.n), digest)
+    return envelope.associated_data(me.run_id, state.server_round, step, recipient, fingerprint(state.n), digest,
+                                    sender)
 
 
 def _pair_seeds(state: RoundState, me: Identity, roster: Roster) -> dict[int, bytes]:
@@ -271,18 +273,21 @@ def _open_all(state: RoundState, me: Identity, roster: Roster, hop: Hop) -> tupl
     """The sum of the incoming sums and their contributors, which must not overlap."""
     running: list[int] = []
     contributors: list[int] = []
-    for sealed, step in hop.inputs:
-        values, ids = _open(state, me, roster, sealed, step)
+    for sealed, step, sender in hop.inputs:
+        values, ids = _open(state, me, roster, sealed, step, sender)
         _require(not set(ids) & set(contributors), "two incoming sums share a contributor")
         running = paillier_math.add(state.n, running, values) if running else values
         contributors.extend(ids)
     return running, contributors
 
 
-def _open(state: RoundState, me: Identity, roster: Roster, sealed: bytes, step: int) -> tuple[list[int], list[int]]:
-    """One incoming sum and its contributors."""
+def _open(state: RoundState, me: Identity, roster: Roster, sealed: bytes, step: int, sender: int
+          ) -> tuple[list[int], list[int]]:
+    """One incoming sum and its contributors, sealed by ``sender``, who added last."""
+    _require(sender in roster and sender != me.node_id, "an envelope's sender is not another roster member")
+    key = roster.keys[sender]
     payload = envelope.open_envelope(
-        sealed, me.chain_key, _aad(state, step, envelope.public_key_of(me.chain_key), me)
+        sealed, me.chain_key, _aad(state, step, envelope.public_key_of(me.chain_key), key, me), key
     )
     if len(payload) < _COUNT.size:
         raise ProtocolError("envelope payload truncated")
@@ -291,6 +296,7 @@ def _open(state: RoundState, me: Identity, roster: Roster, sealed: bytes, step: 
     contributors = ids_from_bytes(payload[_COUNT.size : ids_end], "contributors")
     _require(all(c in roster and c != me.node_id for c in contributors),
              "the running sum names a contributor outside the roster, or this client")
+    _require(contributors[-1:] == [sender], "an incoming sum does not end with its sender's contribution")
     running = paillier_math.from_bytes(
         state.n, payload[ids_end:], state.params.num_plaintexts, source=f"envelope of step {step}"
     )
@@ -305,7 +311,8 @@ def _pass_on(state: RoundState, me: Identity, roster: Roster, hop: Hop) -> bytes
         return body
     state.sealed_for.append(hop.next_id)
     payload = _COUNT.pack(len(state.seen)) + ids_to_bytes(state.seen) + body
-    return envelope.seal(payload, roster.keys[hop.next_id], _aad(state, hop.out_step, roster.keys[hop.next_id], me))
+    recipient, sender = roster.keys[hop.next_id], envelope.public_key_of(me.chain_key)
+    return envelope.seal(payload, recipient, _aad(state, hop.out_step, recipient, sender, me), me.chain_key)
 
 
 def add(state: RoundState, hop: Hop, me: Identity) -> tuple[bytes, list[int]]:

@@ -202,8 +202,9 @@ def attack_late_reply(fed: Federation) -> dict:
     roster, _ = arena.train(1, fed.weights, fed.train_config)
     alice, sue = [n for n in arena.nodes if n != BOB_NODE]
     first = arena.hop(alice, 1, roster, next_id=sue)
-    second = arena.hop(sue, 1, roster, _env(first), 1, 2, BOB_NODE)
-    late = arena.hop(BOB_NODE, 1, roster, _env(second), 2, 3, 0, survivors=[alice, sue, BOB_NODE])  # "too late"
+    second = arena.hop(sue, 1, roster, _env(first), 1, 2, BOB_NODE, sender=alice)
+    late = arena.hop(BOB_NODE, 1, roster, _env(second), 2, 3, 0, survivors=[alice, sue, BOB_NODE],
+                     sender=sue)  # the reply that came "too late"
     again = arena.hop(sue, 1, roster, out_step=4, next_id=0, action=wire.RESEAL, survivors=[alice, sue])
     refused = [name for name, reply in [("reseal-as-total", again)] if reply.has_error()]
     recovered: list[str] = []
@@ -235,11 +236,11 @@ def attack_deviating(fed: Federation) -> dict:
         recovered += arena.words_of_single_update(arena.decrypt(arena.total_of(alone)))
     to_himself = arena.hop(BOB_NODE, 1, roster, out_step=2, next_id=BOB_NODE)
     first = arena.hop(BOB_NODE, 1, roster, out_step=3, next_id=alice)
-    second = arena.hop(alice, 1, roster, _env(first), 3, 4, sue)
-    total_all = arena.hop(sue, 1, roster, _env(second), 4, 5, 0, survivors=[BOB_NODE, alice, sue])
+    second = arena.hop(alice, 1, roster, _env(first), 3, 4, sue, sender=BOB_NODE)
+    total_all = arena.hop(sue, 1, roster, _env(second), 4, 5, 0, survivors=[BOB_NODE, alice, sue], sender=alice)
     again = arena.hop(alice, 1, roster, out_step=6, next_id=sue)
     if not again.has_error():
-        total_two = arena.hop(sue, 1, roster, _env(again), 6, 7, 0, survivors=[alice, sue])
+        total_two = arena.hop(sue, 1, roster, _env(again), 6, 7, 0, survivors=[alice, sue], sender=alice)
         if not total_two.has_error() and not total_all.has_error():
             everyone = arena.decrypt(arena.total_of(total_all))
             two = arena.decrypt(arena.total_of(total_two))

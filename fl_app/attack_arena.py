@@ -87,11 +87,13 @@ class Arena:
 
     def hop(self, node: int, server_round: int, roster: Roster, envelope_: bytes = b"", in_step: int = 0,
             out_step: int = 1, next_id: int = 0, action: str = wire.ADD,
-            survivors: list[int] | tuple[int, ...] = ()) -> Message:
-        """Send one chain request, any request, to ``node``: add ``envelope_`` (if any) and seal for
-        ``next_id``, or, as the root (``next_id`` 0), return the total for ``survivors``; its reply."""
+            survivors: list[int] | tuple[int, ...] = (), sender: int = 0) -> Message:
+        """Send one chain request, any request, to ``node``: add ``envelope_`` (if any, sealed by
+        ``sender``) and seal for ``next_id``, or, as the root (``next_id`` 0), return the total for
+        ``survivors``; its reply."""
         fields = {wire.ROUND: server_round, wire.ACTION: action, wire.ROSTER: roster.to_bytes(),
                   wire.ENVELOPES: [envelope_] if envelope_ else [], wire.IN_STEPS: [in_step] if envelope_ else [],
+                  wire.SENDERS: [sender] if envelope_ else [],
                   wire.OUT_STEP: out_step, wire.NEXT: next_id, wire.SURVIVORS: ids_to_bytes(survivors)}
         return self._send([Message(RecordDict({wire.RECORD: ConfigRecord(fields)}), dst_node_id=node,
                                    message_type=wire.CHAIN)])[0]
@@ -105,12 +107,13 @@ class Arena:
 
     def open_as_member(self, private_key: bytes, reply: Message, server_round: int, roster: Roster,
                        step: int) -> list[int]:
-        """Open an envelope sealed for a member whose chain key the server holds."""
+        """Open an envelope sealed (by the node that sent ``reply``) for a member whose chain key
+        the server holds."""
         sealed = bytes(reply.content[wire.RECORD][wire.ENVELOPE])
-        me = envelope.public_key_of(private_key)
+        me, sender = envelope.public_key_of(private_key), roster.keys[reply.metadata.src_node_id]
         aad = envelope.associated_data(self.grid.run.run_id, server_round, step, me, fingerprint(self.n),
-                                       roster.digest())
-        payload = envelope.open_envelope(sealed, private_key, aad)
+                                       roster.digest(), sender)
+        payload = envelope.open_envelope(sealed, private_key, aad, sender)
         count = int.from_bytes(payload[:4], "big")
         return paillier_math.from_bytes(self.n, payload[4 + 8 * count :], self._count(), "opened envelope")
 
@@ -134,7 +137,8 @@ class Arena:
         for step, node in enumerate(order, start=1):
             last = step == len(order)
             reply = self.hop(node, server_round, roster, sealed, step - 1 if sealed else 0, step,
-                             0 if last else order[step], survivors=order if last else ())
+                             0 if last else order[step], survivors=order if last else (),
+                             sender=order[step - 2] if sealed else 0)
             if reply.has_error():
                 return None
             sealed = bytes(reply.content[wire.RECORD][wire.TOTAL if last else wire.ENVELOPE])

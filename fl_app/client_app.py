@@ -307,11 +307,12 @@ def _client(client_for: ClientFactory, context: Context) -> SpamClient:
 def _hop(msg: Message) -> Hop:
     fields = msg.content[wire.RECORD]
     envelopes, steps = list(fields.get(wire.ENVELOPES, [])), list(fields.get(wire.IN_STEPS, []))
-    if len(envelopes) != len(steps):
-        raise ProtocolError(f"{len(envelopes)} envelopes with {len(steps)} steps")
+    senders = list(fields.get(wire.SENDERS, []))
+    if not len(envelopes) == len(steps) == len(senders):
+        raise ProtocolError(f"{len(envelopes)} envelopes with {len(steps)} steps and {len(senders)} senders")
     return Hop(
         server_round=int(fields[wire.ROUND]), roster=bytes(fields[wire.ROSTER]),
-        inputs=tuple((bytes(e), int(s)) for e, s in zip(envelopes, steps)),
+        inputs=tuple((bytes(e), int(s), int(f)) for e, s, f in zip(envelopes, steps, senders)),
         out_step=int(fields[wire.OUT_STEP]), next_id=int(fields[wire.NEXT]),
         survivors=tuple(ids_from_bytes(bytes(fields.get(wire.SURVIVORS, b"")), "survivors")),
     )

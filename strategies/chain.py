@@ -264,6 +264,7 @@ class PaillierChainFedAvg(BoundedFedAvg):
         return {
             wire.ROUND: state.server_round, wire.ACTION: request.action, wire.ROSTER: state.roster.to_bytes(),
             wire.ENVELOPES: [s.envelope for s in request.inputs], wire.IN_STEPS: [s.step for s in request.inputs],
+            wire.SENDERS: [s.holder for s in request.inputs],
             wire.OUT_STEP: request.out_step, wire.NEXT: request.next_id,
         }
 

@@ -1,13 +1,17 @@
-"""Sealed envelopes for the chain: X25519 + HKDF-SHA256 + ChaCha20-Poly1305.
+"""Sealed envelopes for the tree: X25519 + HKDF-SHA256 + ChaCha20-Poly1305, sender-authenticated.
 
-The server relays the running encrypted sum from client to client; sealing
-it for the next client means the server never holds a ciphertext it could
-decrypt other than the final total. Each envelope uses a fresh ephemeral
-X25519 key (ECIES style), so only the recipient's long-term chain key (fresh
-per run) is needed. The run, round, step and recipient are bound into the
-associated data, with the digest of the round's roster: an envelope
-replayed into another run, round or step, delivered to another client, or
-sent along a chain whose members were shown another roster, does not open.
+The server relays the partial encrypted sums from client to client; sealing
+each for its recipient means the server never holds a ciphertext it could
+decrypt other than the final total. The key comes from two X25519 exchanges,
+as in HPKE's Auth mode (RFC 9180, ``AuthEncap``): a fresh ephemeral key with
+the recipient's chain key, and the sender's chain key with the recipient's,
+all three public keys in the key schedule. So only the recipient opens it,
+and it opens only as coming from the sender the recipient expects: the
+server cannot forge an envelope, nor pass one off as another client's. The
+run, round, step, recipient and sender are bound into the associated data,
+with the digest of the round's roster: an envelope replayed into another
+run, round or step, delivered to another client, or sent along a tree whose
+members were shown another roster, does not open.
 """
 
 from __future__ import annotations
@@ -25,12 +29,12 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from .errors import EnvelopeError
 
-VERSION = b"\x01"
+VERSION = b"\x02"
 KEY_BYTES = 32
 NONCE_BYTES = 12  # ChaCha20-Poly1305 (RFC 8439)
 TAG_BYTES = 16
 HEADER_BYTES = len(VERSION) + KEY_BYTES + NONCE_BYTES
-HKDF_INFO = b"fl-spam chain envelope v1"
+HKDF_INFO = b"fl-spam envelope v2 (auth)"
 
 
 def new_private_key() -> bytes:
@@ -50,54 +54,64 @@ def _raw_public(key: X25519PublicKey) -> bytes:
 
 
 def associated_data(
-    run_id: int | str, server_round: int, step: int, recipient: bytes, paillier_id: str, roster_digest: bytes
+    run_id: int | str, server_round: int, step: int, recipient: bytes, paillier_id: str, roster_digest: bytes,
+    sender: bytes,
 ) -> bytes:
-    """What an envelope is bound to: run, round, step, recipient, Paillier key and roster."""
+    """What an envelope is bound to: run, round, step, recipient, sender, Paillier key and roster."""
     return b"|".join(
         [
-            b"fl-spam/chain/v1",
+            b"fl-spam/tree/v2",
             f"run={run_id}".encode(),
             f"round={server_round}".encode(),
             f"step={step}".encode(),
             b"to=" + recipient.hex().encode(),
+            b"from=" + sender.hex().encode(),
             f"paillier={paillier_id}".encode(),
             b"roster=" + roster_digest.hex().encode(),
         ]
     )
 
 
-def _key(shared: bytes, ephemeral: bytes, recipient: bytes) -> bytes:
+def _key(shared: bytes, ephemeral: bytes, recipient: bytes, sender: bytes) -> bytes:
     return HKDF(
-        algorithm=hashes.SHA256(), length=32, salt=ephemeral + recipient, info=HKDF_INFO
+        algorithm=hashes.SHA256(), length=32, salt=ephemeral + recipient + sender, info=HKDF_INFO
     ).derive(shared)
 
 
-def seal(payload: bytes, recipient: bytes, aad: bytes) -> bytes:
-    """Encrypt ``payload`` for the holder of ``recipient``'s private key.
+def _public(key: bytes) -> X25519PublicKey:
+    if len(key) != KEY_BYTES:
+        raise EnvelopeError(f"Expected a {KEY_BYTES}-byte X25519 public key, got {len(key)} bytes")
+    return X25519PublicKey.from_public_bytes(key)
+
+
+def seal(payload: bytes, recipient: bytes, aad: bytes, sender_private_key: bytes) -> bytes:
+    """Encrypt ``payload`` for the holder of ``recipient``'s private key, as the holder of
+    ``sender_private_key``.
 
     Raises
     ------
     EnvelopeError
         If ``recipient`` is not a 32-byte X25519 public key.
     """
-    if len(recipient) != KEY_BYTES:
-        raise EnvelopeError(f"Expected a {KEY_BYTES}-byte X25519 public key, got {len(recipient)} bytes")
+    to = _public(recipient)
+    me = X25519PrivateKey.from_private_bytes(sender_private_key)
     ephemeral = X25519PrivateKey.generate()
     ephemeral_pub = _raw_public(ephemeral.public_key())
-    shared = ephemeral.exchange(X25519PublicKey.from_public_bytes(recipient))
+    shared = ephemeral.exchange(to) + me.exchange(to)
     nonce = os.urandom(NONCE_BYTES)
-    body = ChaCha20Poly1305(_key(shared, ephemeral_pub, recipient)).encrypt(nonce, payload, aad)
-    return VERSION + ephemeral_pub + nonce + body
+    key = _key(shared, ephemeral_pub, recipient, _raw_public(me.public_key()))
+    return VERSION + ephemeral_pub + nonce + ChaCha20Poly1305(key).encrypt(nonce, payload, aad)
 
 
-def open_envelope(envelope: bytes, private_key: bytes, aad: bytes) -> bytes:
-    """Decrypt an envelope sealed for ``private_key`` with the same ``aad``.
+def open_envelope(envelope: bytes, private_key: bytes, aad: bytes, sender: bytes) -> bytes:
+    """Decrypt an envelope sealed for ``private_key`` by the holder of ``sender``'s private
+    key, with the same ``aad``.
 
     Raises
     ------
     EnvelopeError
         If it is truncated, of another version, tampered with, replayed into
-        another run/round/step, or sealed for someone else.
+        another run/round/step, sealed for someone else or by someone else.
     """
     if len(envelope) < HEADER_BYTES + TAG_BYTES:
         raise EnvelopeError(f"Envelope truncated: {len(envelope)} bytes, expected at least {HEADER_BYTES + TAG_BYTES}")
@@ -108,12 +122,12 @@ def open_envelope(envelope: bytes, private_key: bytes, aad: bytes) -> bytes:
     me = X25519PrivateKey.from_private_bytes(private_key)
     recipient = _raw_public(me.public_key())
     try:
-        shared = me.exchange(X25519PublicKey.from_public_bytes(ephemeral_pub))
-        return ChaCha20Poly1305(_key(shared, ephemeral_pub, recipient)).decrypt(
+        shared = me.exchange(X25519PublicKey.from_public_bytes(ephemeral_pub)) + me.exchange(_public(sender))
+        return ChaCha20Poly1305(_key(shared, ephemeral_pub, recipient, sender)).decrypt(
             nonce, envelope[HEADER_BYTES:], aad
         )
     except (InvalidTag, ValueError) as exc:
         raise EnvelopeError(
             "Envelope failed authentication: tampered with, truncated, replayed from another "
-            "run/round/step, or sealed for another client"
+            "run/round/step, sealed for another client or by another than its sender"
         ) from exc

@@ -28,14 +28,23 @@ class Clients:
             for i in self.me
         }
         self.round = server_round
+        self.sealer = {}  # envelope -> the client that sealed it
 
     def hop(self, node, envelope_=b"", in_step=0, out_step=1, next_id=0, roster=None, survivors=()):
         inputs = ((envelope_, in_step),) if envelope_ else ()
         return self.add(node, inputs, out_step, next_id, roster, survivors)
 
     def add(self, node, inputs, out_step, next_id, roster=None, survivors=()):
-        hop = Hop(self.round, roster or self.roster.to_bytes(), tuple(inputs), out_step, next_id, tuple(survivors))
-        return add(self.state[node], hop, self.me[node])
+        inputs = tuple((e, step, self.sealer[e]) for e, step in inputs)
+        hop = Hop(self.round, roster or self.roster.to_bytes(), inputs, out_step, next_id, tuple(survivors))
+        sealed, seen = add(self.state[node], hop, self.me[node])
+        self.sealer[sealed] = node
+        return sealed, seen
+
+    def reseal(self, node, out_step, next_id):
+        sealed = reseal(self.state[node], Hop(self.round, self.roster.to_bytes(), (), out_step, next_id), self.me[node])
+        self.sealer[sealed] = node
+        return sealed
 
     def chain(self, order):
         """Walk ``order`` (a tree of fan-in 1); the masked total and its contributors."""
@@ -80,7 +89,7 @@ def test_a_dropped_client_is_corrected_for_by_the_survivors():
     c = Clients()
     sealed, _ = c.hop(1, next_id=2)
     # node 2 never answers; node 1 re-seals the same sum for node 3
-    sealed = reseal(c.state[1], Hop(1, c.roster.to_bytes(), (), 3, 3), c.me[1])
+    sealed = c.reseal(1, 3, 3)
     sealed, _ = c.hop(3, sealed, 3, 4, 4)
     sealed, contributors = c.hop(4, sealed, 4, 5, 0, survivors=[1, 3, 4])
     assert contributors == [1, 3, 4]
@@ -92,7 +101,7 @@ def test_a_dropped_client_is_corrected_for_by_the_survivors():
 def colluder_opens(c, node, sealed, in_step):
     """What a colluding ``node`` sees: the running sum in the envelope it was sent."""
     c.state[node].roster = c.roster.to_bytes()
-    return secure_chain._open(c.state[node], c.me[node], c.roster, sealed, in_step)[0]
+    return secure_chain._open(c.state[node], c.me[node], c.roster, sealed, in_step, c.sealer[sealed])[0]
 
 
 @pytest.mark.parametrize("masking", [True, False])
@@ -184,6 +193,7 @@ def test_an_envelope_sealed_under_another_roster_does_not_open():
     keys = dict(other.roster.keys)
     keys[2] = c.roster.keys[2]
     other.roster = Roster.of(keys)
+    other.sealer = c.sealer
     with pytest.raises(EnvelopeError):
         other.hop(2, sealed, 1, 2, 3)
 
@@ -287,3 +297,15 @@ def test_a_colluding_parent_sees_each_childs_sum_as_noise_and_without_masks_each
         else:
             np.testing.assert_allclose(decode(plaintexts, 1, PARAMS).mean_delta, 0.01 * child,
                                        atol=PARAMS.error_bound)
+
+
+def test_an_incoming_sum_must_end_with_its_senders_contribution():
+    """Sealed by node 3 as node 3, but holding a sum that does not end with 3: refused."""
+    c = Clients()
+    c.state[3].seen = [4]  # what node 3 would claim if it lied about its sum
+    c.state[3].running = c.state[4].ciphertexts
+    c.state[3].roster = c.roster.to_bytes()
+    liar = secure_chain._pass_on(c.state[3], c.me[3], c.roster, Hop(1, c.roster.to_bytes(), (), 1, 2))
+    c.sealer[liar] = 3
+    with pytest.raises(ProtocolError, match="sender's contribution"):
+        c.hop(2, liar, 1, 2, 1)

@@ -12,6 +12,7 @@ import pytest
 from flwr.serverapp.strategy import FedAvg
 
 from clients.spam_client import SpamClient
+from clients import secure_chain
 from fl_app.client_app import ROUND_STATE, spam_client
 from fl_app.client_app import app as client_app
 from fl_app.config import RunConfig
@@ -21,9 +22,8 @@ from strategies import envelope, paillier_math, tree_walk, wire
 from strategies.chain import PaillierChainFedAvg
 from strategies.codec import FRAC_BITS, LOSS_BOUND
 from strategies.errors import CODE_BAD_ENVELOPE, InsecureKeyError
-from strategies.keys import fingerprint, generate_keypair
+from strategies.keys import generate_keypair
 from strategies.parallel import WORKERS
-from strategies.roster import Roster
 
 TRAIN = {"lr": 0.05, "batch-size": 16, "local-epochs": 1}
 KEYPAIR = generate_keypair(2048)
@@ -87,15 +87,23 @@ def first_hop_rewriter(rewrite):
     return intercept, seen
 
 
-def resealed(ins, payload: bytes, contributors=(), n: int = KEYPAIR[0].n):
-    """What a (misbehaving) sender could validly seal for the next hop."""
-    hop = ins.content[wire.RECORD]
-    roster = Roster.from_bytes(bytes(hop[wire.ROSTER]))
-    key = roster.keys[int(hop[wire.NEXT])]
-    aad = envelope.associated_data(1, int(hop[wire.ROUND]), int(hop[wire.OUT_STEP]), key, fingerprint(n),
-                                   roster.digest())
-    ids = b"".join(int(c).to_bytes(8, "big") for c in contributors)
-    return envelope.seal(len(contributors).to_bytes(4, "big") + ids + payload, key, aad)
+def first_sender_seals(monkeypatch, body):
+    """A malicious client: the first to seal a sum for another seals ``body()`` in place of its
+    ciphertexts (the server alone cannot: envelopes are sender-authenticated)."""
+    real, to_bytes, seen = secure_chain._pass_on, paillier_math.to_bytes, {}
+
+    def pass_on(state, me, roster, hop):
+        if "first" in seen or not hop.next_id:
+            return real(state, me, roster, hop)
+        seen["first"] = me.node_id
+        monkeypatch.setattr(paillier_math, "to_bytes", lambda n, values: body())
+        try:
+            return real(state, me, roster, hop)
+        finally:
+            monkeypatch.setattr(paillier_math, "to_bytes", to_bytes)
+
+    monkeypatch.setattr(secure_chain, "_pass_on", pass_on)
+    return seen
 
 
 def with_envelope(rep, data):
@@ -191,16 +199,11 @@ def test_a_nan_in_a_clients_own_update_is_encoded_as_zero_not_refused(corpus, mo
     assert np.all(np.isfinite(weights))
 
 
-def test_invalid_ciphertexts_in_an_envelope_skip_the_round(corpus):
+def test_invalid_ciphertexts_in_an_envelope_skip_the_round(corpus, monkeypatch):
     strategy = secure(3)
-
-    def zero_ciphertexts(ins, rep):
-        width = paillier_math.ciphertext_width(KEYPAIR[0].n)
-        first = int(ins.metadata.dst_node_id)
-        return with_envelope(rep, resealed(ins, b"\x00" * width * strategy.codec.num_plaintexts, [first]))
-
-    intercept, _ = first_hop_rewriter(zero_ciphertexts)
-    weights, grid = run(strategy, corpus, 3, intercept=intercept)
+    width = paillier_math.ciphertext_width(KEYPAIR[0].n)
+    first_sender_seals(monkeypatch, lambda: b"\x00" * width * strategy.codec.num_plaintexts)
+    weights, grid = run(strategy, corpus, 3)
     assert skipped(weights, corpus)
     assert [m.error.code for m in grid.received if m.has_error()] == [CODE_BAD_ENVELOPE]
     assert never_restarted(grid)
@@ -240,40 +243,37 @@ def test_a_replayed_envelope_does_not_open(corpus):
     np.testing.assert_array_equal(weights, one_round)  # round 2 skipped: model unchanged
 
 
-def test_a_ciphertext_under_another_key_fails_the_checks_and_the_round_is_skipped(corpus):
+def test_a_ciphertext_under_another_key_fails_the_checks_and_the_round_is_skipped(corpus, monkeypatch):
     n = KEYPAIR[0].n
     other = next(pub for pub, _ in iter(lambda: generate_keypair(2048), None) if pub.n < n)
 
-    def rewrite(ins, rep):
+    def body():
         width = paillier_math.ciphertext_width(n)
         cts = paillier_math.encrypt_many(other.n, [1] * strategy.codec.num_plaintexts)
-        first = int(ins.metadata.dst_node_id)
-        return with_envelope(rep, resealed(ins, b"".join(c.to_bytes(width, "big") for c in cts), [first]))
+        return b"".join(c.to_bytes(width, "big") for c in cts)
 
     strategy = secure(3)
-    intercept, _ = first_hop_rewriter(rewrite)
-    weights, grid = run(strategy, corpus, 3, intercept=intercept)
+    first_sender_seals(monkeypatch, body)
+    weights, grid = run(strategy, corpus, 3)
     assert skipped(weights, corpus)
     assert grid.result.train_metrics_clientapp == {}  # nothing aggregated
 
 
-def test_slot_overflow_is_caught_after_decryption_and_the_round_skipped(corpus, caplog):
+def test_slot_overflow_is_caught_after_decryption_and_the_round_skipped(corpus, monkeypatch):
     strategy = secure(3)
+    to_bytes = paillier_math.to_bytes
 
-    def rewrite(ins, rep):
+    def body():
         codec = strategy.codec
         full = (1 << (codec.slot_bits - 1)) - 1
         slots = [1, 5, 0, 0] + [full] * codec.num_weights
         per = codec.slots_per_plaintext
         plaintexts = [sum(v << (k * codec.slot_bits) for k, v in enumerate(slots[i : i + per]))
                       for i in range(0, len(slots), per)]
-        cts = paillier_math.encrypt_many(KEYPAIR[0].n, plaintexts)
-        return with_envelope(rep, resealed(ins, paillier_math.to_bytes(KEYPAIR[0].n, cts),
-                                           [int(ins.metadata.dst_node_id)]))
+        return to_bytes(KEYPAIR[0].n, paillier_math.encrypt_many(KEYPAIR[0].n, plaintexts))
 
-    intercept, _ = first_hop_rewriter(rewrite)
-    with caplog.at_level(logging.ERROR, logger="flwr"):
-        weights, _ = run(strategy, corpus, 3, intercept=intercept)
+    first_sender_seals(monkeypatch, body)
+    weights, _ = run(strategy, corpus, 3)
     assert skipped(weights, corpus)
 
 
