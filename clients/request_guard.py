@@ -9,8 +9,13 @@ encoded as 0 and counted as clipped, and its weight is capped at the round's
 ``max-examples`` (``strategies.codec.encode``).
 
 The ledger is per run and never overwritten by a round: one training per
-round, rounds only increase, and no model is trained on twice, so that two
-sums cannot differ by exactly one client's update. Under differential
+round, rounds only increase (the run's true round, ``server-round`` plus
+``rounds-before``, so a server cannot replay a round's shuffle), and no
+model is trained on twice (weights and settings compared as the client uses
+them, so ``-0.0`` or ``"0.05"`` for ``0.05`` is the same model), so that two
+sums cannot differ by exactly one client's update for free. A model that
+differs by less than the codec's resolution still can: only differential
+privacy bounds that. Under differential
 privacy it also counts this client's own budget.
 """
 
@@ -43,13 +48,23 @@ class RunLedger:
     dp_spent: list[float] = field(default_factory=list)
 
 
+def training_round(server_round: int, config: Mapping[str, object]) -> int:
+    """The run's true round: a resumed run's strategy counts from 1 again, after ``rounds-before``."""
+    return server_round + int(config.get("rounds-before", 0))  # type: ignore[call-overload]
+
+
+def _settings(config: Mapping[str, object]) -> tuple[float, int, int]:
+    """``lr``, ``local-epochs`` and ``batch-size`` as the client uses them."""
+    return (float(config.get("lr", 0.01)), int(config.get("local-epochs", 1)),  # type: ignore[arg-type]
+            int(config.get("batch-size", 1)))  # type: ignore[call-overload]
+
+
 def model_digest(parameters: list[np.ndarray], config: Mapping[str, object]) -> bytes:
-    """SHA-256 of the global weights and the training settings of a request."""
+    """SHA-256 of the global weights (``-0.0`` as ``0.0``) and the training settings as used."""
     digest = hashlib.sha256()
     for array in parameters:
-        digest.update(np.ascontiguousarray(array, dtype=np.float64).tobytes())
-    settings = {k: config[k] for k in ("lr", "batch-size", "local-epochs") if k in config}
-    digest.update(repr(sorted(settings.items())).encode())
+        digest.update(np.ascontiguousarray(np.asarray(array, dtype=np.float64) + 0.0).tobytes())
+    digest.update(repr(_settings(config)).encode())
     return digest.digest()
 
 
@@ -61,17 +76,17 @@ def check_training_request(
     Raises
     ------
     ProtocolError
-        For a round at or below one already trained, a model already trained
-        on, non-finite or huge weights, or settings outside sane bounds.
+        For a round (the run's true round) at or below one already trained, a
+        model already trained on, non-finite or huge weights, or settings
+        outside sane bounds.
     """
-    if server_round <= ledger.last_round:
-        raise ProtocolError(f"round {server_round}: this client already trained round {ledger.last_round}")
+    true_round = training_round(server_round, config)
+    if int(config.get("rounds-before", 0)) < 0 or true_round <= ledger.last_round:  # type: ignore[call-overload]
+        raise ProtocolError(f"round {true_round}: this client already trained round {ledger.last_round}")
     for array in parameters:
         if not np.all(np.isfinite(array)) or np.abs(array).max(initial=0.0) > MAX_ABS_WEIGHT:
             raise ProtocolError(f"global weights must be finite and within +-{MAX_ABS_WEIGHT:g}")
-    lr = float(config.get("lr", 0.01))  # type: ignore[arg-type]
-    epochs = int(config.get("local-epochs", 1))  # type: ignore[call-overload]
-    batch = int(config.get("batch-size", 1))  # type: ignore[call-overload]
+    lr, epochs, batch = _settings(config)
     if not (0 < lr <= MAX_LEARNING_RATE and 1 <= epochs <= MAX_LOCAL_EPOCHS and 1 <= batch <= MAX_BATCH_SIZE):
         raise ProtocolError(f"training settings lr={lr}, local-epochs={epochs}, batch-size={batch} are out of "
                             f"bounds (lr in (0, {MAX_LEARNING_RATE}], epochs 1..{MAX_LOCAL_EPOCHS})")

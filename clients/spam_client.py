@@ -8,6 +8,7 @@ from flwr.client import NumPyClient
 from data.email_set import EmailSet
 
 from .model import DEFAULT_RECIPE, Recipe, SpamModel
+from .request_guard import training_round
 from .spam_metrics import slice_report
 
 
@@ -62,7 +63,7 @@ class SpamClient(NumPyClient):
         self._set_parameters(parameters)
         settings = {**self.defaults, **{k: config[k] for k in self.defaults if k in config}}
         # The run's true round: a resumed run's strategy counts from 1 again, after "rounds-before".
-        true_round = int(config.get("server-round", 0)) + int(config.get("rounds-before", 0))
+        true_round = training_round(int(config.get("server-round", 0)), config)
         rng = np.random.default_rng([self.seed, true_round]) if self.shuffle else None
         loss = self.model.fit(
             self.train,

@@ -25,7 +25,7 @@ from flwr.app import (
 )
 from flwr.clientapp import ClientApp
 
-from clients.request_guard import RunLedger, check_dp_budget, check_training_request
+from clients.request_guard import RunLedger, check_dp_budget, check_training_request, training_round
 from clients.secure_chain import (
     ClientPolicy,
     Hop,
@@ -373,7 +373,8 @@ def build_client_app(client_for: ClientFactory = spam_client) -> ClientApp:
         if wire.PAILLIER_RECORD in msg.content:
             _precompute(msg, context)
         weights, num_examples, metrics = client.fit(parameters, config)
-        ledger.last_round, ledger.models = int(config.get("server-round", 0)), [*ledger.models, digest]
+        ledger.last_round = training_round(int(config.get("server-round", 0)), config)
+        ledger.models = [*ledger.models, digest]
         if wire.PAILLIER_RECORD not in msg.content:
             reply = _train_plain(msg, weights, num_examples, metrics, context)
         else:
