@@ -35,6 +35,7 @@ from .centralized import train_centralized
 from .config import PRESETS, RunConfig
 from .dataset import load_data
 from .deploy import DeploymentError
+from .processes import signal_guard
 
 # Progress and tables go to stderr so that stdout's last line stays the JSON.
 console = Console(stderr=True)
@@ -420,7 +421,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.getLogger("flwr").setLevel(logging.WARNING)
     func: Callable[[argparse.Namespace], dict[str, Any]] = args.func
     try:
-        payload = func(args)
+        with signal_guard():  # SIGTERM and SIGHUP unwind like Ctrl-C: what a command started is stopped
+            payload = func(args)
     except KeyboardInterrupt:
         console.print("[red]interrupted[/red]: every process this command started was stopped")
         return 130

@@ -1,8 +1,8 @@
 """``fl-spam deploy``: a real SuperLink and N SuperNodes on loopback, and ``flwr run`` against them.
 
 Every process runs in its own process group and is stopped again on success,
-on failure, on Ctrl-C and on SIGTERM (``LocalDeployment`` is a context
-manager; inside it SIGTERM unwinds like Ctrl-C). The
+on failure, on Ctrl-C, SIGTERM and SIGHUP (``LocalDeployment`` is a context
+manager; inside it SIGTERM and SIGHUP unwind like Ctrl-C). The
 ``flwr`` CLI gets a private ``FLWR_HOME`` on free ports, so the user's
 configuration, and the SuperLink ``flwr run .`` leaves on fixed ports, are
 never touched. With ``simulation=True`` the SuperLink runs Flower's
@@ -28,11 +28,11 @@ from pathlib import Path
 from .processes import (
     POLL_S,
     STOP_TIMEOUT_S,
-    SigtermGuard,
+    SignalGuard,
     free_port,
     kill_process_group,
     live_processes,
-    sigterm_guard,
+    signal_guard,
     stop_process_group,
 )
 from .tls import TlsFiles, make_tls_files
@@ -169,7 +169,7 @@ class LocalDeployment:
         self.supernodes: list[subprocess.Popen] = []
         self._runs: list[subprocess.Popen] = []  # flwr run processes, stopped by stop() too
         self._guard_stack = contextlib.ExitStack()
-        self._guard: SigtermGuard | None = None
+        self._guard: SignalGuard | None = None
         self.env = {**os.environ, "FLWR_HOME": str(self.workdir / "flwr-home"), "FLWR_DISABLE_UPDATE_CHECK": "1"}
         self._write_connection()
 
@@ -306,7 +306,7 @@ class LocalDeployment:
         return live_processes(lambda args, environ: self._mine(environ) or any(m in a for a in args for m in marks))
 
     def __enter__(self) -> LocalDeployment:
-        self._guard = self._guard_stack.enter_context(sigterm_guard())  # before the first process
+        self._guard = self._guard_stack.enter_context(signal_guard())  # before the first process
         try:
             self.start_superlink()
             self.start_supernodes()
@@ -319,7 +319,7 @@ class LocalDeployment:
         self._close()
 
     def _close(self) -> None:
-        """Stop everything (a SIGTERM meanwhile waits until it is done); then drop the SIGTERM guard."""
+        """Stop everything (a SIGTERM or SIGHUP meanwhile waits until it is done); then drop the signal guard."""
         try:
             with self._guard.deferred() if self._guard else contextlib.nullcontext():
                 self.stop()
@@ -372,7 +372,7 @@ class LocalDeployment:
                      if on_node_line else {})
         lines: list[str] = []
         deadline = time.monotonic() + timeout
-        with sigterm_guard() as guard:
+        with signal_guard() as guard:
             process = subprocess.Popen(command, env=self._marked_env("flwr-run"), cwd=self.workdir, stdout=subprocess.PIPE,
                                        stderr=subprocess.STDOUT, text=True, start_new_session=True)
             self._runs.append(process)

@@ -1,4 +1,4 @@
-"""Child processes on loopback: free ports, stopping a whole process group, SIGTERM as an interrupt."""
+"""Child processes on loopback: free ports, stopping a whole process group, SIGTERM and SIGHUP as interrupts."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ POLL_S = 0.25
 
 
 class Terminated(KeyboardInterrupt):
-    """SIGTERM arrived: unwinds like Ctrl-C, so every ``finally`` and ``__exit__`` stops its processes."""
+    """SIGTERM or SIGHUP arrived: unwinds like Ctrl-C, so every ``finally`` and ``__exit__`` stops its processes."""
 
 
 def free_port() -> int:
@@ -71,64 +71,79 @@ def live_processes(match: Callable[[list[str], dict[str, str]], bool]) -> list[i
     return found
 
 
-class SigtermGuard:
-    """Turns SIGTERM into ``Terminated`` in the main thread, except during cleanups.
+# Signals that end a command the way Ctrl-C does under the guard: `timeout`, systemd, `docker stop`
+# and CI send SIGTERM; a closed terminal or ssh session sends SIGHUP.
+GUARDED_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
 
-    Python's default for SIGTERM is to die at once, skipping ``finally``: child
-    processes, each in a session of its own, would be left running. Under the
-    guard SIGTERM unwinds like Ctrl-C instead. A SIGTERM that arrives during a
-    ``deferred()`` block (stopping processes), or while the first one unwinds,
-    is held, so the cleanup runs to its end (every wait in it is bounded); a
-    held one is raised when the block ends.
+
+class SignalGuard:
+    """Turns SIGTERM and SIGHUP into ``Terminated`` in the main thread, except during cleanups.
+
+    Python's default for either signal is to die at once, skipping ``finally``
+    and ``atexit``: child processes, each in a session of its own, and worker
+    pools would be left running. Under the guard they unwind like Ctrl-C
+    instead. A signal that arrives during a ``deferred()`` block (stopping
+    processes), or while the first one unwinds, is held, so the cleanup runs
+    to its end (every wait in it is bounded); a held one is raised when the
+    block ends.
     """
 
     def __init__(self) -> None:
         self._deferring = 0
-        self._pending = False
+        self._pending: str | None = None
 
     def _handle(self, signum, frame) -> None:
+        name = signal.Signals(signum).name
         if self._deferring:
-            self._pending = True
+            self._pending = self._pending or name
             return
         self._deferring += 1  # the unwinding this starts is cleanup: never interrupted again
-        raise Terminated("SIGTERM")
+        raise Terminated(name)
 
     @property
     def held(self) -> bool:
-        """A SIGTERM arrived during ``deferred()`` and waits for the block to end."""
-        return self._pending
+        """A signal arrived during ``deferred()`` and waits for the block to end."""
+        return self._pending is not None
 
     @contextlib.contextmanager
     def deferred(self) -> Iterator[None]:
-        """Hold SIGTERM until this block ends."""
+        """Hold SIGTERM and SIGHUP until this block ends."""
         self._deferring += 1
         try:
             yield
         finally:
             self._deferring -= 1
         if self._pending and not self._deferring:
-            self._pending = False
+            name, self._pending = self._pending, None
             self._deferring += 1
-            raise Terminated("SIGTERM")
+            raise Terminated(name)
 
 
 @contextlib.contextmanager
-def sigterm_guard() -> Iterator[SigtermGuard]:
-    """Install a ``SigtermGuard`` for this block (the enclosing one, if already installed).
+def signal_guard() -> Iterator[SignalGuard]:
+    """Install a ``SignalGuard`` for this block (the enclosing one, if already installed).
 
-    Outside the main thread, or when SIGTERM has a handler of someone else's,
-    the guard changes nothing (its ``deferred()`` is then a plain block).
+    Only signals left at their default are taken over: one with a handler of
+    someone else's, or ignored (``nohup``), stays as it is. Outside the main
+    thread the guard changes nothing (its ``deferred()`` is then a plain block).
     """
-    current = signal.getsignal(signal.SIGTERM)
-    if isinstance(getattr(current, "__self__", None), SigtermGuard):
-        yield current.__self__  # nested: one guard per process
-        return
-    guard = SigtermGuard()
-    if threading.current_thread() is not threading.main_thread() or current != signal.SIG_DFL:
+    current = {sig: signal.getsignal(sig) for sig in GUARDED_SIGNALS}
+    for handler in current.values():
+        if isinstance(getattr(handler, "__self__", None), SignalGuard):
+            yield handler.__self__  # nested: one guard per process
+            return
+    guard = SignalGuard()
+    if threading.current_thread() is not threading.main_thread():
         yield guard
         return
-    signal.signal(signal.SIGTERM, guard._handle)
+    taken = [sig for sig, handler in current.items() if handler == signal.SIG_DFL]
+    for sig in taken:
+        signal.signal(sig, guard._handle)
     try:
         yield guard
     finally:
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        for sig in taken:
+            signal.signal(sig, signal.SIG_DFL)
+
+
+sigterm_guard = signal_guard  # its former name (tests still import it)

@@ -1,7 +1,55 @@
-"""Shared fixtures."""
+"""Shared fixtures, and a reaper for the processes the tests start."""
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import numpy as np
 import pytest
+
+# Set for the whole session, so inherited by every process a test starts, in any session.
+SESSION_MARK = "FL_SPAM_TEST_SESSION"
+# Waits for pytest to be gone (end of file on stdin), then stops every process carrying the mark.
+REAPER = """
+import os, signal, sys, time
+sys.stdin.buffer.read()
+from fl_app.processes import live_processes
+name, value = sys.argv[1:]
+left = lambda: live_processes(lambda args, environ: environ.get(name) == value)
+for sig in (signal.SIGTERM, signal.SIGKILL):
+    for pid in left():
+        try:
+            os.kill(pid, sig)
+        except ProcessLookupError:
+            pass
+    deadline = time.monotonic() + 15
+    while left() and time.monotonic() < deadline:
+        time.sleep(0.25)
+"""
+
+
+def pytest_configure(config):
+    """However pytest ends (SIGTERM, SIGHUP, SIGKILL, a crash), nothing the tests started outlives it.
+
+    A handler turning SIGTERM into KeyboardInterrupt would let finalizers run,
+    but would also take the signal from ``signal_guard`` (which only takes over
+    signals left at their default) in every test. Instead a reaper, in a
+    session of its own, reads a pipe whose write end only pytest holds: once
+    pytest is gone it stops every process carrying this session's mark (worker
+    pools, Ray, the commands and deployments the tests started).
+    """
+    global _reaper
+    value = f"{os.getpid()}-{time.time_ns()}"
+    read_end, _ = os.pipe()  # not inheritable; the write end stays open until pytest exits
+    _reaper = subprocess.Popen([sys.executable, "-c", REAPER, SESSION_MARK, value], stdin=read_end,
+                               cwd=Path(__file__).resolve().parents[1], start_new_session=True)
+    os.close(read_end)
+    os.environ[SESSION_MARK] = value
+
+
+_reaper = None
 
 
 @pytest.fixture(scope="session")

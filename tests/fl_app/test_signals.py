@@ -1,0 +1,132 @@
+"""SIGTERM and SIGHUP end a command as Ctrl-C does: nothing it started is left running.
+
+``timeout``, systemd, ``docker stop`` and CI send SIGTERM; a closed terminal
+or ssh session sends SIGHUP. Each test starts a command with a marker in its
+environment (inherited by everything it starts, in any session), signals the
+command's own process only, as ``docker stop`` does (``timeout`` also signals
+the command's process group, which reaches its worker pool but not the
+Flower processes, each in a session of its own), as soon as an event shows
+its processes are up, and then checks that none of them is left. Every wait
+is bounded and ends on an event; a failing test kills what the command left.
+"""
+
+import os
+import selectors
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from fl_app.processes import live_processes
+
+ROOT = Path(__file__).resolve().parents[2]
+MARK = "FL_SPAM_SIGNAL_TEST"
+EVENT_TIMEOUT_S = 60.0
+# The command stops its processes itself, every wait in that bounded by STOP_TIMEOUT_S.
+EXIT_TIMEOUT_S = 60.0
+# What exits on its own once the command is gone (the pool's resource tracker) gets this long.
+GONE_TIMEOUT_S = 10.0
+
+
+def marked(mark: str) -> dict[int, str]:
+    """Command line of every live process (not a zombie) that inherited ``MARK=mark``."""
+    found = {}
+    for pid in live_processes(lambda args, environ: environ.get(MARK) == mark):
+        try:
+            found[pid] = (Path("/proc") / str(pid) / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            pass  # gone meanwhile
+    return found
+
+
+def running(pids) -> list[int]:
+    """Those of ``pids`` that ``pgrep`` lists as running, sleeping or stopped (not zombies)."""
+    out = subprocess.run(["pgrep", "--runstates", "R,S,D,T,t", "."], capture_output=True, text=True,
+                         check=False).stdout  # exit code 1 when none matches
+    return sorted(set(map(int, out.split())) & set(pids))
+
+
+def start(mark: str, *args: str) -> subprocess.Popen:
+    """``fl-spam *args`` with ``MARK=mark`` in its environment."""
+    return subprocess.Popen([sys.executable, "-m", "fl_app.cli", *args], cwd=ROOT, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, env={**os.environ, MARK: mark})
+
+
+def wait_for(event, timeout: float = EVENT_TIMEOUT_S) -> bool:
+    """Poll ``event()`` until it holds (True) or ``timeout`` has passed (False)."""
+    deadline = time.monotonic() + timeout
+    while not event():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.1)
+    return True
+
+
+def wait_for_line(proc: subprocess.Popen, want: str) -> str:
+    """The first output line of ``proc`` containing ``want``."""
+    deadline = time.monotonic() + EVENT_TIMEOUT_S
+    with selectors.DefaultSelector() as selector:
+        selector.register(proc.stdout, selectors.EVENT_READ)
+        while time.monotonic() < deadline:
+            if selector.select(timeout=0.25):
+                line = proc.stdout.readline()
+                if not line:
+                    break
+                if want in line:
+                    return line
+    raise AssertionError(f"no {want!r} from the command within {EVENT_TIMEOUT_S:.0f} s")
+
+
+def signal_and_check(proc: subprocess.Popen, mark: str, sig: signal.Signals) -> dict[int, str]:
+    """Send ``sig`` to the command alone; check it stopped everything it started; return what that was."""
+    started = marked(mark)
+    proc.send_signal(sig)
+    proc.wait(timeout=EXIT_TIMEOUT_S)
+    # The command waited for what it stopped; only what ends on its own once it is gone may take a moment.
+    assert wait_for(lambda: not marked(mark), GONE_TIMEOUT_S), f"left running: {marked(mark)}"
+    assert running(started) == []
+    output = proc.stdout.read()  # read only now: a process left behind would hold the pipe open
+    assert proc.returncode == 130 and "interrupted" in output, output[-2000:]
+    return started
+
+
+def kill_what_is_left(proc: subprocess.Popen, mark: str) -> None:
+    """After a failure: SIGKILL the command and whatever it left, in any session."""
+    if proc.poll() is None:
+        proc.kill()
+    for pid in marked(mark):
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    proc.wait(timeout=30)
+    proc.stdout.close()
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP], ids=["sigterm", "sighup"])
+def test_a_signal_stops_every_process_deploy_started(tmp_path, sig):
+    """Signalled as soon as its SuperLink is up: SuperLink and SuperNodes, each in a session of its own."""
+    mark = str(tmp_path)
+    proc = start(mark, "deploy", "--clients", "3", "--rounds", "1",
+                 "--results-dir", str(tmp_path / "results"), "--checkpoint-dir", str(tmp_path / "checkpoints"))
+    try:
+        wait_for_line(proc, "SuperLink on 127.0.0.1:")
+        started = " ".join(signal_and_check(proc, mark, sig).values())
+        assert "flower-superlink" in started and started.count("flower-supernode") == 3
+    finally:
+        kill_what_is_left(proc, mark)
+
+
+def test_sigterm_stops_the_worker_pool_bench_started(tmp_path):
+    """Signalled as soon as its first Paillier worker is up: a spawned pool, in the command's process group."""
+    mark = str(tmp_path)
+    proc = start(mark, "bench", "--quick")
+    try:
+        assert wait_for(lambda: any("spawn_main" in c for c in marked(mark).values())), "no worker process"
+        started = " ".join(signal_and_check(proc, mark, signal.SIGTERM).values())
+        assert "spawn_main" in started
+    finally:
+        kill_what_is_left(proc, mark)
