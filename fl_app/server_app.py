@@ -43,13 +43,17 @@ def evaluate_and_checkpoint(
     """
     fingerprint = data.vocabulary.fingerprint()
     spent = noise_spent(rounds) if dp is not None else []
+    evaluated = [time.monotonic()]  # when the last evaluation ended: a round's wall time starts there
 
     def evaluate(strategy_round: int, arrays: ArrayRecord) -> MetricRecord:
+        round_s = time.monotonic() - evaluated[0]
         server_round = first_round + strategy_round
         weights = arrays.to_numpy_ndarrays()
         test_loss, metrics = global_model(cfg, weights).evaluate(data.test)
         log(INFO, "round %d: test %s on %s", server_round, metrics.line(), data.corpus)
         entry = {"round": server_round, **metrics.as_dict(), "loss": test_loss}
+        if strategy_round > 0:  # training, aggregation and federated evaluation; not this evaluation
+            entry["round_s"] = round(round_s, 3)
         if dp is not None:
             entry["noise_multiplier"] = dp.noise_multiplier if strategy_round > 0 else 0.0
             entry["epsilon"] = epsilon_of([*spent, *[dp.noise_multiplier] * strategy_round], dp.delta)
@@ -59,6 +63,7 @@ def evaluate_and_checkpoint(
             rounds.append(entry)
         if strategy_round > 0:
             save_checkpoint(cfg.checkpoint_dir, Checkpoint(server_round, weights, cfg.to_dict(), fingerprint, rounds))
+        evaluated[0] = time.monotonic()
         return MetricRecord({"accuracy": metrics.accuracy, "auc": metrics.auc, "loss": test_loss})
 
     return evaluate
@@ -199,8 +204,9 @@ def run(grid: Grid, cfg: RunConfig, run_id: int | str) -> dict | None:
         final = result.arrays.to_numpy_ndarrays() or initial  # empty when every round was skipped
         by_round = {r["round"]: r for r in rounds}
         for strategy_round, metrics in result.train_metrics_clientapp.items():
-            if "contributors" in metrics and first_round + strategy_round in by_round:
-                by_round[first_round + strategy_round]["contributors"] = int(metrics["contributors"])
+            for key in ("contributors", "message_depth"):  # secure rounds: the sequential message waves
+                if key in metrics and first_round + strategy_round in by_round:
+                    by_round[first_round + strategy_round][key] = int(metrics[key])
         for strategy_round, metrics in result.evaluate_metrics_clientapp.items():
             if first_round + strategy_round in by_round:
                 by_round[first_round + strategy_round]["federated"] = dict(metrics)
