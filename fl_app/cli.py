@@ -231,25 +231,57 @@ def cmd_identity(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def cmd_bench(args: argparse.Namespace) -> dict[str, Any]:
-    """Per-value phe against the packed codec; plain against secure rounds."""
+    """What secure aggregation costs: per-value phe against the packed codec; plain against secure
+    rounds in process, under flwr run and in a real deployment, each against its CPU floor."""
     from .bench import run_bench
 
-    with console.status("benchmarking") as status:
-        result = run_bench(args.quick, progress=lambda s: status.update(f"benchmarking: {s}"))
-    table = Table(title=f"fl-spam bench ({'quick' if args.quick else 'full'}; {result['corpus']})")
-    table.add_column("measure")
-    table.add_column("value", justify="right")
+    started = time.monotonic()
+
+    def progress(phase: str) -> None:  # one line per phase, on stderr
+        console.print(f"bench [{time.monotonic() - started:6.1f} s] {phase}", markup=False, highlight=False)
+
+    result = run_bench(args.quick, progress=progress)
+
+    def figure(value: float | None, form: str) -> str:
+        return "-" if value is None else format(value, form)
+
+    table = Table(title=f"fl-spam bench ({'quick' if args.quick else 'full'}; {result['corpus']}; "
+                        f"{result['total_s']:.0f} s)")
+    for column in ("measure", "value"):
+        table.add_column(column, justify="right" if column == "value" else "left")
     rows = [
         ("phe encrypt(float), ms/weight", f"{1e3 * result['phe_encrypt_s_per_weight']:.3f}"),
-        (f"codec encrypt, ms/weight ({result['reference_weights']} weights)", f"{1e3 * result['codec_encrypt_s_per_weight']:.4f}"),
+        (f"codec encrypt, ms/weight ({result['reference_weights']} weights)",
+         f"{1e3 * result['codec_encrypt_s_per_weight']:.4f}"),
         ("speedup vs phe", f"{result['speedup_vs_phe']:.0f}x"),
         ("bytes per weight (envelope) / phe", f"{result['bytes_per_weight']:.2f} / {result['phe_bytes_per_weight']}"),
-        ("round ratio, 3 clients in-process", f"{result['round_ratio_3']:.0f}x"),
+        ("one exponentiation r^n mod n^2, ms", f"{1e3 * result['exponentiation_s']:.2f}"),
     ]
-    if result["round_ratio_10"] is not None:
-        rows.append(("round ratio, 10 clients in-process", f"{result['round_ratio_10']:.0f}x"))
-    if result["sim_round_ratio_3"] is not None:
-        rows.append(("flwr run . ratio, 3 clients x 3 rounds", f"{result['sim_round_ratio_3']:.2f}x"))
+    for entry in result["rounds"]:
+        rows.append((f"in process, {entry['clients']} clients: secure s / plain s",
+                     f"{entry['paillier_s']:.2f} / {entry['plain_s']:.3f}"))
+        rows.append((f"  over floor ({entry['floor_s']:.2f} s); depth (planned); obfuscators ready",
+                     (f"{entry['paillier_over_floor']:.2f}x; {entry['message_depth']} ({entry['planned_depth']}); "
+                      f"{100 * entry['ready_share']:.0f}%")))
+    for entry in result["flwr_run"] or []:
+        rows.append((f"flwr run, {entry['clients']} clients: secure round s / plain round s",
+                     f"{entry['paillier_s']:.2f} / {entry['plain_s']:.2f}"))
+        rows.append((f"  over floor ({entry['floor_s']:.2f} s); depth (planned)",
+                     (f"{figure(entry['paillier_over_floor'], '.2f')}x; {entry['message_depth']} "
+                      f"({entry['planned_depth']})")))
+    if deployment := result["deployment"]:
+        rows.append((f"deployment, {deployment['clients']} SuperNodes: secure round s / plain round s",
+                     f"{deployment['paillier_s']:.1f} / {deployment['plain_s']:.1f} = {deployment['ratio']:.2f}x"))
+        rows.append(("  over floor; depth (planned); s per message wave",
+                     (f"{deployment['paillier_over_floor']:.2f}x; {deployment['message_depth']} "
+                      f"({deployment['planned_depth']}); {deployment['wave_latency_s']:.2f}")))
+    if fanin := result["fanin"]:
+        estimates = ", ".join(f"{row['fanin']}: {row['estimated_deployment_round_s']:.1f}" for row in fanin["by_fanin"])
+        rows.append(("fan-in: estimated deployment round s", estimates))
+        rows.append(("best fan-in", str(fanin["best_fanin"])))
+    for name, criterion in result["criteria"].items():
+        met = {True: "met", False: "NOT met", None: "not measured"}[criterion["met"]]
+        rows.append((f"{name} <= {criterion['limit']}", f"{figure(criterion['value'], '.2f')} ({met})"))
     rows.append(("local training, e-mails/s", f"{result['train_emails_per_s']:.0f}"))
     for name, value in rows:
         table.add_row(name, value)
@@ -371,8 +403,10 @@ def build_parser() -> argparse.ArgumentParser:
     _add_json_option(identity)
     identity.set_defaults(func=cmd_identity)
 
-    bench = sub.add_parser("bench", help="measure the codec against per-value phe, and round costs")
-    bench.add_argument("--quick", action="store_true", help="under a minute: 10k weights, 2048 bits, no flwr run")
+    bench = sub.add_parser("bench", help="what secure aggregation costs, against its CPU floor and plain FedAvg")
+    bench.add_argument("--quick", action="store_true",
+                       help="under a minute: 10k weights, 2048 bits, one 3-client round in process; "
+                            "no flwr run, no deployment")
     _add_json_option(bench)
     bench.set_defaults(func=cmd_bench)
 
