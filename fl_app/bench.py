@@ -475,8 +475,10 @@ def run_bench(quick: bool = False, progress: Progress = lambda s: None) -> dict:
             deployment = deployment_times(DEPLOYMENT_CLIENTS, physics, progress)
     with phase("local training throughput"):
         throughput = training_throughput()
-    # Floors last: from the median of every exponentiation timed during the bench.
+    # Floors last, all from one figure: the median of every exponentiation timed during the bench.
     in_process = {clients: _with_floor(entry, physics, "paillier_s") for clients, entry in rounds.items()}
+    sim = [_with_floor(entry, physics, "paillier_s") for entry in sim] if sim else None
+    deployment = _with_floor(deployment, physics, "paillier_s") if deployment else None
     by_size = {entry["clients"]: entry for entry in sim or []}
     fanin = fanin_choice(in_process[10]["by_fanin"], deployment["wave_latency_s"]) if deployment else None
     round_3 = in_process[3]
