@@ -297,8 +297,9 @@ def flwr_run_times(sizes: Sequence[int] = SIZES, physics: Physics | None = None,
     afterwards), so none pays its start-up. Ray starts with each run and its
     start-up falls into the first round: plain runs two rounds, and the
     difference of its first and second round (``startup_in_first_round_s``) is
-    taken off the secure run's one round (``paillier_round_s``, as measured,
-    in ``paillier_first_round_s``). Round times are the server's (results
+    taken off the secure run's one round (``paillier_first_round_s``, as
+    measured) to give ``paillier_s``; ``first_round_over_floor`` sets the
+    round as measured against the floor. Round times are the server's (results
     JSON ``round_s``: training, aggregation, federated evaluation).
     """
     physics = physics or Physics(generate_keypair()[0].n)
@@ -478,6 +479,8 @@ def run_bench(quick: bool = False, progress: Progress = lambda s: None) -> dict:
     # Floors last, all from one figure: the median of every exponentiation timed during the bench.
     in_process = {clients: _with_floor(entry, physics, "paillier_s") for clients, entry in rounds.items()}
     sim = [_with_floor(entry, physics, "paillier_s") for entry in sim] if sim else None
+    for entry in sim or []:
+        entry["first_round_over_floor"] = entry["paillier_first_round_s"] / entry["floor_s"]
     deployment = _with_floor(deployment, physics, "paillier_s") if deployment else None
     by_size = {entry["clients"]: entry for entry in sim or []}
     fanin = fanin_choice(in_process[10]["by_fanin"], deployment["wave_latency_s"]) if deployment else None
