@@ -31,7 +31,7 @@ from .tree_walk import HopOutcome, HopRequest, TreeResult
 # Fewer contributors than this can never be decrypted, whatever the config says:
 # the "sum" of one update is the update.
 MIN_CLIENTS_FLOOR = 2
-DEFAULT_FANIN = 4
+DEFAULT_FANIN = 16  # chosen by fl-spam bench: depth decides in deployment (see README)
 
 
 @dataclass
@@ -74,7 +74,7 @@ class PaillierChainFedAvg(BoundedFedAvg):
 
     A round takes ``tree_walk.depth(clients, chain_fanin)`` sequential
     messages without dropouts (one more per level at which some node
-    dropped): ``clients + 1`` for a chain, 6 for 100 clients at fan-in 4.
+    dropped): ``clients + 1`` for a chain, 6 for 100 clients at fan-in 4, 4 at 16.
 
     A sum of fewer than ``min_clients`` contributions is never decrypted; any
     stage that cannot finish safely skips the round and keeps the old model.
@@ -94,7 +94,7 @@ class PaillierChainFedAvg(BoundedFedAvg):
         Public bound on the total training examples of a round (sets the slot width).
     chain_timeout : float
         Seconds to wait for each level of the tree and the unmask stage; also their TTL.
-    chain_fanin : int (default: 4)
+    chain_fanin : int (default: 16)
         Children per node of the aggregation tree; 1 is a chain.
     one_example_each : bool
         Differential privacy: every client weighs 1, and a total whose example
