@@ -17,7 +17,6 @@ import statistics
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import wait
 from contextlib import contextmanager
 from importlib.metadata import version
 from pathlib import Path
@@ -82,7 +81,7 @@ class Physics:
 
     def sample(self, count: int = 5) -> None:
         """Time ``count`` more exponentiations, in this process, with the worker pool idle."""
-        _drop_obfuscators_ahead()
+        WORKERS.discard_ahead()
         for _ in range(count):
             start = time.perf_counter()
             paillier_math.random_obfuscator(self.n)
@@ -100,19 +99,6 @@ class Physics:
         return clients * ciphertexts * self.exponentiation_s / self.cores
 
 
-def _drop_obfuscators_ahead() -> None:
-    """Forget the obfuscators computed ahead for an earlier measurement, cancel those not started and
-    wait for those running: a client's prefetch for a next round that never comes must not compete with
-    the next measurement, nor hand it ready obfuscators."""
-    with WORKERS._lock:  # the pool has no public way to drop its stock
-        running = [f for pending in WORKERS._pending.values() for f in pending]
-        WORKERS._pending.clear()
-        WORKERS._stock.clear()
-    for future in running:
-        future.cancel()
-    wait([f for f in running if not f.cancelled()])
-
-
 def phe_per_weight(public_key: paillier.PaillierPublicKey, sample: int) -> dict[str, float]:
     """The book's way: ``encrypt(float)`` per weight, on a sample; seconds and bytes per weight."""
     values = np.random.default_rng(0).normal(0, 0.1, sample)
@@ -127,7 +113,7 @@ def phe_per_weight(public_key: paillier.PaillierPublicKey, sample: int) -> dict[
 def codec_per_weight(public_key, private_key, weights: int) -> dict[str, float]:
     """Encrypt (obfuscators included, cold), add and decrypt per weight with the packed codec
     (random updates: the codec's cost does not depend on the data)."""
-    _drop_obfuscators_ahead()
+    WORKERS.discard_ahead()
     n = public_key.n
     params = CodecParams(n.bit_length(), weights)
     rng = np.random.default_rng(1)

@@ -25,7 +25,12 @@ from flwr.app import (
 )
 from flwr.clientapp import ClientApp
 
-from clients.request_guard import RunLedger, check_dp_budget, check_training_request, training_round
+from clients.request_guard import (
+    RunLedger,
+    check_dp_budget,
+    check_training_request,
+    training_round,
+)
 from clients.secure_chain import (
     ClientPolicy,
     Hop,

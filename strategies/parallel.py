@@ -18,7 +18,7 @@ import multiprocessing
 import os
 import threading
 from collections.abc import Sequence
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from logging import WARNING
 
@@ -143,6 +143,18 @@ class PaillierWorkers:
                     return taken
                 missing = count - len(stock)
             self._submit(n, missing)
+
+    def discard_ahead(self) -> None:
+        """Drop the stock, cancel pending work not started and wait for what is running:
+        obfuscators computed for a next round that never comes must neither serve nor slow
+        what follows (a benchmark's next measurement)."""
+        with self._lock:
+            pending = [f for futures in self._pending.values() for f in futures]
+            self._pending.clear()
+            self._stock.clear()
+        for future in pending:
+            future.cancel()
+        wait([f for f in pending if not f.cancelled()])
 
     def decrypt(self, private_key: paillier.PaillierPrivateKey, ciphertexts: Sequence[int]) -> list[int]:
         """``raw_decrypt`` (CRT) of every ciphertext, spread over the workers, in order."""
