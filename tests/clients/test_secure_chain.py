@@ -309,3 +309,36 @@ def test_an_incoming_sum_must_end_with_its_senders_contribution():
     c.sealer[liar] = 3
     with pytest.raises(ProtocolError, match="sender's contribution"):
         c.hop(2, liar, 1, 2, 1)
+
+
+def test_a_reseal_adds_nothing():
+    c = Clients()
+    c.hop(1, next_id=2)
+    e3, _ = c.hop(3, next_id=2, out_step=2)
+    with pytest.raises(ProtocolError, match="adds nothing"):
+        reseal(c.state[1], Hop(1, c.roster.to_bytes(), ((e3, 2, 3),), 3, 4), c.me[1])
+
+
+@pytest.mark.parametrize("masking", [True, False])
+def test_corrections_sent_before_the_total_leave_a_colluding_roots_inputs_noise(masking, monkeypatch):
+    """Corrections go out in parallel with the root's request: if the root colludes and never
+    returns a total, a child's sum plus that child's correction and the root's own pairwise
+    term with it is still masked by the child's masks with its honest siblings."""
+    if not masking:
+        monkeypatch.setattr(secure_chain.masks, "mask", lambda seed, pairs, me, n, count: [0] * count)
+        monkeypatch.setattr(secure_chain.masks, "correction", lambda *args: [0] * args[-1])
+    c = Clients()
+    e3, _ = c.hop(3, next_id=1, out_step=1)  # a leaf right under the root, 1
+    e4, _ = c.hop(4, next_id=2, out_step=2)
+    c.add(2, [(e4, 2)], 3, 1)
+    survivors = [3, 4, 2, 1]
+    fix = correct(c.state[3], 1, c.roster.to_bytes(), survivors, c.me[3])
+    opened = colluder_opens(c, 1, e3, 1)
+    seed = secure_chain.masks.pairwise_seed(c.me[1].chain_key, 1, c.roster.keys[3], 3, RUN, 1)
+    own_term = [-v * masking for v in secure_chain.masks.expand(seed, PUB.n, len(opened))]  # 3 > 1: 3 took it off
+    plaintexts = [(PRIV.raw_decrypt(x) + f - t) % PUB.n for x, f, t in zip(opened, fix, own_term)]
+    if masking:
+        with pytest.raises(AggregateCheckError):
+            decode(plaintexts, 1, PARAMS)
+    else:
+        np.testing.assert_allclose(decode(plaintexts, 1, PARAMS).mean_delta, 0.03, atol=PARAMS.error_bound)

@@ -156,3 +156,16 @@ def test_bisecting_max_examples_finds_the_count_when_clients_refuse_on_their_dat
     monkeypatch.setattr("clients.secure_chain.encode", refusing)
     node_data = fed.client_for(fed.arena().grid.contexts[fed.arena().nodes[2]])
     assert attack.attack_count_oracle(fed)["recovered"] == [f"node {1003}: {len(node_data.train)} e-mails"]
+
+
+def test_a_chain_request_whose_envelopes_steps_and_senders_disagree_is_refused():
+    from types import SimpleNamespace
+
+    from fl_app.client_app import _hop
+    from strategies import wire
+    from strategies.errors import ProtocolError
+
+    fields = {wire.ROUND: 1, wire.ACTION: wire.ADD, wire.ROSTER: b"", wire.ENVELOPES: [b"x", b"y"],
+              wire.IN_STEPS: [1, 2], wire.SENDERS: [5], wire.OUT_STEP: 3, wire.NEXT: 0}
+    with pytest.raises(ProtocolError, match="2 envelopes with 2 steps and 1 senders"):
+        _hop(SimpleNamespace(content={wire.RECORD: fields}))
