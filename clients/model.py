@@ -50,9 +50,13 @@ def _sigmoid(z: np.ndarray) -> np.ndarray:
     return 0.5 * (1.0 + np.tanh(0.5 * z))
 
 
-def _logits(weights: np.ndarray, words: np.ndarray, email_of_word: np.ndarray, n: int) -> np.ndarray:
+def _logits(
+    weights: np.ndarray, words: np.ndarray, email_of_word: np.ndarray, n: int
+) -> np.ndarray:
     # Row 0 is 0 unless the bias is trained, so adding it is the book's model too.
-    return np.bincount(email_of_word, weights=weights[words, 0], minlength=n) + weights[BIAS_INDEX, 0]
+    return (
+        np.bincount(email_of_word, weights=weights[words, 0], minlength=n) + weights[BIAS_INDEX, 0]
+    )
 
 
 def _loss_sum(logits: np.ndarray, targets: np.ndarray, loss: str) -> float:
@@ -140,8 +144,9 @@ class SpamModel:
     bias: bool = DEFAULT_RECIPE.bias
 
     @classmethod
-    def zeros(cls, vocab_size: int, loss: str = DEFAULT_RECIPE.loss,
-              bias: bool = DEFAULT_RECIPE.bias) -> SpamModel:
+    def zeros(
+        cls, vocab_size: int, loss: str = DEFAULT_RECIPE.loss, bias: bool = DEFAULT_RECIPE.bias
+    ) -> SpamModel:
         """The book's initial model: every word weighs 0."""
         return cls(np.zeros((vocab_size, 1), dtype=np.float64), loss, bias)
 

@@ -49,14 +49,20 @@ def save_model(path: Path, saved: SavedModel) -> Path:
     path = Path(path).expanduser()
     path.parent.mkdir(parents=True, exist_ok=True)
     header = {
-        "format": FORMAT, "version": VERSION, "tokenizer": TOKENIZER,
-        "loss": saved.model.loss, "bias": saved.model.bias,
-        "vocabulary_fingerprint": saved.vocabulary.fingerprint(), **saved.about,
+        "format": FORMAT,
+        "version": VERSION,
+        "tokenizer": TOKENIZER,
+        "loss": saved.model.loss,
+        "bias": saved.model.bias,
+        "vocabulary_fingerprint": saved.vocabulary.fingerprint(),
+        **saved.about,
     }
     tmp = path.with_name(f".{path.name}.tmp")
     with tmp.open("wb") as f:
         np.savez_compressed(
-            f, header=np.array(json.dumps(header)), weights=saved.model.weights,
+            f,
+            header=np.array(json.dumps(header)),
+            weights=saved.model.weights,
             words=np.array(saved.vocabulary.words[1:], dtype=str),
         )
         f.flush()
@@ -78,7 +84,10 @@ def load_model(path: Path) -> SavedModel:
     try:
         with np.load(path, allow_pickle=False) as npz:
             header = json.loads(str(npz["header"]))
-            weights, words = np.array(npz["weights"], dtype=np.float64), [str(w) for w in npz["words"]]
+            weights, words = (
+                np.array(npz["weights"], dtype=np.float64),
+                [str(w) for w in npz["words"]],
+            )
     except FileNotFoundError:
         raise ModelFileError(f"{path}: no such model file") from None
     except (OSError, ValueError, KeyError, zipfile.BadZipFile) as exc:
@@ -86,16 +95,29 @@ def load_model(path: Path) -> SavedModel:
     if not isinstance(header, dict) or header.get("format") != FORMAT:
         raise ModelFileError(f"{path}: not an fl-spam model file (format {header.get('format')!r})")
     if header.get("version") != VERSION:
-        raise ModelFileError(f"{path}: model file version {header.get('version')!r}; this fl-spam reads "
-                             f"version {VERSION}: train it again with this version")
+        raise ModelFileError(
+            f"{path}: model file version {header.get('version')!r}; this fl-spam reads "
+            f"version {VERSION}: train it again with this version"
+        )
     if header.get("tokenizer") != TOKENIZER:
-        raise ModelFileError(f"{path}: made with tokenizer {header.get('tokenizer')!r}, this fl-spam "
-                             f"uses {TOKENIZER!r}: its words would mean something else")
+        raise ModelFileError(
+            f"{path}: made with tokenizer {header.get('tokenizer')!r}, this fl-spam "
+            f"uses {TOKENIZER!r}: its words would mean something else"
+        )
     vocabulary = Vocabulary(w for w in words if w != UNKNOWN)
-    if vocabulary.fingerprint() != header.get("vocabulary_fingerprint") or weights.shape != (len(vocabulary), 1):
-        raise ModelFileError(f"{path}: its weights ({weights.shape[0]} rows) do not match its vocabulary "
-                             f"({len(vocabulary)} words, fingerprint checked): the file is damaged")
-    about = {k: v for k, v in header.items()
-             if k not in ("format", "version", "tokenizer", "loss", "bias", "vocabulary_fingerprint")}
-    return SavedModel(SpamModel(weights, str(header["loss"]), bool(header["bias"])), vocabulary, about)
-
+    if vocabulary.fingerprint() != header.get("vocabulary_fingerprint") or weights.shape != (
+        len(vocabulary),
+        1,
+    ):
+        raise ModelFileError(
+            f"{path}: its weights ({weights.shape[0]} rows) do not match its vocabulary "
+            f"({len(vocabulary)} words, fingerprint checked): the file is damaged"
+        )
+    about = {
+        k: v
+        for k, v in header.items()
+        if k not in ("format", "version", "tokenizer", "loss", "bias", "vocabulary_fingerprint")
+    }
+    return SavedModel(
+        SpamModel(weights, str(header["loss"]), bool(header["bias"])), vocabulary, about
+    )

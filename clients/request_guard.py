@@ -55,8 +55,11 @@ def training_round(server_round: int, config: Mapping[str, object]) -> int:
 
 def _settings(config: Mapping[str, object]) -> tuple[float, int, int]:
     """``lr``, ``local-epochs`` and ``batch-size`` as the client uses them."""
-    return (float(config.get("lr", 0.01)), int(config.get("local-epochs", 1)),  # type: ignore[arg-type]
-            int(config.get("batch-size", 1)))  # type: ignore[call-overload]
+    return (
+        float(config.get("lr", 0.01)),
+        int(config.get("local-epochs", 1)),  # type: ignore[arg-type]
+        int(config.get("batch-size", 1)),
+    )  # type: ignore[call-overload]
 
 
 def model_digest(parameters: list[np.ndarray], config: Mapping[str, object]) -> bytes:
@@ -82,21 +85,31 @@ def check_training_request(
     """
     true_round = training_round(server_round, config)
     if int(config.get("rounds-before", 0)) < 0 or true_round <= ledger.last_round:  # type: ignore[call-overload]
-        raise ProtocolError(f"round {true_round}: this client already trained round {ledger.last_round}")
+        raise ProtocolError(
+            f"round {true_round}: this client already trained round {ledger.last_round}"
+        )
     for array in parameters:
         if not np.all(np.isfinite(array)) or np.abs(array).max(initial=0.0) > MAX_ABS_WEIGHT:
             raise ProtocolError(f"global weights must be finite and within +-{MAX_ABS_WEIGHT:g}")
     lr, epochs, batch = _settings(config)
-    if not (0 < lr <= MAX_LEARNING_RATE and 1 <= epochs <= MAX_LOCAL_EPOCHS and 1 <= batch <= MAX_BATCH_SIZE):
-        raise ProtocolError(f"training settings lr={lr}, local-epochs={epochs}, batch-size={batch} are out of "
-                            f"bounds (lr in (0, {MAX_LEARNING_RATE}], epochs 1..{MAX_LOCAL_EPOCHS})")
+    if not (
+        0 < lr <= MAX_LEARNING_RATE
+        and 1 <= epochs <= MAX_LOCAL_EPOCHS
+        and 1 <= batch <= MAX_BATCH_SIZE
+    ):
+        raise ProtocolError(
+            f"training settings lr={lr}, local-epochs={epochs}, batch-size={batch} are out of "
+            f"bounds (lr in (0, {MAX_LEARNING_RATE}], epochs 1..{MAX_LOCAL_EPOCHS})"
+        )
     digest = model_digest(parameters, config)
     if digest in ledger.models:
         raise ProtocolError("this client already trained on this model in this run")
     return digest
 
 
-def check_dp_budget(ledger: RunLedger, noise_multiplier: float, max_epsilon: float, delta: float) -> None:
+def check_dp_budget(
+    ledger: RunLedger, noise_multiplier: float, max_epsilon: float, delta: float
+) -> None:
     """Refuse a DP contribution that would take this client past its own epsilon budget.
 
     Raises
@@ -107,5 +120,7 @@ def check_dp_budget(ledger: RunLedger, noise_multiplier: float, max_epsilon: flo
     if max_epsilon > 0:
         spent = epsilon_of([*ledger.dp_spent, noise_multiplier], delta)
         if spent > max_epsilon:
-            raise ProtocolError(f"one more DP round would take this client to epsilon {spent:.2f}, beyond its "
-                                f"budget {max_epsilon}")
+            raise ProtocolError(
+                f"one more DP round would take this client to epsilon {spent:.2f}, beyond its "
+                f"budget {max_epsilon}"
+            )

@@ -92,7 +92,9 @@ class ClientPolicy:
 
     def __post_init__(self) -> None:
         if self.min_clients < ABSOLUTE_MIN_CLIENTS:
-            raise ValueError(f"node-config min-clients = {self.min_clients}: expected >= {ABSOLUTE_MIN_CLIENTS}")
+            raise ValueError(
+                f"node-config min-clients = {self.min_clients}: expected >= {ABSOLUTE_MIN_CLIENTS}"
+            )
 
     @classmethod
     def from_node_config(cls, node_config: Mapping[str, object]) -> ClientPolicy:
@@ -110,15 +112,18 @@ class ClientPolicy:
         given = [k for k in identity_keys if node_config.get(k)]
         identity = None
         if given and len(given) < len(identity_keys):
-            raise ValueError(f"node-config {', '.join(given)} without {', '.join(set(identity_keys) - set(given))}: "
-                             "an authenticated roster needs all three")
+            raise ValueError(
+                f"node-config {', '.join(given)} without {', '.join(set(identity_keys) - set(given))}: "
+                "an authenticated roster needs all three"
+            )
         if given:
             federation = load_federation(Path(str(node_config[NODE_FEDERATION_FILE])))
             member = str(node_config[NODE_MEMBER])
             if member not in federation:
                 raise ValueError(f"node-config member = {member!r} is not in the federation file")
-            identity = MemberIdentity(member, load_identity_key(Path(str(node_config[NODE_IDENTITY_KEY]))),
-                                      federation)
+            identity = MemberIdentity(
+                member, load_identity_key(Path(str(node_config[NODE_IDENTITY_KEY]))), federation
+            )
         return cls(
             min_clients=int(node_config.get(NODE_MIN_CLIENTS, DEFAULT_NODE_MIN_CLIENTS)),  # type: ignore[call-overload]
             insecure_demo_key=demo is True or str(demo).lower() == "true",
@@ -203,7 +208,9 @@ def contribute(
     """
     try:
         public_key_from_n(n, policy.insecure_demo_key)
-    except ValueError as exc:  # InsecureKeyError too: the server cannot lower this node's key policy
+    except (
+        ValueError
+    ) as exc:  # InsecureKeyError too: the server cannot lower this node's key policy
         raise ProtocolError(f"the server's Paillier key: {exc}") from exc
     plaintexts, clipped = encode(delta, num_examples, params, loss, noise)
     obfuscators = WORKERS.obfuscators(n, len(plaintexts))
@@ -218,15 +225,27 @@ def _require(ok: bool, problem: str) -> None:
         raise ProtocolError(problem)
 
 
-def _check_request(state: RoundState, me: Identity, server_round: int, roster_bytes: bytes) -> Roster:
+def _check_request(
+    state: RoundState, me: Identity, server_round: int, roster_bytes: bytes
+) -> Roster:
     """The checks every chain and unmask request passes; the roster it names."""
-    _require(server_round == state.server_round, f"request for round {server_round}, "
-             f"but this client's contribution is for round {state.server_round}")
+    _require(
+        server_round == state.server_round,
+        f"request for round {server_round}, "
+        f"but this client's contribution is for round {state.server_round}",
+    )
     roster = Roster.from_bytes(roster_bytes)
-    _require(len(roster) >= state.floor, f"roster of {len(roster)} is below this node's floor ({state.floor})")
-    _require(roster.keys.get(me.node_id) == envelope.public_key_of(me.chain_key),
-             "the roster does not hold this client under its own chain key")
-    _require(not state.roster or state.roster == roster_bytes, "the roster changed within the round")
+    _require(
+        len(roster) >= state.floor,
+        f"roster of {len(roster)} is below this node's floor ({state.floor})",
+    )
+    _require(
+        roster.keys.get(me.node_id) == envelope.public_key_of(me.chain_key),
+        "the roster does not hold this client under its own chain key",
+    )
+    _require(
+        not state.roster or state.roster == roster_bytes, "the roster changed within the round"
+    )
     if not state.roster and me.member is not None:
         _check_authenticated(roster, me)
     state.roster = roster_bytes
@@ -237,39 +256,65 @@ def _check_authenticated(roster: Roster, me: Identity) -> None:
     """Every entry a distinct federation member that signed its chain key for this run."""
     assert me.member is not None
     names = [roster.names.get(node, "") for node in roster.keys]
-    _require(all(names) and len(set(names)) == len(names), "every roster entry must name a distinct member")
-    _require(roster.names[me.node_id] == me.member.member, "the roster names this client as another member")
+    _require(
+        all(names) and len(set(names)) == len(names),
+        "every roster entry must name a distinct member",
+    )
+    _require(
+        roster.names[me.node_id] == me.member.member,
+        "the roster names this client as another member",
+    )
     for node, key in roster.keys.items():
-        me.member.verify_chain_key(me.run_id, roster.names[node], key, roster.signatures.get(node, b""))
+        me.member.verify_chain_key(
+            me.run_id, roster.names[node], key, roster.signatures.get(node, b"")
+        )
 
 
-def _check_next(state: RoundState, me: Identity, roster: Roster, hop: Hop, contributors: list[int]) -> None:
-    _require(hop.out_step > max([state.last_step, *(step for _, step, _ in hop.inputs)]), "steps must only increase")
+def _check_next(
+    state: RoundState, me: Identity, roster: Roster, hop: Hop, contributors: list[int]
+) -> None:
+    _require(
+        hop.out_step > max([state.last_step, *(step for _, step, _ in hop.inputs)]),
+        "steps must only increase",
+    )
     if hop.next_id == 0:
-        _require(len(contributors) >= state.floor,
-                 f"a total of {len(contributors)} contributions is below this node's floor ({state.floor})")
-        _require(sorted(hop.survivors) == sorted(contributors),
-                 "the survivor set is not the contributors of the total")
+        _require(
+            len(contributors) >= state.floor,
+            f"a total of {len(contributors)} contributions is below this node's floor ({state.floor})",
+        )
+        _require(
+            sorted(hop.survivors) == sorted(contributors),
+            "the survivor set is not the contributors of the total",
+        )
         return
-    _require(hop.next_id in roster and hop.next_id != me.node_id, "the next hop is not another roster member")
+    _require(
+        hop.next_id in roster and hop.next_id != me.node_id,
+        "the next hop is not another roster member",
+    )
     _require(hop.next_id not in contributors, "the next hop has already contributed to this sum")
     _require(hop.next_id not in state.sealed_for, "this sum was already sealed for that member")
 
 
 def _aad(state: RoundState, step: int, recipient: bytes, sender: bytes, me: Identity) -> bytes:
     digest = Roster.from_bytes(state.roster).digest()
-    return envelope.associated_data(me.run_id, state.server_round, step, recipient, fingerprint(state.n), digest,
-                                    sender)
+    return envelope.associated_data(
+        me.run_id, state.server_round, step, recipient, fingerprint(state.n), digest, sender
+    )
 
 
 def _pair_seeds(state: RoundState, me: Identity, roster: Roster) -> dict[int, bytes]:
     return {
-        other: masks.pairwise_seed(me.chain_key, me.node_id, key, other, me.run_id, state.server_round)
-        for other, key in roster.keys.items() if other != me.node_id
+        other: masks.pairwise_seed(
+            me.chain_key, me.node_id, key, other, me.run_id, state.server_round
+        )
+        for other, key in roster.keys.items()
+        if other != me.node_id
     }
 
 
-def _open_all(state: RoundState, me: Identity, roster: Roster, hop: Hop) -> tuple[list[int], list[int]]:
+def _open_all(
+    state: RoundState, me: Identity, roster: Roster, hop: Hop
+) -> tuple[list[int], list[int]]:
     """The sum of the incoming sums and their contributors, which must not overlap."""
     running: list[int] = []
     contributors: list[int] = []
@@ -281,10 +326,14 @@ def _open_all(state: RoundState, me: Identity, roster: Roster, hop: Hop) -> tupl
     return running, contributors
 
 
-def _open(state: RoundState, me: Identity, roster: Roster, sealed: bytes, step: int, sender: int
-          ) -> tuple[list[int], list[int]]:
+def _open(
+    state: RoundState, me: Identity, roster: Roster, sealed: bytes, step: int, sender: int
+) -> tuple[list[int], list[int]]:
     """One incoming sum and its contributors, sealed by ``sender``, who added last."""
-    _require(sender in roster and sender != me.node_id, "an envelope's sender is not another roster member")
+    _require(
+        sender in roster and sender != me.node_id,
+        "an envelope's sender is not another roster member",
+    )
     key = roster.keys[sender]
     payload = envelope.open_envelope(
         sealed, me.chain_key, _aad(state, step, envelope.public_key_of(me.chain_key), key, me), key
@@ -294,9 +343,13 @@ def _open(state: RoundState, me: Identity, roster: Roster, sealed: bytes, step: 
     count = _COUNT.unpack_from(payload)[0]
     ids_end = _COUNT.size + 8 * count
     contributors = ids_from_bytes(payload[_COUNT.size : ids_end], "contributors")
-    _require(all(c in roster and c != me.node_id for c in contributors),
-             "the running sum names a contributor outside the roster, or this client")
-    _require(contributors[-1:] == [sender], "an incoming sum does not end with its sender's contribution")
+    _require(
+        all(c in roster and c != me.node_id for c in contributors),
+        "the running sum names a contributor outside the roster, or this client",
+    )
+    _require(
+        contributors[-1:] == [sender], "an incoming sum does not end with its sender's contribution"
+    )
     running = paillier_math.from_bytes(
         state.n, payload[ids_end:], state.params.num_plaintexts, source=f"envelope of step {step}"
     )
@@ -312,7 +365,9 @@ def _pass_on(state: RoundState, me: Identity, roster: Roster, hop: Hop) -> bytes
     state.sealed_for.append(hop.next_id)
     payload = _COUNT.pack(len(state.seen)) + ids_to_bytes(state.seen) + body
     recipient, sender = roster.keys[hop.next_id], envelope.public_key_of(me.chain_key)
-    return envelope.seal(payload, recipient, _aad(state, hop.out_step, recipient, sender, me), me.chain_key)
+    return envelope.seal(
+        payload, recipient, _aad(state, hop.out_step, recipient, sender, me), me.chain_key
+    )
 
 
 def add(state: RoundState, hop: Hop, me: Identity) -> tuple[bytes, list[int]]:
@@ -337,8 +392,15 @@ def add(state: RoundState, hop: Hop, me: Identity) -> tuple[bytes, list[int]]:
     seen = [*contributors, me.node_id]
     _check_next(state, me, roster, hop, seen)
     masked = paillier_math.add_plain(
-        state.n, state.ciphertexts,
-        masks.mask(state.self_seed, _pair_seeds(state, me, roster), me.node_id, state.n, len(state.ciphertexts)),
+        state.n,
+        state.ciphertexts,
+        masks.mask(
+            state.self_seed,
+            _pair_seeds(state, me, roster),
+            me.node_id,
+            state.n,
+            len(state.ciphertexts),
+        ),
     )
     state.running = paillier_math.add(state.n, running, masked) if running else masked
     state.seen = seen
@@ -379,12 +441,24 @@ def correct(
     roster = _check_request(state, me, server_round, roster_bytes)
     _require(not state.corrected, "this client has already corrected this round")
     _require(state.added, "this client contributed to no pass this round")
-    _require(len(set(survivors)) == len(survivors) and all(s in roster for s in survivors),
-             "the survivor set repeats a node or names one outside the roster")
-    _require(len(survivors) >= state.floor,
-             f"a survivor set of {len(survivors)} is below this node's floor ({state.floor})")
-    _require(set(state.seen) <= set(survivors), "the survivor set leaves out a client seen contributing")
+    _require(
+        len(set(survivors)) == len(survivors) and all(s in roster for s in survivors),
+        "the survivor set repeats a node or names one outside the roster",
+    )
+    _require(
+        len(survivors) >= state.floor,
+        f"a survivor set of {len(survivors)} is below this node's floor ({state.floor})",
+    )
+    _require(
+        set(state.seen) <= set(survivors), "the survivor set leaves out a client seen contributing"
+    )
     state.corrected = True
     dropped = [node for node in roster.keys if node not in survivors]
-    return masks.correction(state.self_seed, _pair_seeds(state, me, roster), me.node_id, dropped,
-                            state.n, len(state.ciphertexts))
+    return masks.correction(
+        state.self_seed,
+        _pair_seeds(state, me, roster),
+        me.node_id,
+        dropped,
+        state.n,
+        len(state.ciphertexts),
+    )

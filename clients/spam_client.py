@@ -43,7 +43,11 @@ class SpamClient(NumPyClient):
         self.test = test
         self.model = SpamModel.zeros(vocab_size, recipe.loss, recipe.bias)
         self.shuffle, self.seed = recipe.shuffle, seed
-        self.defaults = {"lr": recipe.lr, "batch-size": recipe.batch_size, "local-epochs": recipe.local_epochs}
+        self.defaults = {
+            "lr": recipe.lr,
+            "batch-size": recipe.batch_size,
+            "local-epochs": recipe.local_epochs,
+        }
 
     def _set_parameters(self, parameters: list[np.ndarray]) -> None:
         if len(parameters) != 1 or parameters[0].shape != self.model.weights.shape:

@@ -29,8 +29,10 @@ def score_histograms(scores: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray
     """Counts of spam and of ham per score bin (bins in ascending score)."""
     bins = np.searchsorted(LOGIT_EDGES, _logit(scores), side="right")
     spam = np.asarray(labels) > 0.5
-    return (np.bincount(bins[spam], minlength=BINS).astype(np.int64),
-            np.bincount(bins[~spam], minlength=BINS).astype(np.int64))
+    return (
+        np.bincount(bins[spam], minlength=BINS).astype(np.int64),
+        np.bincount(bins[~spam], minlength=BINS).astype(np.int64),
+    )
 
 
 @dataclass(frozen=True)
@@ -64,18 +66,21 @@ class SpamMetrics:
 
     def line(self) -> str:
         """One log line: every figure, accuracy beside the majority baseline."""
-        return (f"accuracy {100 * self.accuracy:.2f}% (majority baseline {100 * self.majority_accuracy:.2f}%), "
-                f"precision {100 * self.precision:.2f}%, recall {100 * self.recall:.2f}%, "
-                f"F1 {100 * self.f1:.2f}%, FPR {100 * self.fpr:.2f}%, AUC {self.auc:.4f}, "
-                f"recall at 1% FPR {100 * self.recall_at_fpr_1pct:.2f}%")
+        return (
+            f"accuracy {100 * self.accuracy:.2f}% (majority baseline {100 * self.majority_accuracy:.2f}%), "
+            f"precision {100 * self.precision:.2f}%, recall {100 * self.recall:.2f}%, "
+            f"F1 {100 * self.f1:.2f}%, FPR {100 * self.fpr:.2f}%, AUC {self.auc:.4f}, "
+            f"recall at 1% FPR {100 * self.recall_at_fpr_1pct:.2f}%"
+        )
 
 
 def _ratio(num: float, den: float) -> float:
     return float(num / den) if den else 0.0
 
 
-def from_counts(tp: int, fp: int, tn: int, fn: int, spam_hist: np.ndarray,
-                ham_hist: np.ndarray) -> SpamMetrics:
+def from_counts(
+    tp: int, fp: int, tn: int, fn: int, spam_hist: np.ndarray, ham_hist: np.ndarray
+) -> SpamMetrics:
     """The metrics from confusion counts at 0.5 and score histograms (summable over test slices)."""
     spam, ham = tp + fn, tn + fp
     if spam + ham == 0:
@@ -100,12 +105,18 @@ def from_counts(tp: int, fp: int, tn: int, fn: int, spam_hist: np.ndarray,
     )
 
 
-def confusion(scores: np.ndarray, labels: np.ndarray, threshold: float = THRESHOLD) -> tuple[int, int, int, int]:
+def confusion(
+    scores: np.ndarray, labels: np.ndarray, threshold: float = THRESHOLD
+) -> tuple[int, int, int, int]:
     """``(tp, fp, tn, fn)`` with spam flagged when the score exceeds ``threshold``."""
     flagged = np.asarray(scores) > threshold
     spam = np.asarray(labels) > 0.5
-    return (int((flagged & spam).sum()), int((flagged & ~spam).sum()),
-            int((~flagged & ~spam).sum()), int((~flagged & spam).sum()))
+    return (
+        int((flagged & spam).sum()),
+        int((flagged & ~spam).sum()),
+        int((~flagged & ~spam).sum()),
+        int((~flagged & spam).sum()),
+    )
 
 
 def spam_metrics(scores: np.ndarray, labels: np.ndarray) -> SpamMetrics:
@@ -125,13 +136,21 @@ def slice_report(scores: np.ndarray, labels: np.ndarray) -> dict[str, int | list
     """What one test slice reports for federated evaluation: counts that sum across slices."""
     tp, fp, tn, fn = confusion(scores, labels)
     spam_hist, ham_hist = score_histograms(scores, labels)
-    return {"tp": tp, "fp": fp, "tn": tn, "fn": fn,
-            "spam-hist": spam_hist.tolist(), "ham-hist": ham_hist.tolist()}
+    return {
+        "tp": tp,
+        "fp": fp,
+        "tn": tn,
+        "fn": fn,
+        "spam-hist": spam_hist.tolist(),
+        "ham-hist": ham_hist.tolist(),
+    }
 
 
 def from_reports(reports: list[dict]) -> SpamMetrics:
     """The figures of the union of the slices behind ``reports`` (``slice_report``'s)."""
     counts = [sum(int(r[k]) for r in reports) for k in ("tp", "fp", "tn", "fn")]
-    hists = [np.sum([np.asarray(r[k], dtype=np.int64) for r in reports], axis=0)
-             for k in ("spam-hist", "ham-hist")]
+    hists = [
+        np.sum([np.asarray(r[k], dtype=np.int64) for r in reports], axis=0)
+        for k in ("spam-hist", "ham-hist")
+    ]
     return from_counts(*counts, *hists)

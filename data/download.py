@@ -45,14 +45,18 @@ def read_manifest(path: Path) -> dict[str, str]:
             continue
         parts = line.split()
         if len(parts) != 2 or len(parts[0]) != 64:
-            raise DownloadError(f"{path}:{number}: expected '<sha256 hex>  <file name>', got {line!r}")
+            raise DownloadError(
+                f"{path}:{number}: expected '<sha256 hex>  <file name>', got {line!r}"
+            )
         digests[parts[1].lstrip("*")] = parts[0].lower()
     return digests
 
 
 def _write_manifest(path: Path, digests: dict[str, str]) -> None:
     tmp = path.with_suffix(".tmp")
-    tmp.write_text("".join(f"{d}  {name}\n" for name, d in sorted(digests.items())), encoding="utf-8")
+    tmp.write_text(
+        "".join(f"{d}  {name}\n" for name, d in sorted(digests.items())), encoding="utf-8"
+    )
     os.replace(tmp, path)
 
 

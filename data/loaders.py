@@ -185,8 +185,7 @@ def load_sms(path: Path = SMS_FILE) -> Corpus:
                 emails[record["label"]].append(tokenize(record["text"]))
             except (ValueError, KeyError, TypeError) as exc:
                 raise CorpusError(
-                    f"{path}:{number}: {exc!r}; "
-                    'expected {"label": "spam" or "ham", "text": ...}'
+                    f'{path}:{number}: {exc!r}; expected {{"label": "spam" or "ham", "text": ...}}'
                 ) from exc
     return Corpus(name="sms-spam-collection (Almeida et al. 2011)", synthetic=False, **emails)
 

@@ -184,7 +184,7 @@ def _recovered_multipart(part: email.message.Message) -> email.message.Message |
     if not isinstance(body, bytes) or not (found := _BOUNDARY_LINE.search(body)):
         return None
     boundary = found.group(1).replace(b'"', b"")
-    header = b'Content-Type: ' + part.get_content_type().encode() + b'; boundary="' + boundary
+    header = b"Content-Type: " + part.get_content_type().encode() + b'; boundary="' + boundary
     recovered = email.message_from_bytes(header + b'"\n\n' + body, policy=email.policy.default)
     return recovered if recovered.is_multipart() else None
 

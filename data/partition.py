@@ -48,7 +48,9 @@ def partition(
     """
     n = int(np.asarray(labels).size)
     if method not in PARTITIONERS:
-        raise ValueError(f"Unknown partitioner {method!r}; expected one of {', '.join(PARTITIONERS)}")
+        raise ValueError(
+            f"Unknown partitioner {method!r}; expected one of {', '.join(PARTITIONERS)}"
+        )
     if num_clients < 1:
         raise ValueError(f"Expected at least 1 client, got {num_clients}")
     if n < num_clients:

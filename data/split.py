@@ -88,13 +88,17 @@ def book_split(
     return Split(train_emails, train_labels, test_emails, test_labels, note)
 
 
-def _mix(spam: list[list[str]], ham: list[list[str]], rng: np.random.Generator) -> tuple[list[list[str]], list[int]]:
+def _mix(
+    spam: list[list[str]], ham: list[list[str]], rng: np.random.Generator
+) -> tuple[list[list[str]], list[int]]:
     emails, labels = spam + ham, [1] * len(spam) + [0] * len(ham)
     order = rng.permutation(len(emails))
     return [emails[i] for i in order], [labels[i] for i in order]
 
 
-def stratified_split(corpus: Corpus, seed: int = 0, test_fraction: float = STRATIFIED_TEST_FRACTION) -> Split:
+def stratified_split(
+    corpus: Corpus, seed: int = 0, test_fraction: float = STRATIFIED_TEST_FRACTION
+) -> Split:
     """Shuffle each class with ``seed``, hold out ``test_fraction`` of each, shuffle both sets.
 
     Unlike the book's split, the test set is not the last (often one user's,
@@ -121,8 +125,10 @@ def stratified_split(corpus: Corpus, seed: int = 0, test_fraction: float = STRAT
         parts[label] = (shuffled[k:], shuffled[:k])
     train_emails, train_labels = _mix(parts["spam"][0], parts["ham"][0], rng)
     test_emails, test_labels = _mix(parts["spam"][1], parts["ham"][1], rng)
-    note = (f"stratified split (seed {seed}): {test_fraction:.0%} of each class, drawn at random, "
-            "is the test set")
+    note = (
+        f"stratified split (seed {seed}): {test_fraction:.0%} of each class, drawn at random, "
+        "is the test set"
+    )
     return Split(train_emails, train_labels, test_emails, test_labels, note)
 
 

@@ -127,9 +127,7 @@ def _zipf_index(rng: np.random.Generator, size: int, n: int) -> np.ndarray:
     return np.minimum(np.searchsorted(cdf, rng.random(n), side="right"), size - 1)
 
 
-def synthetic_corpus(
-    seed: int = 0, n_spam: int = DEFAULT_SPAM, n_ham: int = DEFAULT_HAM
-) -> Corpus:
+def synthetic_corpus(seed: int = 0, n_spam: int = DEFAULT_SPAM, n_ham: int = DEFAULT_HAM) -> Corpus:
     """Generate the synthetic corpus.
 
     The same seed gives the same e-mails on every machine. Spam and ham share

@@ -51,8 +51,17 @@ CLIENTS = 3
 def attack_config(seed: int = 0) -> RunConfig:
     """The book's chapter 15: Bob, Alice and Sue with the book's recipe, on the synthetic
     corpus, whose vocabulary holds Bob's words (the demo is about leaks, not model quality)."""
-    return RunConfig.from_mapping({"num-clients": CLIENTS, "min-clients": CLIENTS, "seed": seed,
-                                   "corpus": "synthetic", "preset": "book"})
+    return RunConfig.from_mapping(
+        {
+            "num-clients": CLIENTS,
+            "min-clients": CLIENTS,
+            "seed": seed,
+            "corpus": "synthetic",
+            "preset": "book",
+        }
+    )
+
+
 # A curious server's shortlist: the words whose weights moved most in the sum.
 SHORTLIST = 50
 # The DP column: client-level DP at this epsilon for the one round shown.
@@ -86,7 +95,9 @@ class Federation:
         self.data = load_data(scenario.cfg)
         missing = [w for w in scenario.words if w not in self.data.vocabulary.index]
         if missing:
-            raise ValueError(f"Bob's words {missing} are not in the vocabulary of {self.data.corpus}")
+            raise ValueError(
+                f"Bob's words {missing} are not in the vocabulary of {self.data.corpus}"
+            )
         self.bob = self._bob_client()
         self.app = build_client_app(self.client_for)
         self.keypair = generate_keypair(scenario.key_bits, scenario.insecure_demo_key)
@@ -98,7 +109,9 @@ class Federation:
     def _bob_client(self) -> SpamClient:
         train = self.data.vocabulary.encode([self.scenario.words], [BOB_LABEL])
         recipe = replace(self.scenario.cfg.recipe, batch_size=1, local_epochs=1)
-        return SpamClient(train, self.data.test.subset(np.arange(10)), len(self.data.vocabulary), recipe)
+        return SpamClient(
+            train, self.data.test.subset(np.arange(10)), len(self.data.vocabulary), recipe
+        )
 
     def client_for(self, context: Context) -> SpamClient:
         """Bob on partition 0, the run's shards elsewhere."""
@@ -107,20 +120,38 @@ class Federation:
 
     def arena(self, node_config: dict | list[dict] | None = None) -> Arena:
         """A fresh federation the server may deviate against."""
-        return Arena.create(self.app, CLIENTS, self.scenario.cfg.to_dict(), self.keypair, self.data,
-                            node_config or self.node_config)
+        return Arena.create(
+            self.app,
+            CLIENTS,
+            self.scenario.cfg.to_dict(),
+            self.keypair,
+            self.data,
+            node_config or self.node_config,
+        )
 
     def secure(self, **kwargs) -> PaillierChainFedAvg:
         """The honest strategy over every client."""
-        return PaillierChainFedAvg(min_clients=CLIENTS, keypair=self.keypair, min_train_nodes=CLIENTS,
-                                   min_available_nodes=CLIENTS, insecure_demo_key=self.scenario.insecure_demo_key,
-                                   **kwargs)
+        return PaillierChainFedAvg(
+            min_clients=CLIENTS,
+            keypair=self.keypair,
+            min_train_nodes=CLIENTS,
+            min_available_nodes=CLIENTS,
+            insecure_demo_key=self.scenario.insecure_demo_key,
+            **kwargs,
+        )
 
     def run(self, strategy, rounds: int = 1, train_config: dict | None = None, initial=None):
         """``rounds`` of ``strategy`` over a fresh in-process grid."""
-        return run_strategy(strategy, self.app, CLIENTS, self.scenario.cfg.to_dict(),
-                            [self.weights if initial is None else initial], train_config or self.train_config,
-                            rounds, node_config=self.node_config)
+        return run_strategy(
+            strategy,
+            self.app,
+            CLIENTS,
+            self.scenario.cfg.to_dict(),
+            [self.weights if initial is None else initial],
+            train_config or self.train_config,
+            rounds,
+            node_config=self.node_config,
+        )
 
 
 def _result(recovered: list[str], arena_or_count, **extra) -> dict:
@@ -140,7 +171,9 @@ def attack_plain(fed: Federation) -> dict:
     recovered = []
     for msg in grid.received:
         if msg.metadata.src_node_id == BOB_NODE and not msg.has_error():
-            recovered = _changed_words(msg.content["arrays"].to_numpy_ndarrays()[0] - fed.weights, fed.data)
+            recovered = _changed_words(
+                msg.content["arrays"].to_numpy_ndarrays()[0] - fed.weights, fed.data
+            )
     return _result(recovered, len(grid.received))
 
 
@@ -182,15 +215,26 @@ def attack_metrics(fed: Federation, secure: bool = True) -> dict:
     first, _ = fed.run(fed.secure() if secure else FedAvg(**nodes))
     round2, grid = fed.run(fed.secure() if secure else FedAvg(**nodes), initial=first[0])
     recovered: list[str] = []
-    numbers = [v for m in grid.received if m.metadata.src_node_id == BOB_NODE for v in _per_client_numbers(m)]
-    if grid.result is not None:  # the round's aggregate metrics: not Bob's, but a curious server tries them too
+    numbers = [
+        v
+        for m in grid.received
+        if m.metadata.src_node_id == BOB_NODE
+        for v in _per_client_numbers(m)
+    ]
+    if (
+        grid.result is not None
+    ):  # the round's aggregate metrics: not Bob's, but a curious server tries them too
         for metrics in grid.result.train_metrics_clientapp.values():
             numbers.extend(float(v) for v in metrics.values())
     for value in numbers:
         recovered.extend(guess_last_word(fed, value, first[0]))
     errors = [m.error.reason for m in grid.received if m.has_error()]
-    return _result(recovered, len(grid.received), numbers_tried=len(numbers),
-                   error_texts_with_digits=sum(any(ch.isdigit() for ch in e) for e in errors))
+    return _result(
+        recovered,
+        len(grid.received),
+        numbers_tried=len(numbers),
+        error_texts_with_digits=sum(any(ch.isdigit() for ch in e) for e in errors),
+    )
 
 
 # ------------------------------------------------------------ 2. late reply
@@ -203,15 +247,20 @@ def attack_late_reply(fed: Federation) -> dict:
     alice, sue = [n for n in arena.nodes if n != BOB_NODE]
     first = arena.hop(alice, 1, roster, next_id=sue)
     second = arena.hop(sue, 1, roster, _env(first), 1, 2, BOB_NODE, sender=alice)
-    late = arena.hop(BOB_NODE, 1, roster, _env(second), 2, 3, 0, survivors=[alice, sue, BOB_NODE],
-                     sender=sue)  # the reply that came "too late"
-    again = arena.hop(sue, 1, roster, out_step=4, next_id=0, action=wire.RESEAL, survivors=[alice, sue])
+    late = arena.hop(
+        BOB_NODE, 1, roster, _env(second), 2, 3, 0, survivors=[alice, sue, BOB_NODE], sender=sue
+    )  # the reply that came "too late"
+    again = arena.hop(
+        sue, 1, roster, out_step=4, next_id=0, action=wire.RESEAL, survivors=[alice, sue]
+    )
     refused = [name for name, reply in [("reseal-as-total", again)] if reply.has_error()]
     recovered: list[str] = []
     if not late.has_error() and not again.has_error():
         with_bob = arena.decrypt(arena.total_of(late))
         without = arena.decrypt(arena.total_of(again))
-        recovered = arena.words_of_single_update([(a - b) % arena.n for a, b in zip(with_bob, without)])
+        recovered = arena.words_of_single_update(
+            [(a - b) % arena.n for a, b in zip(with_bob, without)]
+        )
     return _result(recovered, arena, refused=refused)
 
 
@@ -237,16 +286,24 @@ def attack_deviating(fed: Federation) -> dict:
     to_himself = arena.hop(BOB_NODE, 1, roster, out_step=2, next_id=BOB_NODE)
     first = arena.hop(BOB_NODE, 1, roster, out_step=3, next_id=alice)
     second = arena.hop(alice, 1, roster, _env(first), 3, 4, sue, sender=BOB_NODE)
-    total_all = arena.hop(sue, 1, roster, _env(second), 4, 5, 0, survivors=[BOB_NODE, alice, sue], sender=alice)
+    total_all = arena.hop(
+        sue, 1, roster, _env(second), 4, 5, 0, survivors=[BOB_NODE, alice, sue], sender=alice
+    )
     again = arena.hop(alice, 1, roster, out_step=6, next_id=sue)
     if not again.has_error():
-        total_two = arena.hop(sue, 1, roster, _env(again), 6, 7, 0, survivors=[alice, sue], sender=alice)
+        total_two = arena.hop(
+            sue, 1, roster, _env(again), 6, 7, 0, survivors=[alice, sue], sender=alice
+        )
         if not total_two.has_error() and not total_all.has_error():
             everyone = arena.decrypt(arena.total_of(total_all))
             two = arena.decrypt(arena.total_of(total_two))
-            recovered += arena.words_of_single_update([(x - y) % arena.n for x, y in zip(everyone, two)])
+            recovered += arena.words_of_single_update(
+                [(x - y) % arena.n for x, y in zip(everyone, two)]
+            )
     requests = {"chain-of-one": alone, "seal-for-himself": to_himself, "second-pass": again}
-    return _result(recovered, arena, refused=[name for name, r in requests.items() if r.has_error()])
+    return _result(
+        recovered, arena, refused=[name for name, r in requests.items() if r.has_error()]
+    )
 
 
 # ------------------------------------------------ 3b. the same round twice
@@ -262,8 +319,12 @@ def attack_retrain(fed: Federation) -> dict:
     if len(again) == len(others):
         without = arena.unmasked_total(1, again, others)
         if everyone is not None and without is not None:
-            recovered = arena.words_of_single_update([(a - b) % arena.n for a, b in zip(everyone, without)])
-    return _result(recovered, arena, refused=["train-round-again"] if len(again) < len(others) else [])
+            recovered = arena.words_of_single_update(
+                [(a - b) % arena.n for a, b in zip(everyone, without)]
+            )
+    return _result(
+        recovered, arena, refused=["train-round-again"] if len(again) < len(others) else []
+    )
 
 
 def attack_count_oracle(fed: Federation, target: int = 2) -> dict:
@@ -306,7 +367,9 @@ def attack_colluder(fed: Federation) -> dict:
     if not bob_hop.has_error():
         seen = arena.open_as_member(sue_key, bob_hop, 1, roster, 1)
         # Sue knows her seed with Bob: take her pairwise term out of what she saw.
-        seed = masks.pairwise_seed(sue_key, sue, roster.keys[BOB_NODE], BOB_NODE, arena.grid.run.run_id, 1)
+        seed = masks.pairwise_seed(
+            sue_key, sue, roster.keys[BOB_NODE], BOB_NODE, arena.grid.run.run_id, 1
+        )
         sign = -1 if BOB_NODE < sue else 1
         term = [sign * v for v in masks.expand(seed, arena.n, len(seen))]
         recovered += arena.words_of_single_update(arena.decrypt(seen, term))
@@ -328,9 +391,14 @@ def attack_sybil(fed: Federation, authenticated: bool, workdir: Path) -> dict:
     arena = fed.arena(node_config)
     roster, _ = arena.train(1, fed.weights, fed.train_config)
     sybils = {9001 + i: envelope.new_private_key() for i in range(2)}
-    forged = Roster.of({BOB_NODE: roster.keys[BOB_NODE], **{i: envelope.public_key_of(k) for i, k in sybils.items()}},
-                       {BOB_NODE: roster.names.get(BOB_NODE, ""), **{i: f"sybil-{i}" for i in sybils}},
-                       {BOB_NODE: roster.signatures.get(BOB_NODE, b"")})
+    forged = Roster.of(
+        {
+            BOB_NODE: roster.keys[BOB_NODE],
+            **{i: envelope.public_key_of(k) for i, k in sybils.items()},
+        },
+        {BOB_NODE: roster.names.get(BOB_NODE, ""), **{i: f"sybil-{i}" for i in sybils}},
+        {BOB_NODE: roster.signatures.get(BOB_NODE, b"")},
+    )
     first = min(sybils)
     bob_hop = arena.hop(BOB_NODE, 1, forged, next_id=first)
     recovered: list[str] = []
@@ -340,11 +408,15 @@ def attack_sybil(fed: Federation, authenticated: bool, workdir: Path) -> dict:
         if not correction.has_error():
             terms = [arena.correction_of(correction)]
             for node, key in sybils.items():
-                seed = masks.pairwise_seed(key, node, forged.keys[BOB_NODE], BOB_NODE, arena.grid.run.run_id, 1)
+                seed = masks.pairwise_seed(
+                    key, node, forged.keys[BOB_NODE], BOB_NODE, arena.grid.run.run_id, 1
+                )
                 sign = -1 if BOB_NODE < node else 1
                 terms.append([sign * v for v in masks.expand(seed, arena.n, len(seen))])
             recovered += arena.words_of_single_update(arena.decrypt(seen, *terms))
-    return _result(recovered, arena, authenticated_roster=authenticated, refused=bob_hop.has_error())
+    return _result(
+        recovered, arena, authenticated_roster=authenticated, refused=bob_hop.has_error()
+    )
 
 
 def _federation(workdir: Path, base: dict) -> list[dict]:
@@ -360,18 +432,34 @@ def attack_dp_claim(fed: Federation, check: bool = True) -> dict:
     dp = DpSettings(DP_CLIP, noise_multiplier_for(DP_EPSILON, 1, DEFAULT_DELTA), CLIENTS)
     strategy = fed.secure(clip=dp.value_bound, one_example_each=check)
     arena = fed.arena()
-    messages = strategy.configure_train(1, ArrayRecord([fed.weights]),
-                                        ConfigRecord({**fed.train_config, **dp.train_config()}), arena.grid)
+    messages = strategy.configure_train(
+        1,
+        ArrayRecord([fed.weights]),
+        ConfigRecord({**fed.train_config, **dp.train_config()}),
+        arena.grid,
+    )
     replies = list(arena.grid.send_and_receive(list(messages)))
     mallory = arena.nodes[-1]
     context = arena.grid.contexts[mallory]
     honest: RoundState = load_round_state(context, 1)
-    cheat, _ = contribute(1, np.full(honest.params.num_weights, DP_CLIP / 10), CLAIMED_EXAMPLES, honest.n,
-                          honest.params, ClientPolicy(), noise_min_clients=CLIENTS)
+    cheat, _ = contribute(
+        1,
+        np.full(honest.params.num_weights, DP_CLIP / 10),
+        CLAIMED_EXAMPLES,
+        honest.n,
+        honest.params,
+        ClientPolicy(),
+        noise_min_clients=CLIENTS,
+    )
     save_round_state(context, cheat)
     arrays, metrics = strategy.aggregate_train(1, replies)
-    return _result([], len(replies), accepted=arrays is not None,
-                   examples_claimed=CLAIMED_EXAMPLES, contributors=int(metrics["contributors"]) if metrics else 0)
+    return _result(
+        [],
+        len(replies),
+        accepted=arrays is not None,
+        examples_claimed=CLAIMED_EXAMPLES,
+        contributors=int(metrics["contributors"]) if metrics else 0,
+    )
 
 
 # ---------------------------------------------------------- honest rounds
@@ -379,15 +467,27 @@ def attack_honest_rounds(fed: Federation) -> tuple[dict, dict]:
     """The honest secure round and the same with DP: every reply inspected; what the sum shows."""
     strategy = fed.secure()
     arrays, grid = fed.run(strategy)
-    secure = _inspect_every_reply(Arena(grid, fed.keypair, fed.data, list(grid.received), strategy.state))
-    secure.update(key_bits=fed.keypair[0].n.bit_length(), **_aggregate_view(arrays[0] - fed.weights, fed))
+    secure = _inspect_every_reply(
+        Arena(grid, fed.keypair, fed.data, list(grid.received), strategy.state)
+    )
+    secure.update(
+        key_bits=fed.keypair[0].n.bit_length(), **_aggregate_view(arrays[0] - fed.weights, fed)
+    )
     dp = DpSettings(DP_CLIP, noise_multiplier_for(DP_EPSILON, 1, DEFAULT_DELTA), CLIENTS)
     dp_strategy = fed.secure(clip=dp.value_bound, one_example_each=True)
-    dp_arrays, dp_grid = fed.run(dp_strategy, train_config={**fed.train_config, **dp.train_config()})
-    dp_view = _inspect_every_reply(Arena(dp_grid, fed.keypair, fed.data, list(dp_grid.received),
-                                         dp_strategy.state))
-    dp_view.update(epsilon=dp.epsilon(1), noise_multiplier=dp.noise_multiplier, clip=dp.clip,
-                   neighbouring="replace-one", **_aggregate_view(dp_arrays[0] - fed.weights, fed))
+    dp_arrays, dp_grid = fed.run(
+        dp_strategy, train_config={**fed.train_config, **dp.train_config()}
+    )
+    dp_view = _inspect_every_reply(
+        Arena(dp_grid, fed.keypair, fed.data, list(dp_grid.received), dp_strategy.state)
+    )
+    dp_view.update(
+        epsilon=dp.epsilon(1),
+        noise_multiplier=dp.noise_multiplier,
+        clip=dp.clip,
+        neighbouring="replace-one",
+        **_aggregate_view(dp_arrays[0] - fed.weights, fed),
+    )
     return secure, dp_view
 
 
@@ -400,7 +500,9 @@ def _inspect_every_reply(arena: Arena) -> dict:
             for value in record.values():
                 if isinstance(value, bytes) and value and len(value) % width == 0:
                     try:
-                        cts = paillier_math.from_bytes(arena.n, value, len(value) // width, "curious server")
+                        cts = paillier_math.from_bytes(
+                            arena.n, value, len(value) // width, "curious server"
+                        )
                     except SecureAggregationError:
                         continue  # sealed bytes, not ciphertexts
                     recovered += arena.words_of_single_update(arena.decrypt(cts))
@@ -429,11 +531,17 @@ ATTACKS: dict[str, Callable[[Federation], dict]] = {
 }
 
 
-def run_attack(key_bits: int = 2048, insecure_demo_key: bool = False, seed: int = 0,
-               scenario: Scenario | None = None, progress: Callable[[str], None] = lambda s: None) -> dict:
+def run_attack(
+    key_bits: int = 2048,
+    insecure_demo_key: bool = False,
+    seed: int = 0,
+    scenario: Scenario | None = None,
+    progress: Callable[[str], None] = lambda s: None,
+) -> dict:
     """Every attack against Bob, one column each; ``plain`` is the baseline that leaks."""
-    scenario = scenario or Scenario(attack_config(seed),
-                                    key_bits=key_bits, insecure_demo_key=insecure_demo_key)
+    scenario = scenario or Scenario(
+        attack_config(seed), key_bits=key_bits, insecure_demo_key=insecure_demo_key
+    )
     fed = Federation(scenario)
     result: dict = {"corpus": fed.data.corpus, "bob_email": scenario.bob_email, "clients": CLIENTS}
     for name, attack in ATTACKS.items():
@@ -442,8 +550,9 @@ def run_attack(key_bits: int = 2048, insecure_demo_key: bool = False, seed: int 
     progress("sybil")
     with tempfile.TemporaryDirectory() as workdir:
         result["sybil"] = attack_sybil(fed, authenticated=True, workdir=Path(workdir))
-        result["sybil"]["without_authenticated_roster"] = attack_sybil(fed, False, Path(workdir))["recovered"]
+        result["sybil"]["without_authenticated_roster"] = attack_sybil(fed, False, Path(workdir))[
+            "recovered"
+        ]
     progress("honest rounds")
     result["paillier"], result["paillier_dp"] = attack_honest_rounds(fed)
     return result
-

@@ -48,8 +48,15 @@ class Arena:
     round_state: SecureRoundState | None = None  # the last training stage's
 
     @classmethod
-    def create(cls, client_app: ClientApp, nodes: int, run_config: dict, keypair: tuple, data: PreparedData,
-               node_config: dict | list[dict] | None = None) -> Arena:
+    def create(
+        cls,
+        client_app: ClientApp,
+        nodes: int,
+        run_config: dict,
+        keypair: tuple,
+        data: PreparedData,
+        node_config: dict | list[dict] | None = None,
+    ) -> Arena:
         """A fresh federation of ``nodes`` clients."""
         return cls(LocalGrid(client_app, nodes, run_config, node_config=node_config), keypair, data)
 
@@ -63,16 +70,29 @@ class Arena:
         """The Paillier modulus."""
         return self.keypair[0].n
 
-    def train(self, server_round: int, weights: np.ndarray, train_config: dict, nodes: list[int] | None = None,
-              max_examples: int | None = None) -> tuple[Roster, SecureRoundState]:
+    def train(
+        self,
+        server_round: int,
+        weights: np.ndarray,
+        train_config: dict,
+        nodes: list[int] | None = None,
+        max_examples: int | None = None,
+    ) -> tuple[Roster, SecureRoundState]:
         """The training stage, to every node or to ``nodes`` only: each client encrypts its
         update; the roster of replies (which may be too small for a real round)."""
-        strategy = PaillierChainFedAvg(min_clients=2, keypair=self.keypair, min_train_nodes=len(self.nodes),
-                                       min_available_nodes=len(self.nodes),
-                                       **({"max_examples": max_examples} if max_examples else {}))
-        messages = strategy.configure_train(server_round, ArrayRecord([weights]), ConfigRecord(train_config),
-                                            self.grid)
-        replies = self._send([m for m in messages if nodes is None or m.metadata.dst_node_id in nodes])
+        strategy = PaillierChainFedAvg(
+            min_clients=2,
+            keypair=self.keypair,
+            min_train_nodes=len(self.nodes),
+            min_available_nodes=len(self.nodes),
+            **({"max_examples": max_examples} if max_examples else {}),
+        )
+        messages = strategy.configure_train(
+            server_round, ArrayRecord([weights]), ConfigRecord(train_config), self.grid
+        )
+        replies = self._send(
+            [m for m in messages if nodes is None or m.metadata.dst_node_id in nodes]
+        )
         assert strategy.state is not None
         self.round_state = strategy.state
         strategy.min_clients = 0  # a deviating server takes any roster, even of one or none
@@ -85,41 +105,87 @@ class Arena:
         self.messages.extend(replies)
         return replies
 
-    def hop(self, node: int, server_round: int, roster: Roster, envelope_: bytes = b"", in_step: int = 0,
-            out_step: int = 1, next_id: int = 0, action: str = wire.ADD,
-            survivors: list[int] | tuple[int, ...] = (), sender: int = 0) -> Message:
+    def hop(
+        self,
+        node: int,
+        server_round: int,
+        roster: Roster,
+        envelope_: bytes = b"",
+        in_step: int = 0,
+        out_step: int = 1,
+        next_id: int = 0,
+        action: str = wire.ADD,
+        survivors: list[int] | tuple[int, ...] = (),
+        sender: int = 0,
+    ) -> Message:
         """Send one chain request, any request, to ``node``: add ``envelope_`` (if any, sealed by
         ``sender``) and seal for ``next_id``, or, as the root (``next_id`` 0), return the total for
         ``survivors``; its reply."""
-        fields = {wire.ROUND: server_round, wire.ACTION: action, wire.ROSTER: roster.to_bytes(),
-                  wire.ENVELOPES: [envelope_] if envelope_ else [], wire.IN_STEPS: [in_step] if envelope_ else [],
-                  wire.SENDERS: [sender] if envelope_ else [],
-                  wire.OUT_STEP: out_step, wire.NEXT: next_id, wire.SURVIVORS: ids_to_bytes(survivors)}
-        return self._send([Message(RecordDict({wire.RECORD: ConfigRecord(fields)}), dst_node_id=node,
-                                   message_type=wire.CHAIN)])[0]
+        fields = {
+            wire.ROUND: server_round,
+            wire.ACTION: action,
+            wire.ROSTER: roster.to_bytes(),
+            wire.ENVELOPES: [envelope_] if envelope_ else [],
+            wire.IN_STEPS: [in_step] if envelope_ else [],
+            wire.SENDERS: [sender] if envelope_ else [],
+            wire.OUT_STEP: out_step,
+            wire.NEXT: next_id,
+            wire.SURVIVORS: ids_to_bytes(survivors),
+        }
+        return self._send(
+            [
+                Message(
+                    RecordDict({wire.RECORD: ConfigRecord(fields)}),
+                    dst_node_id=node,
+                    message_type=wire.CHAIN,
+                )
+            ]
+        )[0]
 
     def unmask(self, node: int, server_round: int, roster: Roster, survivors: list[int]) -> Message:
         """Ask ``node`` for its correction for the survivor set ``survivors``; its reply."""
-        fields = {wire.ROUND: server_round, wire.ROSTER: roster.to_bytes(),
-                  wire.SURVIVORS: b"".join(s.to_bytes(8, "big") for s in survivors)}
-        return self._send([Message(RecordDict({wire.RECORD: ConfigRecord(fields)}), dst_node_id=node,
-                                   message_type=wire.UNMASK)])[0]
+        fields = {
+            wire.ROUND: server_round,
+            wire.ROSTER: roster.to_bytes(),
+            wire.SURVIVORS: b"".join(s.to_bytes(8, "big") for s in survivors),
+        }
+        return self._send(
+            [
+                Message(
+                    RecordDict({wire.RECORD: ConfigRecord(fields)}),
+                    dst_node_id=node,
+                    message_type=wire.UNMASK,
+                )
+            ]
+        )[0]
 
-    def open_as_member(self, private_key: bytes, reply: Message, server_round: int, roster: Roster,
-                       step: int) -> list[int]:
+    def open_as_member(
+        self, private_key: bytes, reply: Message, server_round: int, roster: Roster, step: int
+    ) -> list[int]:
         """Open an envelope sealed (by the node that sent ``reply``) for a member whose chain key
         the server holds."""
         sealed = bytes(reply.content[wire.RECORD][wire.ENVELOPE])
         me, sender = envelope.public_key_of(private_key), roster.keys[reply.metadata.src_node_id]
-        aad = envelope.associated_data(self.grid.run.run_id, server_round, step, me, fingerprint(self.n),
-                                       roster.digest(), sender)
+        aad = envelope.associated_data(
+            self.grid.run.run_id,
+            server_round,
+            step,
+            me,
+            fingerprint(self.n),
+            roster.digest(),
+            sender,
+        )
         payload = envelope.open_envelope(sealed, private_key, aad, sender)
         count = int.from_bytes(payload[:4], "big")
-        return paillier_math.from_bytes(self.n, payload[4 + 8 * count :], self._count(), "opened envelope")
+        return paillier_math.from_bytes(
+            self.n, payload[4 + 8 * count :], self._count(), "opened envelope"
+        )
 
     def total_of(self, reply: Message) -> list[int]:
         """The ciphertexts of a reply that returned a total."""
-        return paillier_math.from_bytes(self.n, bytes(reply.content[wire.RECORD][wire.TOTAL]), self._count(), "total")
+        return paillier_math.from_bytes(
+            self.n, bytes(reply.content[wire.RECORD][wire.TOTAL]), self._count(), "total"
+        )
 
     def correction_of(self, reply: Message) -> list[int]:
         """The values of an unmask reply."""
@@ -130,23 +196,37 @@ class Arena:
         assert self.round_state is not None, "run the training stage first"
         return self.round_state.codec.num_plaintexts
 
-    def unmasked_total(self, server_round: int, roster: Roster, order: list[int]) -> list[int] | None:
+    def unmasked_total(
+        self, server_round: int, roster: Roster, order: list[int]
+    ) -> list[int] | None:
         """An honest pass over ``order`` as a chain (the last is the root) and its corrections;
         the decrypted sum, or ``None`` if refused."""
         sealed, replies = b"", []
         for step, node in enumerate(order, start=1):
             last = step == len(order)
-            reply = self.hop(node, server_round, roster, sealed, step - 1 if sealed else 0, step,
-                             0 if last else order[step], survivors=order if last else (),
-                             sender=order[step - 2] if sealed else 0)
+            reply = self.hop(
+                node,
+                server_round,
+                roster,
+                sealed,
+                step - 1 if sealed else 0,
+                step,
+                0 if last else order[step],
+                survivors=order if last else (),
+                sender=order[step - 2] if sealed else 0,
+            )
             if reply.has_error():
                 return None
             sealed = bytes(reply.content[wire.RECORD][wire.TOTAL if last else wire.ENVELOPE])
             replies.append(reply)
-        corrections = [self.unmask(node, server_round, roster, order) for node in order[:-1]] + replies[-1:]
+        corrections = [
+            self.unmask(node, server_round, roster, order) for node in order[:-1]
+        ] + replies[-1:]
         if any(c.has_error() for c in corrections):
             return None
-        return self.decrypt(self.total_of(replies[-1]), *[self.correction_of(c) for c in corrections])
+        return self.decrypt(
+            self.total_of(replies[-1]), *[self.correction_of(c) for c in corrections]
+        )
 
     def decrypt(self, ciphertexts: list[int], *plain_shifts: list[int]) -> list[int]:
         """Decrypt, then add known plaintext values (masks the server could compute)."""

@@ -193,11 +193,15 @@ def round_times(
     results: dict[str, object] = {}
 
     def plain_round():
-        results["plain"] = run_strategy(FedAvg(**nodes), client_app, clients, cfg.to_dict(), initial, train)[0]
+        results["plain"] = run_strategy(
+            FedAvg(**nodes), client_app, clients, cfg.to_dict(), initial, train
+        )[0]
 
     def secure_round(fanin: int) -> dict:
         physics.sample()  # also drops what an earlier measurement computed ahead
-        strategy = PaillierChainFedAvg(min_clients=cfg.min_clients, chain_fanin=fanin, keypair=keypair, **nodes)
+        strategy = PaillierChainFedAvg(
+            min_clients=cfg.min_clients, chain_fanin=fanin, keypair=keypair, **nodes
+        )
         before = WORKERS.stats()
         start = time.perf_counter()
         arrays, grid = run_strategy(strategy, client_app, clients, cfg.to_dict(), initial, train)
@@ -205,11 +209,16 @@ def round_times(
         after = WORKERS.stats()
         results["secure"], results["codec"] = arrays, strategy.codec
         results["envelopes"] = [
-            len(m.content[wire.RECORD][wire.ENVELOPE]) for m in grid.received
+            len(m.content[wire.RECORD][wire.ENVELOPE])
+            for m in grid.received
             if m.metadata.message_type == wire.CHAIN and wire.ENVELOPE in m.content[wire.RECORD]
         ]
-        return {"seconds": seconds, "message_depth": int(grid.result.train_metrics_clientapp[1]["message_depth"]),
-                "ready": after["ready"] - before["ready"], "waited": after["waited"] - before["waited"]}
+        return {
+            "seconds": seconds,
+            "message_depth": int(grid.result.train_metrics_clientapp[1]["message_depth"]),
+            "ready": after["ready"] - before["ready"],
+            "waited": after["waited"] - before["waited"],
+        }
 
     def unmasked_round() -> float:
         with _masks_and_checks_off():
@@ -218,26 +227,32 @@ def round_times(
     plain_s = _median_time(plain_round, 3 if clients <= 10 else 1)
     main = DEFAULT_FANIN if DEFAULT_FANIN in fanins else fanins[0]
     by_fanin, unmasked_times = [], []
-    for fanin in sorted(fanins, key=lambda k: k != main):  # the default first: its aggregate is checked
+    for fanin in sorted(
+        fanins, key=lambda k: k != main
+    ):  # the default first: its aggregate is checked
         if len(fanins) > 1:
             progress(f"rounds in process, {clients} clients, fan-in {fanin}")
         runs = []
         for _ in range(repeats):
             if masks_and_checks and fanin == main:
                 unmasked_times.append(unmasked_round())
-            runs.append(secure_round(fanin))  # the real protocol last: its aggregate is the one checked
+            runs.append(
+                secure_round(fanin)
+            )  # the real protocol last: its aggregate is the one checked
         if fanin == main:
             checked = {key: results[key] for key in ("secure", "codec", "envelopes")}
         ready, waited = sum(r["ready"] for r in runs), sum(r["waited"] for r in runs)
-        by_fanin.append({
-            "fanin": fanin,
-            "paillier_s": statistics.median(r["seconds"] for r in runs),
-            "message_depth": runs[-1]["message_depth"],
-            "planned_depth": tree_walk.depth(clients, fanin),
-            "obfuscators_ready": ready,
-            "obfuscators_waited": waited,
-            "ready_share": ready / (ready + waited) if ready + waited else 0.0,
-        })
+        by_fanin.append(
+            {
+                "fanin": fanin,
+                "paillier_s": statistics.median(r["seconds"] for r in runs),
+                "message_depth": runs[-1]["message_depth"],
+                "planned_depth": tree_walk.depth(clients, fanin),
+                "obfuscators_ready": ready,
+                "obfuscators_waited": waited,
+                "ready_share": ready / (ready + waited) if ready + waited else 0.0,
+            }
+        )
     codec: CodecParams = checked["codec"]  # type: ignore[assignment]
     own = next(f for f in by_fanin if f["fanin"] == main)
     unmasked_s = statistics.median(unmasked_times) if unmasked_times else None
@@ -268,15 +283,24 @@ def _plain_waves(round_entry: dict) -> int:
     return 1 + ("federated" in round_entry)
 
 
-def _run_config(aggregation: str, clients: int, rounds: int, workdir: Path, name: str) -> dict[str, object]:
+def _run_config(
+    aggregation: str, clients: int, rounds: int, workdir: Path, name: str
+) -> dict[str, object]:
     return {
-        "aggregation": aggregation, "num-server-rounds": rounds, "num-clients": clients, "corpus": CORPUS,
-        "results-dir": str(workdir / "results" / name), "checkpoint-dir": str(workdir / "checkpoints" / name),
+        "aggregation": aggregation,
+        "num-server-rounds": rounds,
+        "num-clients": clients,
+        "corpus": CORPUS,
+        "results-dir": str(workdir / "results" / name),
+        "checkpoint-dir": str(workdir / "checkpoints" / name),
     }
 
 
-def flwr_run_times(sizes: Sequence[int] = SIZES, physics: Physics | None = None,
-                   progress: Progress = lambda s: None) -> list[dict]:
+def flwr_run_times(
+    sizes: Sequence[int] = SIZES,
+    physics: Physics | None = None,
+    progress: Progress = lambda s: None,
+) -> list[dict]:
     """Plain and secure rounds under ``flwr run .`` (Ray simulation), ``num_supernodes`` = clients.
 
     Every run uses one private simulation SuperLink started beforehand (stopped
@@ -301,43 +325,66 @@ def flwr_run_times(sizes: Sequence[int] = SIZES, physics: Physics | None = None,
                     physics.sample()
                     start = time.perf_counter()
                     runs[aggregation] = simulation.run(
-                        _run_config(aggregation, clients, rounds, Path(workdir), f"{aggregation}-{clients}"),
-                        timeout=FLWR_RUN_TIMEOUT_S, federation_config=f"num_supernodes={clients}")
+                        _run_config(
+                            aggregation, clients, rounds, Path(workdir), f"{aggregation}-{clients}"
+                        ),
+                        timeout=FLWR_RUN_TIMEOUT_S,
+                        federation_config=f"num_supernodes={clients}",
+                    )
                     run_s[aggregation] = time.perf_counter() - start
                 plain_first, plain = _round_of(runs["plain"], 1), _round_of(runs["plain"], 2)
                 secure = _round_of(runs["paillier"], 1)
                 startup = max(0.0, plain_first["round_s"] - plain["round_s"])
                 secure_s = secure["round_s"] - startup
-                entries.append(_with_floor({
-                    "clients": clients,
-                    "ciphertexts": _ciphertexts(runs["paillier"]["config"], physics),
-                    "plain_run_s": run_s["plain"],
-                    "paillier_run_s": run_s["paillier"],
-                    "plain_first_round_s": plain_first["round_s"],
-                    "plain_s": plain["round_s"],
-                    "plain_message_waves": _plain_waves(plain),
-                    "startup_in_first_round_s": startup,
-                    "paillier_first_round_s": secure["round_s"],
-                    "paillier_s": secure_s,
-                    "ratio": secure_s / plain["round_s"],
-                    "message_depth": secure.get("message_depth"),
-                    "planned_depth": tree_walk.depth(clients, runs["paillier"]["config"]["chain-fanin"]),
-                    "plain_accuracy": plain_first["accuracy"],  # after round 1, as the secure run's
-                    "paillier_accuracy": secure["accuracy"],
-                }, physics, "paillier_s"))
+                entries.append(
+                    _with_floor(
+                        {
+                            "clients": clients,
+                            "ciphertexts": _ciphertexts(runs["paillier"]["config"], physics),
+                            "plain_run_s": run_s["plain"],
+                            "paillier_run_s": run_s["paillier"],
+                            "plain_first_round_s": plain_first["round_s"],
+                            "plain_s": plain["round_s"],
+                            "plain_message_waves": _plain_waves(plain),
+                            "startup_in_first_round_s": startup,
+                            "paillier_first_round_s": secure["round_s"],
+                            "paillier_s": secure_s,
+                            "ratio": secure_s / plain["round_s"],
+                            "message_depth": secure.get("message_depth"),
+                            "planned_depth": tree_walk.depth(
+                                clients, runs["paillier"]["config"]["chain-fanin"]
+                            ),
+                            "plain_accuracy": plain_first[
+                                "accuracy"
+                            ],  # after round 1, as the secure run's
+                            "paillier_accuracy": secure["accuracy"],
+                        },
+                        physics,
+                        "paillier_s",
+                    )
+                )
     return entries
 
 
 def _ciphertexts(config: dict, physics: Physics) -> int:
     """Ciphertexts per client of a run with this (results-file) run-config: one per weight of the model on its
     corpus, packed as the server packs them."""
-    weights = SpamModel.zeros(len(load_data(RunConfig(corpus=str(config["corpus"]))).vocabulary)).weights.size
-    return CodecParams(physics.n.bit_length(), weights, clip=float(config["clip"]),
-                       max_examples=int(config["max-examples"])).num_plaintexts
+    weights = SpamModel.zeros(
+        len(load_data(RunConfig(corpus=str(config["corpus"]))).vocabulary)
+    ).weights.size
+    return CodecParams(
+        physics.n.bit_length(),
+        weights,
+        clip=float(config["clip"]),
+        max_examples=int(config["max-examples"]),
+    ).num_plaintexts
 
 
-def deployment_times(clients: int = DEPLOYMENT_CLIENTS, physics: Physics | None = None,
-                     progress: Progress = lambda s: None) -> dict:
+def deployment_times(
+    clients: int = DEPLOYMENT_CLIENTS,
+    physics: Physics | None = None,
+    progress: Progress = lambda s: None,
+) -> dict:
     """One plain and one secure run of one round on a real SuperLink and ``clients`` SuperNodes (loopback),
     every process stopped afterwards. Round times are the server's (``round_s``); a message wave's
     latency is the plain round's time over its waves (training and federated evaluation)."""
@@ -349,37 +396,50 @@ def deployment_times(clients: int = DEPLOYMENT_CLIENTS, physics: Physics | None 
             for aggregation in ("plain", "paillier"):
                 progress(f"real deployment, {clients} SuperNodes, {aggregation}")
                 physics.sample()
-                config = {**_run_config(aggregation, clients, 1, Path(workdir), aggregation),
-                          "min-clients": 3, "round-timeout": 120.0}
+                config = {
+                    **_run_config(aggregation, clients, 1, Path(workdir), aggregation),
+                    "min-clients": 3,
+                    "round-timeout": 120.0,
+                }
                 start = time.perf_counter()
                 runs[aggregation] = deployment.run(config, timeout=FLWR_RUN_TIMEOUT_S)
                 run_s[aggregation] = time.perf_counter() - start
         left = deployment.stop()
     plain, secure = _round_of(runs["plain"], 1), _round_of(runs["paillier"], 1)
     waves = _plain_waves(plain)
-    return _with_floor({
-        "clients": clients,
-        "ciphertexts": _ciphertexts(runs["paillier"]["config"], physics),
-        "plain_run_s": run_s["plain"],
-        "paillier_run_s": run_s["paillier"],
-        "plain_s": plain["round_s"],
-        "plain_message_waves": waves,
-        "wave_latency_s": plain["round_s"] / waves,
-        "paillier_s": secure["round_s"],
-        "ratio": secure["round_s"] / plain["round_s"],
-        "message_depth": secure.get("message_depth"),
-        "planned_depth": tree_walk.depth(clients, runs["paillier"]["config"]["chain-fanin"]),
-        "plain_accuracy": runs["plain"]["accuracy"],
-        "paillier_accuracy": runs["paillier"]["accuracy"],
-        "processes_left": len(left),
-    }, physics, "paillier_s")
+    return _with_floor(
+        {
+            "clients": clients,
+            "ciphertexts": _ciphertexts(runs["paillier"]["config"], physics),
+            "plain_run_s": run_s["plain"],
+            "paillier_run_s": run_s["paillier"],
+            "plain_s": plain["round_s"],
+            "plain_message_waves": waves,
+            "wave_latency_s": plain["round_s"] / waves,
+            "paillier_s": secure["round_s"],
+            "ratio": secure["round_s"] / plain["round_s"],
+            "message_depth": secure.get("message_depth"),
+            "planned_depth": tree_walk.depth(clients, runs["paillier"]["config"]["chain-fanin"]),
+            "plain_accuracy": runs["plain"]["accuracy"],
+            "paillier_accuracy": runs["paillier"]["accuracy"],
+            "processes_left": len(left),
+        },
+        physics,
+        "paillier_s",
+    )
 
 
 def fanin_choice(sweep: list[dict], wave_latency_s: float) -> dict:
     """Estimated deployment round per fan-in: the in-process secure round plus its message depth times
     the measured latency of one message wave; the fan-in that minimises it."""
-    rows = [{**row, "estimated_deployment_round_s": row["paillier_s"] + row["message_depth"] * wave_latency_s}
-            for row in sweep]
+    rows = [
+        {
+            **row,
+            "estimated_deployment_round_s": row["paillier_s"]
+            + row["message_depth"] * wave_latency_s,
+        }
+        for row in sweep
+    ]
     best = min(rows, key=lambda r: r["estimated_deployment_round_s"])
     return {"wave_latency_s": wave_latency_s, "by_fanin": rows, "best_fanin": best["fanin"]}
 
@@ -387,7 +447,9 @@ def fanin_choice(sweep: list[dict], wave_latency_s: float) -> dict:
 def training_throughput(repeats: int = 5) -> float:
     """E-mails per second of one local epoch on the bench corpus's training set."""
     data = load_data(RunConfig(corpus=CORPUS))
-    seconds = _median_time(lambda: SpamModel.zeros(len(data.vocabulary)).fit(data.train, epochs=1), repeats)
+    seconds = _median_time(
+        lambda: SpamModel.zeros(len(data.vocabulary)).fit(data.train, epochs=1), repeats
+    )
     return len(data.train) / seconds
 
 
@@ -408,8 +470,14 @@ def _criteria(in_process: dict, flwr_run: dict | None, deployment: dict | None) 
         "in_process_over_floor_100": in_process["paillier_over_floor"] if in_process else None,
         "flwr_run_over_floor_100": flwr_run["paillier_over_floor"] if flwr_run else None,
     }
-    return {name: {"value": value, "limit": CRITERIA[name], "met": None if value is None else value <= CRITERIA[name]}
-            for name, value in figures.items()}
+    return {
+        name: {
+            "value": value,
+            "limit": CRITERIA[name],
+            "met": None if value is None else value <= CRITERIA[name],
+        }
+        for name, value in figures.items()
+    }
 
 
 def run_bench(quick: bool = False, progress: Progress = lambda s: None) -> dict:
@@ -435,8 +503,10 @@ def run_bench(quick: bool = False, progress: Progress = lambda s: None) -> dict:
         physics = Physics(keys[2048][0].n)
         physics.sample(15)
     with phase("phe encrypt(float) per value"):
-        phe = {bits: phe_per_weight(pub, 30 if quick else 200 if bits == 2048 else 30)
-               for bits, (pub, _) in keys.items()}
+        phe = {
+            bits: phe_per_weight(pub, 30 if quick else 200 if bits == 2048 else 30)
+            for bits, (pub, _) in keys.items()
+        }
     codec = []
     sizes = {2048: (10_000,) if quick else (10_000, 30_000), 3072: (10_000,)}
     reference = 10_000 if quick else 30_000
@@ -447,10 +517,14 @@ def run_bench(quick: bool = False, progress: Progress = lambda s: None) -> dict:
     ref = next(c for c in codec if c["key_bits"] == 2048 and c["weights"] == reference)
     rounds: dict[int, dict] = {}
     with phase("rounds in process, 3 clients"):
-        rounds[3] = round_times(3, 1 if quick else 2, masks_and_checks=True, keypair=keys[2048], physics=physics)
+        rounds[3] = round_times(
+            3, 1 if quick else 2, masks_and_checks=True, keypair=keys[2048], physics=physics
+        )
     if not quick:
         with phase(f"rounds in process, 10 clients, fan-in {', '.join(map(str, FANINS))}"):
-            rounds[10] = round_times(10, 1, fanins=FANINS, keypair=keys[2048], physics=physics, progress=progress)
+            rounds[10] = round_times(
+                10, 1, fanins=FANINS, keypair=keys[2048], physics=physics, progress=progress
+            )
         with phase("rounds in process, 100 clients"):
             rounds[100] = round_times(100, 1, keypair=keys[2048], physics=physics)
     sim: list[dict] | None = None
@@ -463,17 +537,25 @@ def run_bench(quick: bool = False, progress: Progress = lambda s: None) -> dict:
     with phase("local training throughput"):
         throughput = training_throughput()
     # Floors last, all from one figure: the median of every exponentiation timed during the bench.
-    in_process = {clients: _with_floor(entry, physics, "paillier_s") for clients, entry in rounds.items()}
+    in_process = {
+        clients: _with_floor(entry, physics, "paillier_s") for clients, entry in rounds.items()
+    }
     sim = [_with_floor(entry, physics, "paillier_s") for entry in sim] if sim else None
     for entry in sim or []:
         entry["first_round_over_floor"] = entry["paillier_first_round_s"] / entry["floor_s"]
     deployment = _with_floor(deployment, physics, "paillier_s") if deployment else None
     by_size = {entry["clients"]: entry for entry in sim or []}
-    fanin = fanin_choice(in_process[10]["by_fanin"], deployment["wave_latency_s"]) if deployment else None
+    fanin = (
+        fanin_choice(in_process[10]["by_fanin"], deployment["wave_latency_s"])
+        if deployment
+        else None
+    )
     round_3 = in_process[3]
 
     def per_size(source: dict[int, dict], key: str) -> dict[str, float | None]:
-        return {str(clients): source[clients][key] if clients in source else None for clients in SIZES}
+        return {
+            str(clients): source[clients][key] if clients in source else None for clients in SIZES
+        }
 
     return {
         "quick": quick,
@@ -506,5 +588,9 @@ def run_bench(quick: bool = False, progress: Progress = lambda s: None) -> dict:
         "fanin": fanin,
         "phases_s": phases,
         "total_s": round(time.perf_counter() - started, 2),
-        "machine": {**machine(), "load_average_before": load_before, "load_average_after": os.getloadavg()},
+        "machine": {
+            **machine(),
+            "load_average_before": load_before,
+            "load_average_after": os.getloadavg(),
+        },
     }

@@ -32,9 +32,13 @@ def train_centralized(
     rng = np.random.default_rng(seed) if recipe.shuffle else None
     history = []
     for epoch in range(1, epochs + 1):
-        train_loss = model.fit(data.train, lr=recipe.lr, batch_size=recipe.batch_size, epochs=1, rng=rng)
+        train_loss = model.fit(
+            data.train, lr=recipe.lr, batch_size=recipe.batch_size, epochs=1, rng=rng
+        )
         test_loss, metrics = model.evaluate(data.test)
-        history.append({"epoch": epoch, "train_loss": train_loss, "loss": test_loss, **metrics.as_dict()})
+        history.append(
+            {"epoch": epoch, "train_loss": train_loss, "loss": test_loss, **metrics.as_dict()}
+        )
         if on_epoch:
             on_epoch(epoch, metrics)
     return model, history

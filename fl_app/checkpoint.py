@@ -43,8 +43,11 @@ def save_checkpoint(directory: Path, checkpoint: Checkpoint) -> Path:
         "num_arrays": len(checkpoint.arrays),
     }
     buffer = io.BytesIO()
-    np.savez(buffer, meta=np.array(json.dumps(meta)),
-             **{f"array_{i}": a for i, a in enumerate(checkpoint.arrays)})
+    np.savez(
+        buffer,
+        meta=np.array(json.dumps(meta)),
+        **{f"array_{i}": a for i, a in enumerate(checkpoint.arrays)},
+    )
     target = directory / CHECKPOINT_FILE
     tmp = directory / f".{CHECKPOINT_FILE}.tmp"
     with tmp.open("wb") as f:
@@ -76,14 +79,30 @@ def load_checkpoint(directory: Path, vocabulary_fingerprint: str) -> Checkpoint:
         with np.load(path, allow_pickle=False) as data:
             meta = json.loads(str(data["meta"]))
             arrays = [np.array(data[f"array_{i}"]) for i in range(int(meta["num_arrays"]))]
-    except (OSError, ValueError, KeyError, zipfile.BadZipFile, json.JSONDecodeError, EOFError) as exc:
-        raise CheckpointError(f"{path}: truncated or corrupt checkpoint ({exc}); delete it to start over.") from exc
+    except (
+        OSError,
+        ValueError,
+        KeyError,
+        zipfile.BadZipFile,
+        json.JSONDecodeError,
+        EOFError,
+    ) as exc:
+        raise CheckpointError(
+            f"{path}: truncated or corrupt checkpoint ({exc}); delete it to start over."
+        ) from exc
     if meta.get("format") != FORMAT_VERSION:
-        raise CheckpointError(f"{path}: checkpoint format {meta.get('format')}, expected {FORMAT_VERSION}.")
+        raise CheckpointError(
+            f"{path}: checkpoint format {meta.get('format')}, expected {FORMAT_VERSION}."
+        )
     if meta["vocabulary_fingerprint"] != vocabulary_fingerprint:
         raise CheckpointError(
             f"{path}: written for another vocabulary (fingerprint {meta['vocabulary_fingerprint'][:12]}..., "
             f"this corpus has {vocabulary_fingerprint[:12]}...); its weights would mean other words."
         )
-    return Checkpoint(int(meta["server_round"]), arrays, meta["config"], meta["vocabulary_fingerprint"],
-                      list(meta.get("history", [])))
+    return Checkpoint(
+        int(meta["server_round"]),
+        arrays,
+        meta["config"],
+        meta["vocabulary_fingerprint"],
+        list(meta.get("history", [])),
+    )

@@ -42,24 +42,46 @@ console = Console(stderr=True)
 
 
 def _add_corpus_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--corpus", choices=CORPORA, default=DEFAULT_CORPUS,
-                        help=f"which corpus (default: {DEFAULT_CORPUS}, the shipped SMS Spam Collection)")
-    parser.add_argument("--data", default=None, help="path of the corpus files (every corpus but sms and synthetic)")
-    parser.add_argument("--spam-folders", default=None, help="maildir: folders whose mail is spam (default: Junk,Spam)")
-    parser.add_argument("--split", choices=SPLITS, default=None, help="stratified (default) or the book's")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the split, shuffles and synthetic corpus")
+    parser.add_argument(
+        "--corpus",
+        choices=CORPORA,
+        default=DEFAULT_CORPUS,
+        help=f"which corpus (default: {DEFAULT_CORPUS}, the shipped SMS Spam Collection)",
+    )
+    parser.add_argument(
+        "--data", default=None, help="path of the corpus files (every corpus but sms and synthetic)"
+    )
+    parser.add_argument(
+        "--spam-folders",
+        default=None,
+        help="maildir: folders whose mail is spam (default: Junk,Spam)",
+    )
+    parser.add_argument(
+        "--split", choices=SPLITS, default=None, help="stratified (default) or the book's"
+    )
+    parser.add_argument(
+        "--seed", type=int, default=0, help="seed of the split, shuffles and synthetic corpus"
+    )
     _add_json_option(parser)
 
 
 def _run_config(args: argparse.Namespace, **options: Any) -> RunConfig:
     """The run-config the command line asks for; options left out take the preset's values."""
-    given = {"corpus": args.corpus, "data-path": args.data or "", "seed": args.seed,
-             "spam-folders": args.spam_folders, "split": args.split, **options}
+    given = {
+        "corpus": args.corpus,
+        "data-path": args.data or "",
+        "seed": args.seed,
+        "spam-folders": args.spam_folders,
+        "split": args.split,
+        **options,
+    }
     return RunConfig.from_mapping({k: v for k, v in given.items() if v is not None})
 
 
 def _add_json_option(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--json", action="store_true", help="print one JSON object as the last line")
+    parser.add_argument(
+        "--json", action="store_true", help="print one JSON object as the last line"
+    )
 
 
 def _load(cfg: RunConfig) -> PreparedData:
@@ -71,12 +93,17 @@ def _load(cfg: RunConfig) -> PreparedData:
 
 def cmd_centralized(args: argparse.Namespace) -> dict[str, Any]:
     """Plain training on every training e-mail; every spam-filter figure per epoch."""
-    cfg = _run_config(args, preset=args.preset, lr=args.lr, loss=args.loss, **{"batch-size": args.batch_size})
+    cfg = _run_config(
+        args, preset=args.preset, lr=args.lr, loss=args.loss, **{"batch-size": args.batch_size}
+    )
     epochs = args.epochs or cfg.num_server_rounds * cfg.local_epochs
     data = _load(cfg)
     with Progress(
-        TextColumn("[progress.description]{task.description}"), BarColumn(), TimeRemainingColumn(),
-        console=console, transient=True,
+        TextColumn("[progress.description]{task.description}"),
+        BarColumn(),
+        TimeRemainingColumn(),
+        console=console,
+        transient=True,
     ) as progress:
         task = progress.add_task("training", total=epochs)
 
@@ -86,11 +113,19 @@ def cmd_centralized(args: argparse.Namespace) -> dict[str, Any]:
 
         model, history = train_centralized(data, cfg.recipe, epochs, cfg.seed, on_epoch=on_epoch)
     final = {k: v for k, v in history[-1].items() if k != "epoch"}
-    result = {"corpus": data.corpus, "synthetic": data.synthetic, "split": data.split_note,
-              "preset": cfg.preset, "epochs": history, **final}
+    result = {
+        "corpus": data.corpus,
+        "synthetic": data.synthetic,
+        "split": data.split_note,
+        "preset": cfg.preset,
+        "epochs": history,
+        **final,
+    }
     if args.save_model:
         about = {"corpus": data.corpus, "split": data.split_note, "metrics": final}
-        result["model"] = str(save_model(Path(args.save_model), SavedModel(model, data.vocabulary, about)))
+        result["model"] = str(
+            save_model(Path(args.save_model), SavedModel(model, data.vocabulary, about))
+        )
         console.print(f"model: {result['model']}")
     return result
 
@@ -101,16 +136,23 @@ def cmd_classify(args: argparse.Namespace) -> dict[str, Any]:
 
     saved = load_model(Path(args.model))
     sources = args.paths or ["-"]
-    messages = [m for path in sources
-                for m in iter_messages(sys.stdin.buffer if path == "-" else Path(path))]
+    messages = [
+        m
+        for path in sources
+        for m in iter_messages(sys.stdin.buffer if path == "-" else Path(path))
+    ]
     scores = saved.scores([text for _, text in messages]) if messages else []
-    results = [{"source": source, "spam_probability": float(p), "spam": bool(p > args.threshold)}
-               for (source, _), p in zip(messages, scores)]
+    results = [
+        {"source": source, "spam_probability": float(p), "spam": bool(p > args.threshold)}
+        for (source, _), p in zip(messages, scores)
+    ]
     if not args.json:
         for r in results:
             print(f"{r['spam_probability']:.4f}\t{'spam' if r['spam'] else 'ham'}\t{r['source']}")
-    console.print(f"{sum(r['spam'] for r in results)} of {len(results)} message(s) over threshold "
-                  f"{args.threshold:g}")
+    console.print(
+        f"{sum(r['spam'] for r in results)} of {len(results)} message(s) over threshold "
+        f"{args.threshold:g}"
+    )
     return {"model": args.model, "threshold": args.threshold, "messages": results}
 
 
@@ -119,17 +161,28 @@ def cmd_evaluate(args: argparse.Namespace) -> dict[str, Any]:
     saved = load_model(Path(args.model))
     cfg = _run_config(args)
     with console.status(f"loading corpus {cfg.corpus}"):
-        corpus = load_corpus(cfg.corpus, cfg.data_path or None, cfg.seed, spam_folders=cfg.spam_folder_names())
+        corpus = load_corpus(
+            cfg.corpus, cfg.data_path or None, cfg.seed, spam_folders=cfg.spam_folder_names()
+        )
     if args.all:
-        emails, labels, part = corpus.spam + corpus.ham, [1] * len(corpus.spam) + [0] * len(corpus.ham), "every e-mail"
+        emails, labels, part = (
+            corpus.spam + corpus.ham,
+            [1] * len(corpus.spam) + [0] * len(corpus.ham),
+            "every e-mail",
+        )
     else:
         split = split_corpus(corpus, cfg.split, cfg.seed)
         emails, labels, part = split.test_emails, split.test_labels, split.note
     test = saved.vocabulary.encode(emails, labels)
     _, metrics = saved.model.evaluate(test)
     console.print(f"{corpus.label} ({part}): {metrics.line()}")
-    return {"model": args.model, "corpus": corpus.label, "synthetic": corpus.synthetic, "part": part,
-            **metrics.as_dict()}
+    return {
+        "model": args.model,
+        "corpus": corpus.label,
+        "synthetic": corpus.synthetic,
+        "part": part,
+        **metrics.as_dict(),
+    }
 
 
 def cmd_data_stats(args: argparse.Namespace) -> dict[str, Any]:
@@ -146,7 +199,9 @@ def cmd_data_stats(args: argparse.Namespace) -> dict[str, Any]:
         "test": len(test),
         "vocabulary": len(data.vocabulary),
         "spam_fraction": (train.num_spam + test.num_spam) / (len(train) + len(test)),
-        "mean_unique_words": float((train.lengths.sum() + test.lengths.sum()) / (len(train) + len(test))),
+        "mean_unique_words": float(
+            (train.lengths.sum() + test.lengths.sum()) / (len(train) + len(test))
+        ),
         "split": data.split_note,
     }
     table = Table(title=f"corpus {data.corpus}")
@@ -168,7 +223,10 @@ def cmd_data_download(args: argparse.Namespace) -> dict[str, Any]:
     ) as progress:
         task = progress.add_task("download", total=None)
         results = download_enron(
-            dest, base_url=args.base_url, pinned=pinned, timeout=args.timeout,
+            dest,
+            base_url=args.base_url,
+            pinned=pinned,
+            timeout=args.timeout,
             progress=lambda n: progress.advance(task, n),
         )
     for path, digest, status in results:
@@ -187,7 +245,7 @@ def cmd_data_download(args: argparse.Namespace) -> dict[str, Any]:
 
 ATTACK_LINES = {
     "metrics": "curious server, Bob's loss and counts ({numbers_tried} numbers tried, {error_texts_with_digits} "
-               "error texts with digits)",
+    "error texts with digits)",
     "late_reply": "curious server keeping a late reply for a second total (refused: {refused})",
     "deviating_server": "deviating server (refused: {refused})",
     "retrain_difference": "deviating server training round 1 again without Bob (refused: {refused})",
@@ -195,11 +253,11 @@ ATTACK_LINES = {
     "colluder": "server + {colluders} colluding client opening Bob's sum, then false blame (refused: {refused})",
     "dp_example_claim": "a DP client claiming {examples_claimed} e-mails (accepted: {accepted})",
     "sybil": "server inventing members, authenticated roster (without one it reads "
-             "{without_authenticated_roster})",
+    "{without_authenticated_roster})",
     "paillier": "honest secure round, every reply inspected ({aggregate_changed_words} words of the sum "
-                "changed, {bob_words_in_top_50} of Bob's among the 50 that changed most)",
+    "changed, {bob_words_in_top_50} of Bob's among the 50 that changed most)",
     "paillier_dp": "honest secure round with DP at epsilon {epsilon:.1f} ({neighbouring}; "
-                   "{bob_words_in_top_50} of Bob's words among the 50 that changed most)",
+    "{bob_words_in_top_50} of Bob's words among the 50 that changed most)",
 }
 
 
@@ -208,13 +266,22 @@ def cmd_attack(args: argparse.Namespace) -> dict[str, Any]:
     from .attack import run_attack  # imports Flower: only when asked
 
     with console.status("attacking Bob's update") as status:
-        result = run_attack(args.key_bits, args.insecure_demo_key,
-                            progress=lambda name: status.update(f"attack: {name}"))
-    console.print(f"corpus: [bold]{result['corpus']}[/bold]; Bob's e-mail: \"{result['bob_email']}\"")
-    console.print(f"plain FedAvg (baseline): the server reads Bob's words {result['plain']['recovered']}")
+        result = run_attack(
+            args.key_bits,
+            args.insecure_demo_key,
+            progress=lambda name: status.update(f"attack: {name}"),
+        )
+    console.print(
+        f'corpus: [bold]{result["corpus"]}[/bold]; Bob\'s e-mail: "{result["bob_email"]}"'
+    )
+    console.print(
+        f"plain FedAvg (baseline): the server reads Bob's words {result['plain']['recovered']}"
+    )
     for column, line in ATTACK_LINES.items():
         found = result[column]["recovered"]
-        console.print(f"{column}: recovered {found or 'nothing'} - " + line.format(**result[column]))
+        console.print(
+            f"{column}: recovered {found or 'nothing'} - " + line.format(**result[column])
+        )
     return result
 
 
@@ -224,10 +291,18 @@ def cmd_identity(args: argparse.Namespace) -> dict[str, Any]:
 
     public = new_identity_key(Path(args.key_file))
     line = f'{args.member} = "{public.hex()}"'
-    console.print(f"identity key written to {args.key_file} (mode 0600); add this line to the [members] "
-                  "table of the federation file every member holds:", markup=False)
+    console.print(
+        f"identity key written to {args.key_file} (mode 0600); add this line to the [members] "
+        "table of the federation file every member holds:",
+        markup=False,
+    )
     print(line)
-    return {"member": args.member, "key_file": str(args.key_file), "public_key": public.hex(), "line": line}
+    return {
+        "member": args.member,
+        "key_file": str(args.key_file),
+        "public_key": public.hex(),
+        "line": line,
+    }
 
 
 def cmd_bench(args: argparse.Namespace) -> dict[str, Any]:
@@ -238,50 +313,94 @@ def cmd_bench(args: argparse.Namespace) -> dict[str, Any]:
     started = time.monotonic()
 
     def progress(phase: str) -> None:  # one line per phase, on stderr
-        console.print(f"bench [{time.monotonic() - started:6.1f} s] {phase}", markup=False, highlight=False)
+        console.print(
+            f"bench [{time.monotonic() - started:6.1f} s] {phase}", markup=False, highlight=False
+        )
 
     result = run_bench(args.quick, progress=progress)
 
     def figure(value: float | None, form: str) -> str:
         return "-" if value is None else format(value, form)
 
-    table = Table(title=f"fl-spam bench ({'quick' if args.quick else 'full'}; {result['corpus']}; "
-                        f"{result['total_s']:.0f} s)")
+    table = Table(
+        title=f"fl-spam bench ({'quick' if args.quick else 'full'}; {result['corpus']}; "
+        f"{result['total_s']:.0f} s)"
+    )
     for column in ("measure", "value"):
         table.add_column(column, justify="right" if column == "value" else "left")
     rows = [
         ("phe encrypt(float), ms/weight", f"{1e3 * result['phe_encrypt_s_per_weight']:.3f}"),
-        (f"codec encrypt, ms/weight ({result['reference_weights']} weights)",
-         f"{1e3 * result['codec_encrypt_s_per_weight']:.4f}"),
+        (
+            f"codec encrypt, ms/weight ({result['reference_weights']} weights)",
+            f"{1e3 * result['codec_encrypt_s_per_weight']:.4f}",
+        ),
         ("speedup vs phe", f"{result['speedup_vs_phe']:.0f}x"),
-        ("bytes per weight (envelope) / phe", f"{result['bytes_per_weight']:.2f} / {result['phe_bytes_per_weight']}"),
+        (
+            "bytes per weight (envelope) / phe",
+            f"{result['bytes_per_weight']:.2f} / {result['phe_bytes_per_weight']}",
+        ),
         ("one exponentiation r^n mod n^2, ms", f"{1e3 * result['exponentiation_s']:.2f}"),
     ]
     for entry in result["rounds"]:
-        rows.append((f"in process, {entry['clients']} clients: secure s / plain s",
-                     f"{entry['paillier_s']:.2f} / {entry['plain_s']:.3f}"))
-        rows.append((f"  over floor ({entry['floor_s']:.2f} s); depth (planned); obfuscators ready",
-                     (f"{entry['paillier_over_floor']:.2f}x; {entry['message_depth']} ({entry['planned_depth']}); "
-                      f"{100 * entry['ready_share']:.0f}%")))
+        rows.append(
+            (
+                f"in process, {entry['clients']} clients: secure s / plain s",
+                f"{entry['paillier_s']:.2f} / {entry['plain_s']:.3f}",
+            )
+        )
+        rows.append(
+            (
+                f"  over floor ({entry['floor_s']:.2f} s); depth (planned); obfuscators ready",
+                (
+                    f"{entry['paillier_over_floor']:.2f}x; {entry['message_depth']} ({entry['planned_depth']}); "
+                    f"{100 * entry['ready_share']:.0f}%"
+                ),
+            )
+        )
     for entry in result["flwr_run"] or []:
-        rows.append((f"flwr run, {entry['clients']} clients: secure round s / plain round s",
-                     f"{entry['paillier_s']:.2f} / {entry['plain_s']:.2f}"))
-        rows.append((f"  over floor ({entry['floor_s']:.2f} s); depth (planned)",
-                     (f"{figure(entry['paillier_over_floor'], '.2f')}x; {entry['message_depth']} "
-                      f"({entry['planned_depth']})")))
+        rows.append(
+            (
+                f"flwr run, {entry['clients']} clients: secure round s / plain round s",
+                f"{entry['paillier_s']:.2f} / {entry['plain_s']:.2f}",
+            )
+        )
+        rows.append(
+            (
+                f"  over floor ({entry['floor_s']:.2f} s); depth (planned)",
+                (
+                    f"{figure(entry['paillier_over_floor'], '.2f')}x; {entry['message_depth']} "
+                    f"({entry['planned_depth']})"
+                ),
+            )
+        )
     if deployment := result["deployment"]:
-        rows.append((f"deployment, {deployment['clients']} SuperNodes: secure round s / plain round s",
-                     f"{deployment['paillier_s']:.1f} / {deployment['plain_s']:.1f} = {deployment['ratio']:.2f}x"))
-        rows.append(("  over floor; depth (planned); s per message wave",
-                     (f"{deployment['paillier_over_floor']:.2f}x; {deployment['message_depth']} "
-                      f"({deployment['planned_depth']}); {deployment['wave_latency_s']:.2f}")))
+        rows.append(
+            (
+                f"deployment, {deployment['clients']} SuperNodes: secure round s / plain round s",
+                f"{deployment['paillier_s']:.1f} / {deployment['plain_s']:.1f} = {deployment['ratio']:.2f}x",
+            )
+        )
+        rows.append(
+            (
+                "  over floor; depth (planned); s per message wave",
+                (
+                    f"{deployment['paillier_over_floor']:.2f}x; {deployment['message_depth']} "
+                    f"({deployment['planned_depth']}); {deployment['wave_latency_s']:.2f}"
+                ),
+            )
+        )
     if fanin := result["fanin"]:
-        estimates = ", ".join(f"{row['fanin']}: {row['estimated_deployment_round_s']:.1f}" for row in fanin["by_fanin"])
+        estimates = ", ".join(
+            f"{row['fanin']}: {row['estimated_deployment_round_s']:.1f}"
+            for row in fanin["by_fanin"]
+        )
         rows.append(("fan-in: estimated deployment round s", estimates))
         rows.append(("best fan-in", str(fanin["best_fanin"])))
     for name, criterion in result["criteria"].items():
         met = {True: "met", False: "NOT met", None: "not measured"}[criterion["met"]]
-        rows.append((f"{name} <= {criterion['limit']}", f"{figure(criterion['value'], '.2f')} ({met})"))
+        rows.append(
+            (f"{name} <= {criterion['limit']}", f"{figure(criterion['value'], '.2f')} ({met})")
+        )
     rows.append(("local training, e-mails/s", f"{result['train_emails_per_s']:.0f}"))
     for name, value in rows:
         table.add_row(name, value)
@@ -309,15 +428,20 @@ def cmd_deploy(args: argparse.Namespace) -> dict[str, Any]:
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="fl-spam-deploy-") as workdir:
         # Each node's own floor: the loopback demo's mail owners accept what the run asks.
-        node_config: list[dict[str, object]] = [{"min-clients": run_config["min-clients"]}] * args.clients
+        node_config: list[dict[str, object]] = [
+            {"min-clients": run_config["min-clients"]}
+        ] * args.clients
         if args.authenticated:
             members = make_federation(Path(workdir) / "federation", args.clients)
             node_config = [{**floor, **member} for floor, member in zip(node_config, members)]
-        deployment = LocalDeployment(args.clients, Path(workdir), tls=args.tls,
-                                     node_config=lambda i: node_config[i])
+        deployment = LocalDeployment(
+            args.clients, Path(workdir), tls=args.tls, node_config=lambda i: node_config[i]
+        )
         with deployment, console.status("starting SuperLink and SuperNodes") as status:
-            console.print(f"SuperLink on 127.0.0.1:{deployment.port} ({'TLS' if args.tls else 'insecure'}), "
-                          f"{args.clients} SuperNodes")
+            console.print(
+                f"SuperLink on 127.0.0.1:{deployment.port} ({'TLS' if args.tls else 'insecure'}), "
+                f"{args.clients} SuperNodes"
+            )
 
             def on_line(line: str) -> None:
                 if "test accuracy" in line or "skipped" in line or "dropped" in line:
@@ -328,8 +452,10 @@ def cmd_deploy(args: argparse.Namespace) -> dict[str, Any]:
             status.update("deploy: flwr run submitted")
             result = deployment.run(run_config, timeout=args.timeout, on_line=on_line)
         left = deployment.stop()
-    console.print(f"final accuracy {100 * result['accuracy']:.2f}% on {result['corpus']}; "
-                  f"{'no' if not left else len(left)} Flower process(es) left running")
+    console.print(
+        f"final accuracy {100 * result['accuracy']:.2f}% on {result['corpus']}; "
+        f"{'no' if not left else len(left)} Flower process(es) left running"
+    )
     return {
         "accuracy": result["accuracy"],
         "corpus": result["corpus"],
@@ -348,14 +474,22 @@ def cmd_privacy_curve(args: argparse.Namespace) -> dict[str, Any]:
     from .privacy_curve import plot_curve, privacy_curve
 
     with console.status("privacy curve") as status:
-        result = privacy_curve(args.clients, args.rounds, args.clip,
-                               progress=lambda s: status.update(f"privacy curve: {s}"))
-    table = Table(title=f"accuracy vs epsilon ({result['clients']} clients, {result['rounds']} rounds; {result['corpus']})")
+        result = privacy_curve(
+            args.clients,
+            args.rounds,
+            args.clip,
+            progress=lambda s: status.update(f"privacy curve: {s}"),
+        )
+    table = Table(
+        title=f"accuracy vs epsilon ({result['clients']} clients, {result['rounds']} rounds; {result['corpus']})"
+    )
     for column in ("noise multiplier", "epsilon", "accuracy"):
         table.add_column(column, justify="right")
     table.add_row("none", "inf", f"{100 * result['non_private_accuracy']:.2f}%")
     for p in result["points"]:
-        table.add_row(f"{p['noise_multiplier']:g}", f"{p['epsilon']:.2f}", f"{100 * p['accuracy']:.2f}%")
+        table.add_row(
+            f"{p['noise_multiplier']:g}", f"{p['epsilon']:.2f}", f"{100 * p['accuracy']:.2f}%"
+        )
     console.print(table)
     result["png"] = str(plot_curve(result, Path(args.png)))
     console.print(f"plot: {result['png']}")
@@ -367,59 +501,108 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="fl-spam", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
 
-    central = sub.add_parser("centralized", help="plain, non-federated training: the reference for FedAvg")
+    central = sub.add_parser(
+        "centralized", help="plain, non-federated training: the reference for FedAvg"
+    )
     _add_corpus_options(central)
-    central.add_argument("--preset", choices=tuple(PRESETS), default="default",
-                         help="training recipe: default, or the book's chapter-15 settings")
-    central.add_argument("--epochs", type=int, default=None, help="default: the preset's rounds x local epochs")
+    central.add_argument(
+        "--preset",
+        choices=tuple(PRESETS),
+        default="default",
+        help="training recipe: default, or the book's chapter-15 settings",
+    )
+    central.add_argument(
+        "--epochs", type=int, default=None, help="default: the preset's rounds x local epochs"
+    )
     central.add_argument("--lr", type=float, default=None, help="default: the preset's")
     central.add_argument("--batch-size", type=int, default=None, help="default: the preset's")
     central.add_argument("--loss", choices=LOSSES, default=None, help="default: the preset's")
-    central.add_argument("--save-model", default=None, metavar="FILE", help="save the trained filter for classify")
+    central.add_argument(
+        "--save-model", default=None, metavar="FILE", help="save the trained filter for classify"
+    )
     central.set_defaults(func=cmd_centralized)
 
-    classify = sub.add_parser("classify", help="spam probability of messages: .eml files, mbox, Maildir or stdin")
-    classify.add_argument("--model", required=True, help="a model file from a run or centralized --save-model")
-    classify.add_argument("--threshold", type=float, default=0.5, help="spam above this probability (default 0.5)")
-    classify.add_argument("paths", nargs="*", help=".eml file, folder of .eml, mbox or Maildir; - or none: stdin")
+    classify = sub.add_parser(
+        "classify", help="spam probability of messages: .eml files, mbox, Maildir or stdin"
+    )
+    classify.add_argument(
+        "--model", required=True, help="a model file from a run or centralized --save-model"
+    )
+    classify.add_argument(
+        "--threshold", type=float, default=0.5, help="spam above this probability (default 0.5)"
+    )
+    classify.add_argument(
+        "paths", nargs="*", help=".eml file, folder of .eml, mbox or Maildir; - or none: stdin"
+    )
     _add_json_option(classify)
     classify.set_defaults(func=cmd_classify)
 
     evaluate = sub.add_parser("evaluate", help="a saved model's spam-filter figures on a corpus")
-    evaluate.add_argument("--model", required=True, help="a model file from a run or centralized --save-model")
-    evaluate.add_argument("--all", action="store_true", help="score every e-mail, not only the test split")
+    evaluate.add_argument(
+        "--model", required=True, help="a model file from a run or centralized --save-model"
+    )
+    evaluate.add_argument(
+        "--all", action="store_true", help="score every e-mail, not only the test split"
+    )
     _add_corpus_options(evaluate)
     evaluate.set_defaults(func=cmd_evaluate)
 
-    attack = sub.add_parser("attack", help="every attack on Bob's update: plain FedAvg vs the secure round")
+    attack = sub.add_parser(
+        "attack", help="every attack on Bob's update: plain FedAvg vs the secure round"
+    )
     attack.add_argument("--key-bits", type=int, default=2048)
-    attack.add_argument("--insecure-demo-key", action="store_true", help="allow keys below 2048 bits")
+    attack.add_argument(
+        "--insecure-demo-key", action="store_true", help="allow keys below 2048 bits"
+    )
     _add_json_option(attack)
     attack.set_defaults(func=cmd_attack)
 
-    identity = sub.add_parser("identity", help="a federation identity key for the authenticated roster")
-    identity.add_argument("--member", required=True, help="this mail owner's name in the federation file")
-    identity.add_argument("--key-file", required=True, help="where to write the private key (never overwritten)")
+    identity = sub.add_parser(
+        "identity", help="a federation identity key for the authenticated roster"
+    )
+    identity.add_argument(
+        "--member", required=True, help="this mail owner's name in the federation file"
+    )
+    identity.add_argument(
+        "--key-file", required=True, help="where to write the private key (never overwritten)"
+    )
     _add_json_option(identity)
     identity.set_defaults(func=cmd_identity)
 
-    bench = sub.add_parser("bench", help="what secure aggregation costs, against its CPU floor and plain FedAvg")
-    bench.add_argument("--quick", action="store_true",
-                       help="under a minute: 10k weights, 2048 bits, one 3-client round in process; "
-                            "no flwr run, no deployment")
+    bench = sub.add_parser(
+        "bench", help="what secure aggregation costs, against its CPU floor and plain FedAvg"
+    )
+    bench.add_argument(
+        "--quick",
+        action="store_true",
+        help="under a minute: 10k weights, 2048 bits, one 3-client round in process; "
+        "no flwr run, no deployment",
+    )
     _add_json_option(bench)
     bench.set_defaults(func=cmd_bench)
 
-    deploy = sub.add_parser("deploy", help="real SuperLink and SuperNodes on loopback, stopped afterwards")
+    deploy = sub.add_parser(
+        "deploy", help="real SuperLink and SuperNodes on loopback, stopped afterwards"
+    )
     deploy.add_argument("--clients", type=int, default=3)
     deploy.add_argument("--rounds", type=int, default=3)
     deploy.add_argument("--aggregation", choices=("plain", "paillier"), default="paillier")
     deploy.add_argument("--min-clients", type=int, default=None, help="default: min(3, clients)")
-    deploy.add_argument("--tls", action="store_true", help="throwaway CA; every connection over TLS")
-    deploy.add_argument("--authenticated", action="store_true",
-                        help="an identity per node and a federation file: the authenticated roster")
+    deploy.add_argument(
+        "--tls", action="store_true", help="throwaway CA; every connection over TLS"
+    )
+    deploy.add_argument(
+        "--authenticated",
+        action="store_true",
+        help="an identity per node and a federation file: the authenticated roster",
+    )
     deploy.add_argument("--resume", action="store_true", help="continue from the last checkpoint")
-    deploy.add_argument("--round-timeout", type=float, default=120.0, help="seconds to wait for nodes and each reply")
+    deploy.add_argument(
+        "--round-timeout",
+        type=float,
+        default=120.0,
+        help="seconds to wait for nodes and each reply",
+    )
     deploy.add_argument("--timeout", type=float, default=1800.0, help="seconds for the whole run")
     deploy.add_argument("--results-dir", default="results")
     deploy.add_argument("--checkpoint-dir", default="checkpoints")
@@ -434,12 +617,16 @@ def build_parser() -> argparse.ArgumentParser:
     _add_json_option(curve)
     curve.set_defaults(func=cmd_privacy_curve)
 
-    data = sub.add_parser("data", help="corpus tools").add_subparsers(dest="data_command", required=True)
+    data = sub.add_parser("data", help="corpus tools").add_subparsers(
+        dest="data_command", required=True
+    )
     stats = data.add_parser("stats", help="sizes, vocabulary and class balance of a corpus")
     _add_corpus_options(stats)
     stats.set_defaults(func=cmd_data_stats)
     download = data.add_parser("download", help="fetch the Enron-Spam archives")
-    download.add_argument("--dest", default=None, help="cache folder (default: ~/.cache/fl-spam/enron-spam)")
+    download.add_argument(
+        "--dest", default=None, help="cache folder (default: ~/.cache/fl-spam/enron-spam)"
+    )
     download.add_argument("--base-url", default=ENRON_BASE_URL)
     download.add_argument("--sha256", default=None, help="file of known digests, sha256sum format")
     download.add_argument("--timeout", type=float, default=DOWNLOAD_TIMEOUT_S)
@@ -455,13 +642,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.getLogger("flwr").setLevel(logging.WARNING)
     func: Callable[[argparse.Namespace], dict[str, Any]] = args.func
     try:
-        with signal_guard():  # SIGTERM and SIGHUP unwind like Ctrl-C: what a command started is stopped
+        with (
+            signal_guard()
+        ):  # SIGTERM and SIGHUP unwind like Ctrl-C: what a command started is stopped
             payload = func(args)
     except KeyboardInterrupt:
         console.print("[red]interrupted[/red]: every process this command started was stopped")
         return 130
-    except (CorpusError, DownloadError, DeploymentError, SecureAggregationError, ModelFileError, ValueError,
-            FileExistsError) as exc:
+    except (
+        CorpusError,
+        DownloadError,
+        DeploymentError,
+        SecureAggregationError,
+        ModelFileError,
+        ValueError,
+        FileExistsError,
+    ) as exc:
         console.print(f"[red]error:[/red] {exc}")
         if args.json:
             print(json.dumps({"error": str(exc)}))

@@ -95,13 +95,17 @@ def check_pinned_data(cfg: RunConfig, node_config: Mapping[str, object]) -> None
     """
     own_corpus = node_config.get(wire.NODE_CORPUS)
     if own_corpus is not None and str(own_corpus) != cfg.corpus:
-        raise ProtocolError(f"the run asks for corpus {cfg.corpus!r}; this node's node-config pins {own_corpus!r}")
+        raise ProtocolError(
+            f"the run asks for corpus {cfg.corpus!r}; this node's node-config pins {own_corpus!r}"
+        )
     own_path = node_config.get(wire.NODE_DATA_PATH)
     if own_path is not None:
         pinned = with_absolute_paths(RunConfig(data_path=str(own_path))).data_path
         if Path(pinned).resolve() != Path(cfg.data_path or ".").resolve():
-            raise ProtocolError(f"the run asks for data-path {cfg.data_path!r}; this node's node-config pins "
-                                f"{own_path!r}")
+            raise ProtocolError(
+                f"the run asks for data-path {cfg.data_path!r}; this node's node-config pins "
+                f"{own_path!r}"
+            )
 
 
 def spam_client(context: Context) -> SpamClient:
@@ -111,16 +115,24 @@ def spam_client(context: Context) -> SpamClient:
     if "partition-id" not in context.node_config:
         raise NodeConfigError(
             "This SuperNode has no partition-id in its node config; start it with "
-            "--node-config \"partition-id=<0..num-clients-1>\""
+            '--node-config "partition-id=<0..num-clients-1>"'
         )
     partitions = context.node_config.get("num-partitions")
-    return make_client(cfg, int(context.node_config["partition-id"]), int(partitions) if partitions else None)
+    return make_client(
+        cfg, int(context.node_config["partition-id"]), int(partitions) if partitions else None
+    )
 
 
 def _error(msg: Message, code: int, context: Context, problem: BaseException) -> Message:
     """An error reply with the code only; the details stay in this node's log."""
-    LOG.warning("node %s refused %s (code %d): %s: %s", context.node_id, msg.metadata.message_type, code,
-                type(problem).__name__, problem)
+    LOG.warning(
+        "node %s refused %s (code %d): %s: %s",
+        context.node_id,
+        msg.metadata.message_type,
+        code,
+        type(problem).__name__,
+        problem,
+    )
     return Message(Error(code=code, reason=REASONS[code]), reply_to=msg)
 
 
@@ -135,7 +147,9 @@ _CODES: list[tuple[type[BaseException], int]] = [
 ]
 
 
-def _guarded(handler: Callable[[Message, Context], Message]) -> Callable[[Message, Context], Message]:
+def _guarded(
+    handler: Callable[[Message, Context], Message],
+) -> Callable[[Message, Context], Message]:
     """Turn every exception of ``handler`` into an error reply that carries a code only."""
 
     def guarded(msg: Message, context: Context) -> Message:
@@ -156,16 +170,22 @@ def _guarded(handler: Callable[[Message, Context], Message]) -> Callable[[Messag
 # -------------------------------------------------------------- round state
 def save_round_state(context: Context, state: RoundState) -> None:
     """Keep one round's client state in ``context.state`` between messages."""
-    context.state[ROUND_STATE] = ConfigRecord({
-        "round": state.server_round, "n": n_to_bytes(state.n),
-        "ciphertexts": paillier_math.to_bytes(state.n, state.ciphertexts),
-        "self-seed": state.self_seed, "floor": state.floor, "roster": state.roster,
-        "last-step": state.last_step,
-        "running": paillier_math.to_bytes(state.n, state.running),
-        "seen": ids_to_bytes(state.seen), "sealed-for": ids_to_bytes(state.sealed_for),
-        "corrected": state.corrected,
-        **{f"codec-{k}": v for k, v in state.params.to_config().items()},
-    })
+    context.state[ROUND_STATE] = ConfigRecord(
+        {
+            "round": state.server_round,
+            "n": n_to_bytes(state.n),
+            "ciphertexts": paillier_math.to_bytes(state.n, state.ciphertexts),
+            "self-seed": state.self_seed,
+            "floor": state.floor,
+            "roster": state.roster,
+            "last-step": state.last_step,
+            "running": paillier_math.to_bytes(state.n, state.running),
+            "seen": ids_to_bytes(state.seen),
+            "sealed-for": ids_to_bytes(state.sealed_for),
+            "corrected": state.corrected,
+            **{f"codec-{k}": v for k, v in state.params.to_config().items()},
+        }
+    )
 
 
 def load_round_state(context: Context, server_round: int) -> RoundState:
@@ -174,13 +194,19 @@ def load_round_state(context: Context, server_round: int) -> RoundState:
     if record is None or int(record["round"]) != server_round:
         raise StateMissingError(f"holds no contribution for round {server_round}")
     n = n_from_bytes(bytes(record["n"]))
-    params = CodecParams.from_config({k[len("codec-"):]: v for k, v in record.items() if k.startswith("codec-")})
+    params = CodecParams.from_config(
+        {k[len("codec-") :]: v for k, v in record.items() if k.startswith("codec-")}
+    )
     count = params.num_plaintexts
     running = bytes(record["running"])
     return RoundState(
-        server_round=server_round, n=n, params=params,
+        server_round=server_round,
+        n=n,
+        params=params,
         ciphertexts=paillier_math.from_bytes(n, bytes(record["ciphertexts"]), count, "own state"),
-        self_seed=bytes(record["self-seed"]), floor=int(record["floor"]), roster=bytes(record["roster"]),
+        self_seed=bytes(record["self-seed"]),
+        floor=int(record["floor"]),
+        roster=bytes(record["roster"]),
         last_step=int(record["last-step"]),
         running=paillier_math.from_bytes(n, running, count, "own state") if running else [],
         seen=ids_from_bytes(bytes(record["seen"]), "own state"),
@@ -194,14 +220,21 @@ def _ledger(context: Context) -> RunLedger:
     if record is None:
         return RunLedger()
     data = bytes(record["models"])
-    return RunLedger(int(record["last-round"]), [data[i : i + 32] for i in range(0, len(data), 32)],
-                     [float(z) for z in record["dp-spent"]])
+    return RunLedger(
+        int(record["last-round"]),
+        [data[i : i + 32] for i in range(0, len(data), 32)],
+        [float(z) for z in record["dp-spent"]],
+    )
 
 
 def _save_ledger(context: Context, ledger: RunLedger) -> None:
-    context.state[LEDGER_STATE] = ConfigRecord({
-        "last-round": ledger.last_round, "models": b"".join(ledger.models), "dp-spent": list(ledger.dp_spent),
-    })
+    context.state[LEDGER_STATE] = ConfigRecord(
+        {
+            "last-round": ledger.last_round,
+            "models": b"".join(ledger.models),
+            "dp-spent": list(ledger.dp_spent),
+        }
+    )
 
 
 def _identity(context: Context) -> Identity:
@@ -210,7 +243,9 @@ def _identity(context: Context) -> Identity:
     if record is None:
         record = ConfigRecord({"key": envelope.new_private_key()})
         context.state[CHAIN_KEY_STATE] = record
-    return Identity(context.node_id, bytes(record["key"]), context.run_id, _policy(context).identity)
+    return Identity(
+        context.node_id, bytes(record["key"]), context.run_id, _policy(context).identity
+    )
 
 
 def _policy(context: Context) -> ClientPolicy:
@@ -221,7 +256,9 @@ def _policy(context: Context) -> ClientPolicy:
 
 
 # ----------------------------------------------------------------- handlers
-def _dp_noise(delta: np.ndarray, config: dict, policy: ClientPolicy, frac_bits: int) -> tuple[np.ndarray, np.ndarray, int]:
+def _dp_noise(
+    delta: np.ndarray, config: dict, policy: ClientPolicy, frac_bits: int
+) -> tuple[np.ndarray, np.ndarray, int]:
     """Differential privacy: the update clipped to L2 ``dp-clip``, this client's noise share
     on the fixed-point grid, and the number of clients the shares are sized for.
 
@@ -231,17 +268,29 @@ def _dp_noise(delta: np.ndarray, config: dict, policy: ClientPolicy, frac_bits: 
         If the noise multiplier is below this node's own floor.
     """
     try:
-        dp = DpSettings(float(config["dp-clip"]), float(config["dp-noise-multiplier"]), int(config["dp-min-clients"]))
+        dp = DpSettings(
+            float(config["dp-clip"]),
+            float(config["dp-noise-multiplier"]),
+            int(config["dp-min-clients"]),
+        )
     except (KeyError, ValueError) as exc:
         raise ProtocolError(f"differential privacy settings: {exc}") from exc
     if dp.noise_multiplier < policy.min_noise_multiplier:
-        raise ProtocolError(f"noise multiplier {dp.noise_multiplier} is below this node's floor "
-                            f"{policy.min_noise_multiplier}")
+        raise ProtocolError(
+            f"noise multiplier {dp.noise_multiplier} is below this node's floor "
+            f"{policy.min_noise_multiplier}"
+        )
     return clip_l2(delta, dp.clip), grid_noise(delta.size, dp.share_std, frac_bits), dp.min_clients
 
 
-def _train_secure(msg: Message, context: Context, delta: np.ndarray, num_examples: int, loss: float,
-                  ledger: RunLedger) -> Message:
+def _train_secure(
+    msg: Message,
+    context: Context,
+    delta: np.ndarray,
+    num_examples: int,
+    loss: float,
+    ledger: RunLedger,
+) -> Message:
     """Encrypt the update into ``context.state``; the reply carries the chain key only."""
     record = msg.content[wire.PAILLIER_RECORD]
     config = dict(msg.content["config"])
@@ -257,8 +306,15 @@ def _train_secure(msg: Message, context: Context, delta: np.ndarray, num_example
     elif policy.min_noise_multiplier > 0 or policy.max_epsilon > 0:
         raise ProtocolError("this node requires differential privacy, and the round asks for none")
     state, clipped = contribute(
-        int(config["server-round"]), delta, num_examples, n_from_bytes(bytes(record[wire.N])), params,
-        policy, loss=loss, noise=noise, noise_min_clients=noise_clients,
+        int(config["server-round"]),
+        delta,
+        num_examples,
+        n_from_bytes(bytes(record[wire.N])),
+        params,
+        policy,
+        loss=loss,
+        noise=noise,
+        noise_min_clients=noise_clients,
     )
     if clipped:
         LOG.info("node %s: %d update values clipped", context.node_id, clipped)
@@ -272,17 +328,24 @@ def _train_secure(msg: Message, context: Context, delta: np.ndarray, num_example
     return Message(RecordDict({wire.RECORD: reply}), reply_to=msg)
 
 
-def _train_plain(msg: Message, weights: list[np.ndarray], num_examples: int, metrics: dict,
-                 context: Context) -> Message:
+def _train_plain(
+    msg: Message, weights: list[np.ndarray], num_examples: int, metrics: dict, context: Context
+) -> Message:
     """Plain FedAvg, the baseline: the reply carries the new weights in clear.
 
     A node with an authenticated roster, a DP noise floor or a DP budget does
     not trust the server to follow the protocol: it refuses.
     """
     if _policy(context).distrusts_server:
-        raise ProtocolError("this node takes part in secure rounds only (authenticated roster or DP floor)")
-    content = RecordDict({"arrays": ArrayRecord(weights),
-                          "metrics": MetricRecord({"num-examples": num_examples, **metrics})})
+        raise ProtocolError(
+            "this node takes part in secure rounds only (authenticated roster or DP floor)"
+        )
+    content = RecordDict(
+        {
+            "arrays": ArrayRecord(weights),
+            "metrics": MetricRecord({"num-examples": num_examples, **metrics}),
+        }
+    )
     return Message(content, reply_to=msg)
 
 
@@ -292,9 +355,13 @@ def _precompute(msg: Message, context: Context) -> None:
     bound of node-config ``precompute-mb``."""
     record = msg.content[wire.PAILLIER_RECORD]
     try:
-        n = public_key_from_n(n_from_bytes(bytes(record[wire.N])), _policy(context).insecure_demo_key).n
+        n = public_key_from_n(
+            n_from_bytes(bytes(record[wire.N])), _policy(context).insecure_demo_key
+        ).n
         count = CodecParams.from_config(dict(record)).num_plaintexts
-        megabytes = float(context.node_config.get(wire.NODE_PRECOMPUTE_MB, DEFAULT_MAX_AHEAD_BYTES / 2**20))
+        megabytes = float(
+            context.node_config.get(wire.NODE_PRECOMPUTE_MB, DEFAULT_MAX_AHEAD_BYTES / 2**20)
+        )
     except (KeyError, TypeError, ValueError) as exc:  # InsecureKeyError too: contribute refuses it
         LOG.info("node %s: no obfuscators ahead: %s", context.node_id, exc)
         return
@@ -314,11 +381,15 @@ def _hop(msg: Message) -> Hop:
     envelopes, steps = list(fields.get(wire.ENVELOPES, [])), list(fields.get(wire.IN_STEPS, []))
     senders = list(fields.get(wire.SENDERS, []))
     if not len(envelopes) == len(steps) == len(senders):
-        raise ProtocolError(f"{len(envelopes)} envelopes with {len(steps)} steps and {len(senders)} senders")
+        raise ProtocolError(
+            f"{len(envelopes)} envelopes with {len(steps)} steps and {len(senders)} senders"
+        )
     return Hop(
-        server_round=int(fields[wire.ROUND]), roster=bytes(fields[wire.ROSTER]),
+        server_round=int(fields[wire.ROUND]),
+        roster=bytes(fields[wire.ROSTER]),
         inputs=tuple((bytes(e), int(s), int(f)) for e, s, f in zip(envelopes, steps, senders)),
-        out_step=int(fields[wire.OUT_STEP]), next_id=int(fields[wire.NEXT]),
+        out_step=int(fields[wire.OUT_STEP]),
+        next_id=int(fields[wire.NEXT]),
         survivors=tuple(ids_from_bytes(bytes(fields.get(wire.SURVIVORS, b"")), "survivors")),
     )
 
@@ -374,7 +445,9 @@ def build_client_app(client_for: ClientFactory = spam_client) -> ClientApp:
         parameters = msg.content["arrays"].to_numpy_ndarrays()
         config = dict(msg.content["config"])
         ledger = _ledger(context)
-        digest = check_training_request(ledger, int(config.get("server-round", 0)), parameters, config)
+        digest = check_training_request(
+            ledger, int(config.get("server-round", 0)), parameters, config
+        )
         if wire.PAILLIER_RECORD in msg.content:
             _precompute(msg, context)
         weights, num_examples, metrics = client.fit(parameters, config)
@@ -384,7 +457,9 @@ def build_client_app(client_for: ClientFactory = spam_client) -> ClientApp:
             reply = _train_plain(msg, weights, num_examples, metrics, context)
         else:
             delta = np.concatenate([(a - b).ravel() for a, b in zip(weights, parameters)])
-            reply = _train_secure(msg, context, delta, num_examples, float(metrics.get("train_loss", 0.0)), ledger)
+            reply = _train_secure(
+                msg, context, delta, num_examples, float(metrics.get("train_loss", 0.0)), ledger
+            )
         _save_ledger(context, ledger)
         return reply
 

@@ -17,7 +17,10 @@ from strategies.privacy import DEFAULT_DELTA, DpSettings, noise_multiplier_for
 AGGREGATIONS = ("plain", "paillier")
 # A preset gives its values to the keys left at their defaults (the "default" preset's).
 PRESETS = {
-    "default": {"split": "stratified", **{k.replace("_", "-"): v for k, v in DEFAULT_RECIPE.__dict__.items()}},
+    "default": {
+        "split": "stratified",
+        **{k.replace("_", "-"): v for k, v in DEFAULT_RECIPE.__dict__.items()},
+    },
     "book": {"split": "book", **{k.replace("_", "-"): v for k, v in BOOK_RECIPE.__dict__.items()}},
 }
 
@@ -66,8 +69,11 @@ class RunConfig:
     def __post_init__(self) -> None:
         checks = [
             ("num-server-rounds", self.num_server_rounds >= 1, "an integer >= 1"),
-            ("num-clients", self.num_clients == 0 or self.num_clients >= 2,
-             "0 (one client per SuperNode of the federation) or an integer >= 2"),
+            (
+                "num-clients",
+                self.num_clients == 0 or self.num_clients >= 2,
+                "0 (one client per SuperNode of the federation) or an integer >= 2",
+            ),
             ("partitioner", self.partitioner in PARTITIONERS, f"one of {PARTITIONERS}"),
             ("dirichlet-alpha", self.dirichlet_alpha > 0, "a number > 0"),
             ("corpus", self.corpus in CORPORA, f"one of {CORPORA}"),
@@ -78,24 +84,44 @@ class RunConfig:
             ("local-epochs", self.local_epochs >= 1, "an integer >= 1"),
             ("loss", self.loss in LOSSES, f"one of {LOSSES}"),
             ("aggregation", self.aggregation in AGGREGATIONS, f"one of {AGGREGATIONS}"),
-            ("min-clients", MIN_CLIENTS_FLOOR <= self.min_clients <= (self.num_clients or self.min_clients),
-             f"an integer from {MIN_CLIENTS_FLOOR} to num-clients ({self.num_clients})"),
-            ("key-bits", self.key_bits >= 64, "a number of bits (2048 or more; smaller only with insecure-demo-key)"),
+            (
+                "min-clients",
+                MIN_CLIENTS_FLOOR <= self.min_clients <= (self.num_clients or self.min_clients),
+                f"an integer from {MIN_CLIENTS_FLOOR} to num-clients ({self.num_clients})",
+            ),
+            (
+                "key-bits",
+                self.key_bits >= 64,
+                "a number of bits (2048 or more; smaller only with insecure-demo-key)",
+            ),
             ("clip", self.clip > 0, "a number > 0"),
             ("max-examples", self.max_examples >= 1, "an integer >= 1"),
             ("round-timeout", self.round_timeout > 0, "a number of seconds > 0"),
-            ("chain-fanin", self.chain_fanin >= 1, "an integer >= 1 (children per node of the tree; 1: a chain)"),
+            (
+                "chain-fanin",
+                self.chain_fanin >= 1,
+                "an integer >= 1 (children per node of the tree; 1: a chain)",
+            ),
             ("dp-clip", self.dp_clip >= 0, "0 (differential privacy off) or an L2 bound > 0"),
             ("dp-noise-multiplier", self.dp_noise_multiplier >= 0, "a number >= 0"),
             ("target-epsilon", self.target_epsilon >= 0, "0 (no budget) or an epsilon > 0"),
             ("dp-delta", 0 < self.dp_delta < 1, "a number between 0 and 1"),
-            ("dp-clip", not self.dp_clip or self.dp_noise_multiplier or self.target_epsilon,
-             "a noise source: dp-noise-multiplier > 0 or target-epsilon > 0"),
-            ("dp-clip", not self.dp_clip or self.aggregation == "paillier",
-             "aggregation = 'paillier' with it: each client adds only a share of the noise, "
-             "so only a securely aggregated sum is protected"),
-            ("dp-clip", self.dp_clip or not (self.dp_noise_multiplier or self.target_epsilon),
-             "> 0 when dp-noise-multiplier or target-epsilon is set"),
+            (
+                "dp-clip",
+                not self.dp_clip or self.dp_noise_multiplier or self.target_epsilon,
+                "a noise source: dp-noise-multiplier > 0 or target-epsilon > 0",
+            ),
+            (
+                "dp-clip",
+                not self.dp_clip or self.aggregation == "paillier",
+                "aggregation = 'paillier' with it: each client adds only a share of the noise, "
+                "so only a securely aggregated sum is protected",
+            ),
+            (
+                "dp-clip",
+                self.dp_clip or not (self.dp_noise_multiplier or self.target_epsilon),
+                "> 0 when dp-noise-multiplier or target-epsilon is set",
+            ),
         ]
         for key, ok, expected in checks:
             if not ok:
@@ -134,7 +160,9 @@ class RunConfig:
     @property
     def recipe(self) -> Recipe:
         """How each client trains: loss, SGD settings, bias and shuffling."""
-        return Recipe(self.loss, self.lr, self.batch_size, self.local_epochs, self.bias, self.shuffle)
+        return Recipe(
+            self.loss, self.lr, self.batch_size, self.local_epochs, self.bias, self.shuffle
+        )
 
     def spam_folder_names(self) -> tuple[str, ...]:
         """``spam-folders`` as names: the Maildir folders whose mail is spam."""

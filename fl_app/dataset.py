@@ -20,7 +20,9 @@ def load_data(cfg: RunConfig) -> PreparedData:
 
 
 @lru_cache(maxsize=2)
-def _load(kind: str, path: str, seed: int, split: str, spam_folders: tuple[str, ...]) -> PreparedData:
+def _load(
+    kind: str, path: str, seed: int, split: str, spam_folders: tuple[str, ...]
+) -> PreparedData:
     return prepare(load_corpus(kind, path or None, seed, spam_folders=spam_folders), split, seed)
 
 
@@ -39,16 +41,20 @@ def make_client(cfg: RunConfig, partition_id: int, num_partitions: int | None = 
     """
     partitions = cfg.num_clients or num_partitions or 0
     if partitions < 1:
-        raise ValueError("num-clients is 0 (one client per SuperNode) and this node has no num-partitions in "
-                         "its node config; set num-clients, or start it with --node-config "
-                         "\"partition-id=<i> num-partitions=<n>\"")
+        raise ValueError(
+            "num-clients is 0 (one client per SuperNode) and this node has no num-partitions in "
+            "its node config; set num-clients, or start it with --node-config "
+            '"partition-id=<i> num-partitions=<n>"'
+        )
     if not 0 <= partition_id < partitions:
         raise ValueError(
             f"partition-id {partition_id} is out of range: there are {partitions} partitions, "
             f"so expected 0..{partitions - 1}"
         )
     data = load_data(cfg)
-    shards = partition(data.train.labels, partitions, cfg.partitioner, cfg.dirichlet_alpha, cfg.seed)
+    shards = partition(
+        data.train.labels, partitions, cfg.partitioner, cfg.dirichlet_alpha, cfg.seed
+    )
     # Each client evaluates on its own contiguous slice of the held-out set.
     test_slice = np.array_split(np.arange(len(data.test)), partitions)[partition_id]
     return SpamClient(

@@ -77,13 +77,19 @@ def config_arg(values: Mapping[str, object]) -> str:
             text = str(value)
         elif isinstance(value, float):
             text = repr(value)  # also inf, -inf, nan: TOML spells them so
-        elif isinstance(value, str) and "\n" not in value and "\r" not in value and '"' not in value:
+        elif (
+            isinstance(value, str) and "\n" not in value and "\r" not in value and '"' not in value
+        ):
             text = json.dumps(value, ensure_ascii=False)
-        elif isinstance(value, str) and "\n" not in value and "\r" not in value and "'" not in value:
+        elif (
+            isinstance(value, str) and "\n" not in value and "\r" not in value and "'" not in value
+        ):
             text = f"'{value}'"  # a TOML literal string: no escapes
         else:
-            raise ValueError(f"config {key} = {value!r}: expected a bool, int, float, or a one-line "
-                             "string without both kinds of quotes")
+            raise ValueError(
+                f"config {key} = {value!r}: expected a bool, int, float, or a one-line "
+                "string without both kinds of quotes"
+            )
         parts.append(f"{key}={text}")
     return " ".join(parts)
 
@@ -158,7 +164,9 @@ class LocalDeployment:
         self.node_configs = [self._node_config(i, node_config) for i in range(clients)]
         self.unresponsive = frozenset(unresponsive)
         if not self.unresponsive <= set(range(clients)):
-            raise ValueError(f"unresponsive = {sorted(self.unresponsive)}: expected node indices below {clients}")
+            raise ValueError(
+                f"unresponsive = {sorted(self.unresponsive)}: expected node indices below {clients}"
+            )
         self.workdir = Path(workdir)
         self.app_dir = app_dir
         self.port = free_port()
@@ -170,14 +178,22 @@ class LocalDeployment:
         self._runs: list[subprocess.Popen] = []  # flwr run processes, stopped by stop() too
         self._guard_stack = contextlib.ExitStack()
         self._guard: SignalGuard | None = None
-        self.env = {**os.environ, "FLWR_HOME": str(self.workdir / "flwr-home"), "FLWR_DISABLE_UPDATE_CHECK": "1"}
+        self.env = {
+            **os.environ,
+            "FLWR_HOME": str(self.workdir / "flwr-home"),
+            "FLWR_DISABLE_UPDATE_CHECK": "1",
+        }
         self._write_connection()
 
-    def _node_config(self, index: int, extra: NodeConfig | Callable[[int], NodeConfig] | None) -> str:
+    def _node_config(
+        self, index: int, extra: NodeConfig | Callable[[int], NodeConfig] | None
+    ) -> str:
         """The ``--node-config`` of node ``index``: its partition, then ``extra``."""
         extra = dict((extra(index) if callable(extra) else extra) or {})
         if clash := sorted(set(extra) & set(PARTITION_KEYS)):
-            raise ValueError(f"node_config sets {', '.join(clash)}: LocalDeployment gives node i partition i")
+            raise ValueError(
+                f"node_config sets {', '.join(clash)}: LocalDeployment gives node i partition i"
+            )
         return config_arg({"partition-id": index, "num-partitions": self.clients, **extra})
 
     # -------------------------------------------------------------- processes
@@ -192,26 +208,48 @@ class LocalDeployment:
     def _spawn(self, name: str, command: list[str]) -> subprocess.Popen:
         log = (self.logs / f"{name}.log").open("ab")
         try:
-            return subprocess.Popen(command, env=self._marked_env(name), cwd=self.workdir, stdout=log, stderr=log,
-                                    start_new_session=True)
+            return subprocess.Popen(
+                command,
+                env=self._marked_env(name),
+                cwd=self.workdir,
+                stdout=log,
+                stderr=log,
+                start_new_session=True,
+            )
         finally:
             log.close()
 
     def _server_security(self) -> list[str]:
         if self.tls is None:
             return ["--insecure"]
-        return ["--ssl-certfile", str(self.tls.server_cert), "--ssl-keyfile", str(self.tls.server_key),
-                "--ssl-ca-certfile", str(self.tls.ca_cert)]
+        return [
+            "--ssl-certfile",
+            str(self.tls.server_cert),
+            "--ssl-keyfile",
+            str(self.tls.server_key),
+            "--ssl-ca-certfile",
+            str(self.tls.ca_cert),
+        ]
 
     def start_superlink(self) -> None:
         """Start (or restart, on the same port and database) the SuperLink; wait until healthy."""
         # A deployment's nodes already have the app's dependencies: no per-run venv, no
         # network. The simulation keeps Flower's default (what `flwr run .` users get).
-        mode = ["--simulation"] if self.simulation else ["--disable-runtime-dependency-installation"]
-        self.superlink = self._spawn("superlink", [
-            "flower-superlink", *self._server_security(), *mode, "--port", str(self.port),
-            "--database", str(self.workdir / "superlink.db"),
-        ])
+        mode = (
+            ["--simulation"] if self.simulation else ["--disable-runtime-dependency-installation"]
+        )
+        self.superlink = self._spawn(
+            "superlink",
+            [
+                "flower-superlink",
+                *self._server_security(),
+                *mode,
+                "--port",
+                str(self.port),
+                "--database",
+                str(self.workdir / "superlink.db"),
+            ],
+        )
         self._wait_healthy()
 
     def start_supernodes(self) -> None:
@@ -219,29 +257,49 @@ class LocalDeployment:
         for i in range(self.clients):
             # With TLS, the SuperNode verifies the SuperLink against the CA and serves its
             # own runtime API (to its ClientApp processes) over TLS too.
-            security = (["--insecure"] if self.tls is None else
-                        ["--root-certificates", str(self.tls.ca_cert), *self._server_security()])
+            security = (
+                ["--insecure"]
+                if self.tls is None
+                else ["--root-certificates", str(self.tls.ca_cert), *self._server_security()]
+            )
             # `process` isolation: the SuperNode waits for a SuperExec that nobody starts.
             isolation = ["--isolation", "process"] if i in self.unresponsive else []
-            self.supernodes.append(self._spawn(f"supernode-{i}", [
-                "flower-supernode", *security, *isolation, "--superlink", f"127.0.0.1:{self.port}",
-                "--port", str(free_port()), "--node-config", self.node_configs[i],
-            ]))
+            self.supernodes.append(
+                self._spawn(
+                    f"supernode-{i}",
+                    [
+                        "flower-supernode",
+                        *security,
+                        *isolation,
+                        "--superlink",
+                        f"127.0.0.1:{self.port}",
+                        "--port",
+                        str(free_port()),
+                        "--node-config",
+                        self.node_configs[i],
+                    ],
+                )
+            )
 
     def _wait_healthy(self) -> None:
         scheme = "http" if self.tls is None else "https"
-        context = None if self.tls is None else ssl.create_default_context(cafile=str(self.tls.ca_cert))
+        context = (
+            None if self.tls is None else ssl.create_default_context(cafile=str(self.tls.ca_cert))
+        )
         deadline = time.monotonic() + START_TIMEOUT_S
         while True:
             try:
-                with urllib.request.urlopen(f"{scheme}://127.0.0.1:{self.port}/health", timeout=1,
-                                            context=context) as response:
+                with urllib.request.urlopen(
+                    f"{scheme}://127.0.0.1:{self.port}/health", timeout=1, context=context
+                ) as response:
                     if response.status == 200:
                         return
             except OSError:
                 pass
             if self.superlink.poll() is not None or time.monotonic() > deadline:
-                raise DeploymentError(f"SuperLink did not start on 127.0.0.1:{self.port}:\n{self.log_tail('superlink')}")
+                raise DeploymentError(
+                    f"SuperLink did not start on 127.0.0.1:{self.port}:\n{self.log_tail('superlink')}"
+                )
             time.sleep(POLL_S)
 
     def kill_superlink(self) -> None:
@@ -272,7 +330,9 @@ class LocalDeployment:
         return live_processes(lambda args, environ: self._mine(environ, "superlink"))
 
     @staticmethod
-    def _stop_pids(find: Callable[[], list[int]], signals: tuple[signal.Signals | None, ...]) -> list[int]:
+    def _stop_pids(
+        find: Callable[[], list[int]], signals: tuple[signal.Signals | None, ...]
+    ) -> list[int]:
         """Send each of ``signals`` (``None``: none) to ``find()``'s pids, waiting up to
         ``STOP_TIMEOUT_S`` after each for them to be gone; return the pids still alive."""
         for sig in signals:
@@ -297,13 +357,18 @@ class LocalDeployment:
             if process is not None:
                 stop_process_group(process)
         strays = self._stop_pids(self._strays, (signal.SIGTERM, signal.SIGKILL))
-        return [p.pid for p in [*self._runs, *self.supernodes, self.superlink]
-                if p is not None and p.poll() is None] + strays
+        return [
+            p.pid
+            for p in [*self._runs, *self.supernodes, self.superlink]
+            if p is not None and p.poll() is None
+        ] + strays
 
     def _strays(self) -> list[int]:
         """Live processes (not zombies) this deployment started, or whose command line names its port or workdir."""
         marks = (f"127.0.0.1:{self.port}", str(self.workdir))
-        return live_processes(lambda args, environ: self._mine(environ) or any(m in a for a in args for m in marks))
+        return live_processes(
+            lambda args, environ: self._mine(environ) or any(m in a for a in args for m in marks)
+        )
 
     def __enter__(self) -> LocalDeployment:
         self._guard = self._guard_stack.enter_context(signal_guard())  # before the first process
@@ -336,8 +401,9 @@ class LocalDeployment:
     def _write_connection(self) -> None:
         home = Path(self.env["FLWR_HOME"])
         home.mkdir(parents=True, exist_ok=True)
-        security = ("insecure = true" if self.tls is None
-                    else f'root-certificates = "{self.tls.ca_cert}"')
+        security = (
+            "insecure = true" if self.tls is None else f'root-certificates = "{self.tls.ca_cert}"'
+        )
         (home / "config.toml").write_text(
             f'[superlink]\ndefault = "{CONNECTION}"\n\n[superlink.{CONNECTION}]\n'
             f'address = "127.0.0.1:{self.port}"\n{security}\n'
@@ -365,16 +431,34 @@ class LocalDeployment:
         """
         results_dir = Path(str(run_config["results-dir"]))
         before = set(results_dir.glob("*.json")) if results_dir.exists() else set()
-        command = ["flwr", "run", str(self.app_dir), CONNECTION, "--stream", "--run-config", config_arg(run_config)]
+        command = [
+            "flwr",
+            "run",
+            str(self.app_dir),
+            CONNECTION,
+            "--stream",
+            "--run-config",
+            config_arg(run_config),
+        ]
         if federation_config:
             command += ["--federation-config", federation_config]
-        followers = ({i: _LogFollower(self.logs / f"supernode-{i}.log") for i in range(len(self.supernodes))}
-                     if on_node_line else {})
+        followers = (
+            {i: _LogFollower(self.logs / f"supernode-{i}.log") for i in range(len(self.supernodes))}
+            if on_node_line
+            else {}
+        )
         lines: list[str] = []
         deadline = time.monotonic() + timeout
         with signal_guard() as guard:
-            process = subprocess.Popen(command, env=self._marked_env("flwr-run"), cwd=self.workdir, stdout=subprocess.PIPE,
-                                       stderr=subprocess.STDOUT, text=True, start_new_session=True)
+            process = subprocess.Popen(
+                command,
+                env=self._marked_env("flwr-run"),
+                cwd=self.workdir,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+                start_new_session=True,
+            )
             self._runs.append(process)
             try:
                 with selectors.DefaultSelector() as selector:
@@ -402,5 +486,7 @@ class LocalDeployment:
         saved = sorted(set(results_dir.glob("*.json")) - before)
         if not saved:
             tail = "\n".join(lines[-40:])
-            raise DeploymentError(f"flwr run produced no results:\n{tail}\n--- superlink log ---\n{self.log_tail('superlink')}")
+            raise DeploymentError(
+                f"flwr run produced no results:\n{tail}\n--- superlink log ---\n{self.log_tail('superlink')}"
+            )
         return json.loads(saved[-1].read_text())

@@ -17,7 +17,12 @@ def make_federation(workdir: Path, members: int) -> list[dict[str, str]]:
     for i in range(members):
         key_path = workdir / f"member-{i}.key"
         lines.append(f'member-{i} = "{new_identity_key(key_path).hex()}"')
-        configs.append({wire.NODE_FEDERATION_FILE: str(federation), wire.NODE_MEMBER: f"member-{i}",
-                        wire.NODE_IDENTITY_KEY: str(key_path)})
+        configs.append(
+            {
+                wire.NODE_FEDERATION_FILE: str(federation),
+                wire.NODE_MEMBER: f"member-{i}",
+                wire.NODE_IDENTITY_KEY: str(key_path),
+            }
+        )
     federation.write_text("\n".join(lines) + "\n")
     return configs

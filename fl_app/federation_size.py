@@ -31,10 +31,15 @@ POLL_S = 0.05
 def is_simulation(grid: Grid) -> bool:
     """True under ``flwr run`` on a simulation federation, or Flower's ``run_simulation``."""
     run = getattr(grid, "run", None)
-    return getattr(run, "primary_task_type", "") == SIMULATION_TASK or type(grid).__name__ == "InMemoryGrid"
+    return (
+        getattr(run, "primary_task_type", "") == SIMULATION_TASK
+        or type(grid).__name__ == "InMemoryGrid"
+    )
 
 
-def simulated_nodes(grid: Grid, first_node_s: float = FIRST_NODE_S, settle_s: float = SETTLE_S) -> list[int]:
+def simulated_nodes(
+    grid: Grid, first_node_s: float = FIRST_NODE_S, settle_s: float = SETTLE_S
+) -> list[int]:
     """The simulated SuperNodes, once their count has been the same for ``settle_s``."""
     deadline = time.monotonic() + first_node_s
     nodes, stable_since = list(grid.get_node_ids()), time.monotonic()
@@ -64,21 +69,43 @@ def clients_of_federation(grid: Grid, cfg: RunConfig) -> RunConfig | None:
         have = len(simulated_nodes(grid))
         want = cfg.num_clients or have
         if secure and have < cfg.min_clients:
-            log(ERROR, "secure aggregation needs min-clients = %d SuperNodes and this simulation has %d; "
-                "run: %s", cfg.min_clients, have, fix_command(max(cfg.min_clients, want)))
+            log(
+                ERROR,
+                "secure aggregation needs min-clients = %d SuperNodes and this simulation has %d; "
+                "run: %s",
+                cfg.min_clients,
+                have,
+                fix_command(max(cfg.min_clients, want)),
+            )
             return None
         if have < max(want, 2):
-            log(ERROR, "num-clients = %d but this simulation has %d SuperNodes; run: %s (or leave num-clients "
-                "at 0: one client per SuperNode)", want, have, fix_command(max(want, 2)))
+            log(
+                ERROR,
+                "num-clients = %d but this simulation has %d SuperNodes; run: %s (or leave num-clients "
+                "at 0: one client per SuperNode)",
+                want,
+                have,
+                fix_command(max(want, 2)),
+            )
             return None
     else:
         want = cfg.num_clients or cfg.min_clients
         try:
             wait_for_nodes(grid, want, cfg.round_timeout)
         except TimeoutError as exc:
-            log(ERROR, "num-clients = %d: %s; start more SuperNodes or lower num-clients", want, exc)
+            log(
+                ERROR, "num-clients = %d: %s; start more SuperNodes or lower num-clients", want, exc
+            )
             return None
         want = cfg.num_clients or len(list(grid.get_node_ids()))
-    log(INFO, "%d clients (%s)", want, f"num-clients = {cfg.num_clients}" if cfg.num_clients
-        else "num-clients = 0: one per SuperNode")
-    return replace(cfg, num_clients=want, min_clients=cfg.min_clients if secure else min(cfg.min_clients, want))
+    log(
+        INFO,
+        "%d clients (%s)",
+        want,
+        f"num-clients = {cfg.num_clients}"
+        if cfg.num_clients
+        else "num-clients = 0: one per SuperNode",
+    )
+    return replace(
+        cfg, num_clients=want, min_clients=cfg.min_clients if secure else min(cfg.min_clients, want)
+    )

@@ -92,7 +92,12 @@ class LocalGrid(Grid):
         return self._run
 
     def create_message(
-        self, content: RecordDict, message_type: str, dst_node_id: int, group_id: str, ttl: float | None = None
+        self,
+        content: RecordDict,
+        message_type: str,
+        dst_node_id: int,
+        group_id: str,
+        ttl: float | None = None,
     ) -> Message:
         """Build an instruction message."""
         return Message(content, dst_node_id, message_type, ttl=ttl, group_id=group_id)
@@ -119,7 +124,9 @@ class LocalGrid(Grid):
         self.received.extend(replies)
         return replies
 
-    def send_and_receive(self, messages: Iterable[Message], *, timeout: float | None = None) -> Iterable[Message]:
+    def send_and_receive(
+        self, messages: Iterable[Message], *, timeout: float | None = None
+    ) -> Iterable[Message]:
         """Push, then pull: delivery is synchronous, so nothing is waited for.
 
         ``waves`` counts the calls that send something: each is one sequential message round.
@@ -160,8 +167,11 @@ def run_strategy(
         The final global arrays (``initial`` if every round was skipped) and
         the grid, whose ``sent``/``received`` hold every message.
     """
-    grid = LocalGrid(client_app, num_nodes, run_config, intercept=intercept, node_config=node_config)
-    result = strategy.start(grid, ArrayRecord(initial), num_rounds=rounds,
-                            train_config=ConfigRecord(train_config))
+    grid = LocalGrid(
+        client_app, num_nodes, run_config, intercept=intercept, node_config=node_config
+    )
+    result = strategy.start(
+        grid, ArrayRecord(initial), num_rounds=rounds, train_config=ConfigRecord(train_config)
+    )
     grid.result = result
     return result.arrays.to_numpy_ndarrays() or list(initial), grid

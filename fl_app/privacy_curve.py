@@ -71,8 +71,16 @@ def privacy_curve(
     """Accuracy of the non-private run and of one DP run per noise multiplier."""
     min_clients = max(2, math.floor(MIN_CLIENT_FRACTION * clients))
     # The figures in the README were measured on the synthetic corpus with the book's recipe.
-    cfg = RunConfig.from_mapping({"num-clients": clients, "min-clients": min_clients, "partitioner": "iid",
-                                  "num-server-rounds": rounds, "corpus": "synthetic", "preset": "book"})
+    cfg = RunConfig.from_mapping(
+        {
+            "num-clients": clients,
+            "min-clients": min_clients,
+            "partitioner": "iid",
+            "num-server-rounds": rounds,
+            "corpus": "synthetic",
+            "preset": "book",
+        }
+    )
     progress("non-private run")
     points = []
     reference = _accuracy(cfg, None)
@@ -83,9 +91,14 @@ def privacy_curve(
         points.append({"noise_multiplier": z, "epsilon": dp.epsilon(rounds), "accuracy": accuracy})
     return {
         "corpus": load_data(cfg).corpus,
-        "clients": clients, "min_clients": min_clients, "rounds": rounds, "clip": clip, "delta": delta,
+        "clients": clients,
+        "min_clients": min_clients,
+        "rounds": rounds,
+        "clip": clip,
+        "delta": delta,
         "neighbouring": "replace-one",
-        "non_private_accuracy": reference, "points": points,
+        "non_private_accuracy": reference,
+        "points": points,
     }
 
 
@@ -98,12 +111,19 @@ def plot_curve(result: dict, path: Path) -> Path:
 
     points = sorted(result["points"], key=lambda p: p["epsilon"])
     fig, ax = plt.subplots(figsize=(6, 4), dpi=100)
-    ax.plot([p["epsilon"] for p in points], [100 * p["accuracy"] for p in points], marker="o", label="DP-FedAvg")
+    ax.plot(
+        [p["epsilon"] for p in points],
+        [100 * p["accuracy"] for p in points],
+        marker="o",
+        label="DP-FedAvg",
+    )
     ax.axhline(100 * result["non_private_accuracy"], linestyle="--", color="gray", label="no DP")
     ax.set_xscale("log")
     ax.set_xlabel(f"epsilon (delta = {result['delta']:g}, {result['rounds']} rounds)")
     ax.set_ylabel("test accuracy (%)")
-    ax.set_title(f"{result['clients']} clients, clip {result['clip']} - {result['corpus']}", fontsize=9)
+    ax.set_title(
+        f"{result['clients']} clients, clip {result['clip']} - {result['corpus']}", fontsize=9
+    )
     ax.grid(alpha=0.3)
     ax.legend()
     fig.tight_layout()

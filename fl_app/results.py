@@ -25,8 +25,9 @@ def write_json(path: Path, payload: dict[str, Any]) -> Path:
     return path
 
 
-def plot_run(path: Path, rounds: list[dict[str, Any]], scores: np.ndarray, labels: np.ndarray,
-             title: str) -> Path:
+def plot_run(
+    path: Path, rounds: list[dict[str, Any]], scores: np.ndarray, labels: np.ndarray, title: str
+) -> Path:
     """Left: accuracy, precision, recall and AUC per round beside the majority baseline.
     Right: the final model's ROC curve, false-positive rate on a log axis, 1% marked."""
     import matplotlib
@@ -36,10 +37,16 @@ def plot_run(path: Path, rounds: list[dict[str, Any]], scores: np.ndarray, label
 
     numbers = [int(r["round"]) for r in rounds]
     fig, (per_round, roc) = plt.subplots(1, 2, figsize=(11, 4.2), dpi=100)
-    for key, label in (("accuracy", "accuracy"), ("precision", "precision"), ("recall", "spam recall"),
-                       ("auc", "ROC AUC")):
+    for key, label in (
+        ("accuracy", "accuracy"),
+        ("precision", "precision"),
+        ("recall", "spam recall"),
+        ("auc", "ROC AUC"),
+    ):
         per_round.plot(numbers, [100 * r[key] for r in rounds], marker="o", label=label)
-    per_round.plot(numbers, [100 * r["majority_accuracy"] for r in rounds], "k--", label="majority baseline")
+    per_round.plot(
+        numbers, [100 * r["majority_accuracy"] for r in rounds], "k--", label="majority baseline"
+    )
     per_round.set_xlabel("round")
     per_round.set_ylabel("%")
     per_round.set_xticks(numbers)
@@ -63,8 +70,14 @@ def plot_run(path: Path, rounds: list[dict[str, Any]], scores: np.ndarray, label
     return path
 
 
-def save_run(results_dir: Path, run_id: int | str, payload: dict[str, Any], title: str,
-             scores: np.ndarray, labels: np.ndarray) -> tuple[Path, Path]:
+def save_run(
+    results_dir: Path,
+    run_id: int | str,
+    payload: dict[str, Any],
+    title: str,
+    scores: np.ndarray,
+    labels: np.ndarray,
+) -> tuple[Path, Path]:
     """Write ``<run-id>.json`` and ``<run-id>.png`` (``plot_run``) into ``results_dir``."""
     results_dir = Path(results_dir).expanduser().resolve()
     png = plot_run(results_dir / f"{run_id}.png", payload["rounds"], scores, labels, title)

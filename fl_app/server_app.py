@@ -43,7 +43,9 @@ def evaluate_and_checkpoint(
     """
     fingerprint = data.vocabulary.fingerprint()
     spent = noise_spent(rounds) if dp is not None else []
-    evaluated = [time.monotonic()]  # when the last evaluation ended: a round's wall time starts there
+    evaluated = [
+        time.monotonic()
+    ]  # when the last evaluation ended: a round's wall time starts there
 
     def evaluate(strategy_round: int, arrays: ArrayRecord) -> MetricRecord:
         round_s = time.monotonic() - evaluated[0]
@@ -52,17 +54,30 @@ def evaluate_and_checkpoint(
         test_loss, metrics = global_model(cfg, weights).evaluate(data.test)
         log(INFO, "round %d: test %s on %s", server_round, metrics.line(), data.corpus)
         entry = {"round": server_round, **metrics.as_dict(), "loss": test_loss}
-        if strategy_round > 0:  # training, aggregation and federated evaluation; not this evaluation
+        if (
+            strategy_round > 0
+        ):  # training, aggregation and federated evaluation; not this evaluation
             entry["round_s"] = round(round_s, 3)
         if dp is not None:
             entry["noise_multiplier"] = dp.noise_multiplier if strategy_round > 0 else 0.0
-            entry["epsilon"] = epsilon_of([*spent, *[dp.noise_multiplier] * strategy_round], dp.delta)
-            log(INFO, "round %d: epsilon %.3f at delta %g (%s neighbours)", server_round, entry["epsilon"],
-                dp.delta, NEIGHBOURING)
+            entry["epsilon"] = epsilon_of(
+                [*spent, *[dp.noise_multiplier] * strategy_round], dp.delta
+            )
+            log(
+                INFO,
+                "round %d: epsilon %.3f at delta %g (%s neighbours)",
+                server_round,
+                entry["epsilon"],
+                dp.delta,
+                NEIGHBOURING,
+            )
         if not (strategy_round == 0 and first_round > 0):  # the checkpoint's round is known
             rounds.append(entry)
         if strategy_round > 0:
-            save_checkpoint(cfg.checkpoint_dir, Checkpoint(server_round, weights, cfg.to_dict(), fingerprint, rounds))
+            save_checkpoint(
+                cfg.checkpoint_dir,
+                Checkpoint(server_round, weights, cfg.to_dict(), fingerprint, rounds),
+            )
         evaluated[0] = time.monotonic()
         return MetricRecord({"accuracy": metrics.accuracy, "auc": metrics.auc, "loss": test_loss})
 
@@ -79,8 +94,9 @@ def sum_slice_reports(records: list[RecordDict], weighting_metric_name: str) -> 
     reports = [next(iter(r.metric_records.values())) for r in records]
     metrics = from_reports([dict(r) for r in reports])
     log(INFO, "federated evaluation on %d test slices: %s", len(reports), metrics.line())
-    return MetricRecord({"num-examples": sum(int(r[weighting_metric_name]) for r in reports),
-                         **metrics.as_dict()})
+    return MetricRecord(
+        {"num-examples": sum(int(r[weighting_metric_name]) for r in reports), **metrics.as_dict()}
+    )
 
 
 def noise_spent(rounds: list[dict]) -> list[float]:
@@ -96,8 +112,10 @@ def noise_spent(rounds: list[dict]) -> list[float]:
     for entry in rounds:
         if entry["round"] > 0:
             if not entry.get("noise_multiplier"):
-                raise ValueError(f"checkpoint: round {entry['round']} ran without differential privacy; "
-                                 "a DP run cannot resume from it")
+                raise ValueError(
+                    f"checkpoint: round {entry['round']} ran without differential privacy; "
+                    "a DP run cannot resume from it"
+                )
             spent.append(float(entry["noise_multiplier"]))
     return spent
 
@@ -162,27 +180,54 @@ def run(grid: Grid, cfg: RunConfig, run_id: int | str) -> dict | None:
     """
     data = load_data(cfg)
     log(INFO, "corpus: %s (%s)", data.corpus, data.split_note)
-    log(INFO, "  %d train / %d test e-mails, %d words", len(data.train), len(data.test), len(data.vocabulary))
+    log(
+        INFO,
+        "  %d train / %d test e-mails, %d words",
+        len(data.train),
+        len(data.test),
+        len(data.vocabulary),
+    )
     started = time.monotonic()
     first_round, initial, rounds = 0, [SpamModel.zeros(len(data.vocabulary)).weights], []
     if cfg.resume:
         checkpoint = load_checkpoint(cfg.checkpoint_dir, data.vocabulary.fingerprint())
-        first_round, initial, rounds = checkpoint.server_round, checkpoint.arrays, checkpoint.history
+        first_round, initial, rounds = (
+            checkpoint.server_round,
+            checkpoint.arrays,
+            checkpoint.history,
+        )
         log(INFO, "resuming after round %d from %s", first_round, cfg.checkpoint_dir)
     dp = cfg.dp_settings()
     last_round = cfg.num_server_rounds
     if dp is not None:
-        log(INFO, "differential privacy: L2 clip %.3g, noise multiplier %.4g (noise std %.4g on the sum), "
-            "delta %g; noise shares sized for min-clients = %d", dp.clip, dp.noise_multiplier,
-            dp.sum_std, dp.delta, dp.min_clients)
+        log(
+            INFO,
+            "differential privacy: L2 clip %.3g, noise multiplier %.4g (noise std %.4g on the sum), "
+            "delta %g; noise shares sized for min-clients = %d",
+            dp.clip,
+            dp.noise_multiplier,
+            dp.sum_std,
+            dp.delta,
+            dp.min_clients,
+        )
         if cfg.target_epsilon:
             spent = noise_spent(rounds)
-            last_round = rounds_within(cfg.target_epsilon, dp.noise_multiplier, dp.delta,
-                                       cfg.num_server_rounds, spent)
+            last_round = rounds_within(
+                cfg.target_epsilon, dp.noise_multiplier, dp.delta, cfg.num_server_rounds, spent
+            )
             if last_round < cfg.num_server_rounds:
-                over = epsilon_of([*spent, *[dp.noise_multiplier] * (last_round + 1 - len(spent))], dp.delta)
-                log(WARNING, "target-epsilon %.3g: training stops after round %d; round %d would reach "
-                    "epsilon %.3f", cfg.target_epsilon, last_round, last_round + 1, over)
+                over = epsilon_of(
+                    [*spent, *[dp.noise_multiplier] * (last_round + 1 - len(spent))], dp.delta
+                )
+                log(
+                    WARNING,
+                    "target-epsilon %.3g: training stops after round %d; round %d would reach "
+                    "epsilon %.3f",
+                    cfg.target_epsilon,
+                    last_round,
+                    last_round + 1,
+                    over,
+                )
     # rounds-before: a resumed run's strategy counts rounds from 1 again; clients seed by the true round.
     train_config = {**cfg.train_config(), "rounds-before": first_round}
     if dp is not None:
@@ -204,7 +249,10 @@ def run(grid: Grid, cfg: RunConfig, run_id: int | str) -> dict | None:
         final = result.arrays.to_numpy_ndarrays() or initial  # empty when every round was skipped
         by_round = {r["round"]: r for r in rounds}
         for strategy_round, metrics in result.train_metrics_clientapp.items():
-            for key in ("contributors", "message_depth"):  # secure rounds: the sequential message waves
+            for key in (
+                "contributors",
+                "message_depth",
+            ):  # secure rounds: the sequential message waves
                 if key in metrics and first_round + strategy_round in by_round:
                     by_round[first_round + strategy_round][key] = int(metrics[key])
         for strategy_round, metrics in result.evaluate_metrics_clientapp.items():
@@ -221,22 +269,49 @@ def run(grid: Grid, cfg: RunConfig, run_id: int | str) -> dict | None:
         "config": cfg.to_dict(),
         "rounds": rounds,
         **last,
-        "dp": None if dp is None else {
-            "clip": dp.clip, "noise_multiplier": dp.noise_multiplier, "delta": dp.delta,
-            "min_clients": dp.min_clients, "epsilon": rounds[-1].get("epsilon", 0.0),
-            "neighbouring": NEIGHBOURING, "target_epsilon": cfg.target_epsilon or None,
+        "dp": None
+        if dp is None
+        else {
+            "clip": dp.clip,
+            "noise_multiplier": dp.noise_multiplier,
+            "delta": dp.delta,
+            "min_clients": dp.min_clients,
+            "epsilon": rounds[-1].get("epsilon", 0.0),
+            "neighbouring": NEIGHBOURING,
+            "target_epsilon": cfg.target_epsilon or None,
         },
         "wall_time_s": round(time.monotonic() - started, 3),
     }
     model = global_model(cfg, final)
-    about = {"corpus": data.corpus, "split": data.split_note, "run_id": str(run_id), "metrics": last}
-    payload["model"] = str(save_model(Path(cfg.results_dir).expanduser().resolve() / f"{run_id}.model.npz",
-                                      SavedModel(model, data.vocabulary, about)))
+    about = {
+        "corpus": data.corpus,
+        "split": data.split_note,
+        "run_id": str(run_id),
+        "metrics": last,
+    }
+    payload["model"] = str(
+        save_model(
+            Path(cfg.results_dir).expanduser().resolve() / f"{run_id}.model.npz",
+            SavedModel(model, data.vocabulary, about),
+        )
+    )
     title = f"{cfg.aggregation} FedAvg, {cfg.num_clients} clients - {data.corpus}"
-    json_path, png_path = save_run(cfg.results_dir, run_id, payload, title, model.predict(data.test),
-                                   data.test.labels)
-    log(INFO, "final: %s on %s (%s)", SpamMetrics.from_dict(last).line(), data.corpus, data.split_note)
+    json_path, png_path = save_run(
+        cfg.results_dir, run_id, payload, title, model.predict(data.test), data.test.labels
+    )
+    log(
+        INFO,
+        "final: %s on %s (%s)",
+        SpamMetrics.from_dict(last).line(),
+        data.corpus,
+        data.split_note,
+    )
     log(INFO, "results: %s", json_path)
     log(INFO, "plot:    %s", png_path)
-    log(INFO, "model:   %s (fl-spam classify --model %s PATH...)", payload["model"], payload["model"])
+    log(
+        INFO,
+        "model:   %s (fl-spam classify --model %s PATH...)",
+        payload["model"],
+        payload["model"],
+    )
     return payload

@@ -32,8 +32,14 @@ def wait_for_nodes(grid: Grid, count: int, timeout: float) -> list[int]:
             waited = f" after {timeout:.0f} s" if timeout > 0 else ""
             raise TimeoutError(f"only {len(nodes)} of the {count} nodes needed were online{waited}")
         if now >= next_line:
-            log(INFO, "waiting for SuperNodes: %d connected %s, %d needed; %.0f s left", len(nodes),
-                sorted(nodes), count, deadline - now)
+            log(
+                INFO,
+                "waiting for SuperNodes: %d connected %s, %d needed; %.0f s left",
+                len(nodes),
+                sorted(nodes),
+                count,
+                deadline - now,
+            )
             next_line = now + WAIT_LOG_S
         time.sleep(NODE_POLL_S)
     return nodes
@@ -83,15 +89,21 @@ class BoundedFedAvg(FedAvg):
         Passed to ``FedAvg``.
     """
 
-    def __init__(self, *, node_timeout: float = 600.0, message_ttl: float | None = None, **kwargs) -> None:
+    def __init__(
+        self, *, node_timeout: float = 600.0, message_ttl: float | None = None, **kwargs
+    ) -> None:
         super().__init__(**kwargs)
         self.node_timeout = node_timeout
         self.message_ttl = message_ttl
 
-    def _construct_messages(self, record: RecordDict, node_ids: list[int], message_type: str) -> Iterable[Message]:
+    def _construct_messages(
+        self, record: RecordDict, node_ids: list[int], message_type: str
+    ) -> Iterable[Message]:
         """FedAvg's messages, each with ``message_ttl``."""
         return [
-            Message(content=record, message_type=message_type, dst_node_id=node, ttl=self.message_ttl)
+            Message(
+                content=record, message_type=message_type, dst_node_id=node, ttl=self.message_ttl
+            )
             for node in node_ids
         ]
 
@@ -133,7 +145,9 @@ class BoundedFedAvg(FedAvg):
         """FedAvg's, if ``min_evaluate_nodes`` are online now (no wait), sampling from those."""
         if self.fraction_evaluate == 0.0:
             return []
-        nodes = self.online_nodes(grid, self.min_evaluate_nodes, "evaluation", server_round, timeout=0.0)
+        nodes = self.online_nodes(
+            grid, self.min_evaluate_nodes, "evaluation", server_round, timeout=0.0
+        )
         if nodes is None:
             return []
         return super().configure_evaluate(server_round, arrays, config, _NodeSnapshot(grid, nodes))
@@ -147,8 +161,18 @@ class BoundedFedAvg(FedAvg):
         if len(valid) < self.min_train_nodes:
             for msg in replies:
                 if msg.has_error():
-                    log(ERROR, "\t> node %d failed at training: %s", msg.metadata.src_node_id, msg.error.reason)
-            log(ERROR, "round %d skipped, global model unchanged: %d of the %d replies needed arrived",
-                server_round, len(valid), self.min_train_nodes)
+                    log(
+                        ERROR,
+                        "\t> node %d failed at training: %s",
+                        msg.metadata.src_node_id,
+                        msg.error.reason,
+                    )
+            log(
+                ERROR,
+                "round %d skipped, global model unchanged: %d of the %d replies needed arrived",
+                server_round,
+                len(valid),
+                self.min_train_nodes,
+            )
             return None, None
         return super().aggregate_train(server_round, replies)

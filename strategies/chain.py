@@ -149,8 +149,15 @@ class PaillierChainFedAvg(BoundedFedAvg):
     def summary(self) -> None:
         """Log the configuration."""
         super().summary()
-        log(INFO, "\t└──> Paillier tree: %d-bit key, fan-in %d, min-clients %d, clip %.3g, max-examples %d",
-            self.key_bits, self.chain_fanin, self.min_clients, self.clip, self.max_examples)
+        log(
+            INFO,
+            "\t└──> Paillier tree: %d-bit key, fan-in %d, min-clients %d, clip %.3g, max-examples %d",
+            self.key_bits,
+            self.chain_fanin,
+            self.min_clients,
+            self.clip,
+            self.max_examples,
+        )
 
     @property
     def codec(self) -> CodecParams | None:
@@ -179,8 +186,13 @@ class PaillierChainFedAvg(BoundedFedAvg):
         messages[0].content[wire.PAILLIER_RECORD] = ConfigRecord(
             {wire.N: n_to_bytes(self.public_key.n), **codec.to_config()}
         )
-        log(INFO, "configure_train: %d ciphertexts of %d slots x %d bits per client",
-            codec.num_plaintexts, codec.slots_per_plaintext, codec.slot_bits)
+        log(
+            INFO,
+            "configure_train: %d ciphertexts of %d slots x %d bits per client",
+            codec.num_plaintexts,
+            codec.slots_per_plaintext,
+            codec.slot_bits,
+        )
         return messages
 
     def aggregate_train(
@@ -200,10 +212,15 @@ class PaillierChainFedAvg(BoundedFedAvg):
             return None, None
         assert state.tree is not None
         # training, each level and re-seal wave of the tree, then the root with the unmask stage
-        metrics = {"contributors": aggregate.contributors, "clipped": aggregate.clipped,
-                   "message_depth": 1 + state.tree.waves + 1}
+        metrics = {
+            "contributors": aggregate.contributors,
+            "clipped": aggregate.clipped,
+            "message_depth": 1 + state.tree.waves + 1,
+        }
         if aggregate.clipped:
-            log(WARNING, "\t> %d update values were clipped to +-%.3g", aggregate.clipped, self.clip)
+            log(
+                WARNING, "\t> %d update values were clipped to +-%.3g", aggregate.clipped, self.clip
+            )
         if not self.one_example_each:  # under DP the clients send no loss
             metrics["train_loss"] = aggregate.mean_loss
         return self._apply(state, aggregate.mean_delta), MetricRecord(metrics)
@@ -244,17 +261,36 @@ class PaillierChainFedAvg(BoundedFedAvg):
         assert state.roster is not None
         order = list(state.roster.keys)
         self._rng.shuffle(order)
-        log(INFO, "tree: fan-in %d, %d clients, sequential message depth %d (training, %d levels, "
-            "unmask with the root); order %s", self.chain_fanin, len(order),
-            tree_walk.depth(len(order), self.chain_fanin), len(tree_walk.levels(order, self.chain_fanin)), order)
+        log(
+            INFO,
+            "tree: fan-in %d, %d clients, sequential message depth %d (training, %d levels, "
+            "unmask with the root); order %s",
+            self.chain_fanin,
+            len(order),
+            tree_walk.depth(len(order), self.chain_fanin),
+            len(tree_walk.levels(order, self.chain_fanin)),
+            order,
+        )
 
         def on_drop(node: int, code: int) -> None:
-            log(WARNING, "\t> node %d dropped in the tree (%s)", node, f"code {code}" if code else "no reply in time")
+            log(
+                WARNING,
+                "\t> node %d dropped in the tree (%s)",
+                node,
+                f"code {code}" if code else "no reply in time",
+            )
 
-        state.tree = tree_walk.walk_tree(order, self.chain_fanin, lambda requests: self._send_level(state, requests),
-                                         self.min_clients, on_drop)
+        state.tree = tree_walk.walk_tree(
+            order,
+            self.chain_fanin,
+            lambda requests: self._send_level(state, requests),
+            self.min_clients,
+            on_drop,
+        )
 
-    def _send_level(self, state: SecureRoundState, requests: list[HopRequest]) -> dict[int, HopOutcome]:
+    def _send_level(
+        self, state: SecureRoundState, requests: list[HopRequest]
+    ) -> dict[int, HopOutcome]:
         """One level's requests in parallel; the outcome per node."""
         replies = self._send({r.node: (wire.CHAIN, self._hop_fields(state, r)) for r in requests})
         return {r.node: self._outcome(replies.get(r.node), wire.ENVELOPE) for r in requests}
@@ -262,10 +298,14 @@ class PaillierChainFedAvg(BoundedFedAvg):
     def _hop_fields(self, state: SecureRoundState, request: HopRequest) -> dict:
         assert state.roster is not None
         return {
-            wire.ROUND: state.server_round, wire.ACTION: request.action, wire.ROSTER: state.roster.to_bytes(),
-            wire.ENVELOPES: [s.envelope for s in request.inputs], wire.IN_STEPS: [s.step for s in request.inputs],
+            wire.ROUND: state.server_round,
+            wire.ACTION: request.action,
+            wire.ROSTER: state.roster.to_bytes(),
+            wire.ENVELOPES: [s.envelope for s in request.inputs],
+            wire.IN_STEPS: [s.step for s in request.inputs],
             wire.SENDERS: [s.holder for s in request.inputs],
-            wire.OUT_STEP: request.out_step, wire.NEXT: request.next_id,
+            wire.OUT_STEP: request.out_step,
+            wire.NEXT: request.next_id,
         }
 
     @staticmethod
@@ -293,8 +333,12 @@ class PaillierChainFedAvg(BoundedFedAvg):
         if self._grid is None:
             raise RoundAbortedError("no grid: configure_train has not run")
         messages = [
-            Message(RecordDict({wire.RECORD: ConfigRecord(fields)}), dst_node_id=node,
-                    message_type=message_type, ttl=self.chain_timeout)
+            Message(
+                RecordDict({wire.RECORD: ConfigRecord(fields)}),
+                dst_node_id=node,
+                message_type=message_type,
+                ttl=self.chain_timeout,
+            )
             for node, (message_type, fields) in requests.items()
         ]
         replies = self._grid.send_and_receive(messages, timeout=self.chain_timeout)
@@ -314,27 +358,38 @@ class PaillierChainFedAvg(BoundedFedAvg):
         survivors = tree.contributors
         self._require_enough(len(survivors), "final sum")
         root_request = HopRequest(tree.root, wire.ADD, tree.inputs, tree.next_step, 0)
-        fields = {wire.ROUND: state.server_round, wire.ROSTER: state.roster.to_bytes(),
-                  wire.SURVIVORS: ids_to_bytes(survivors)}
+        fields = {
+            wire.ROUND: state.server_round,
+            wire.ROSTER: state.roster.to_bytes(),
+            wire.SURVIVORS: ids_to_bytes(survivors),
+        }
         requests = {node: (wire.UNMASK, dict(fields)) for node in survivors if node != tree.root}
         requests[tree.root] = (wire.CHAIN, {**self._hop_fields(state, root_request), **fields})
         replies = self._send(requests)
         root = self._outcome(replies.get(tree.root), wire.TOTAL)
         if not root.ok:
-            raise RoundAbortedError(f"the root, node {tree.root}, did not return the total "
-                                    f"({f'code {root.code}' if root.code else 'no reply in time'})")
+            raise RoundAbortedError(
+                f"the root, node {tree.root}, did not return the total "
+                f"({f'code {root.code}' if root.code else 'no reply in time'})"
+            )
         if root.contributors != tuple(survivors):
-            raise RoundAbortedError(f"the root reports contributors {list(root.contributors)}, expected {survivors}")
+            raise RoundAbortedError(
+                f"the root reports contributors {list(root.contributors)}, expected {survivors}"
+            )
         state.total = root.sealed
         n, count = self.public_key.n, state.codec.num_plaintexts
         for node in survivors:
             reply = replies[tree.root] if node == tree.root else replies.get(node)
             if reply is None or reply.has_error():
                 why = "no reply in time" if reply is None else f"code {reply.error.code}"
-                raise RoundAbortedError(f"survivor {node} did not send its correction ({why}); its self "
-                                        "mask stays in the total")
+                raise RoundAbortedError(
+                    f"survivor {node} did not send its correction ({why}); its self "
+                    "mask stays in the total"
+                )
             data = reply.content.get(wire.RECORD, {}).get(wire.CORRECTION, b"")
-            state.corrections.append(paillier_math.values_from_bytes(n, data, count, f"correction of node {node}"))
+            state.corrections.append(
+                paillier_math.values_from_bytes(n, data, count, f"correction of node {node}")
+            )
 
     # ----------------------------------------------------------- 4. decrypt
     def stage_decrypt(self, state: SecureRoundState) -> Aggregate:
@@ -344,10 +399,18 @@ class PaillierChainFedAvg(BoundedFedAvg):
         n, count = self.public_key.n, state.codec.num_plaintexts
         total = paillier_math.from_bytes(n, state.total, count, "total")
         correction = [sum(column) % n for column in zip(*state.corrections)]
-        plaintexts = WORKERS.decrypt(self.private_key, paillier_math.add_plain(n, total, correction))
+        plaintexts = WORKERS.decrypt(
+            self.private_key, paillier_math.add_plain(n, total, correction)
+        )
         aggregate = decode(plaintexts, len(contributors), state.codec, self.one_example_each)
-        log(INFO, "round %d: decrypted the sum of %d contributions (%d examples), nodes %s",
-            state.server_round, aggregate.contributors, aggregate.examples, contributors)
+        log(
+            INFO,
+            "round %d: decrypted the sum of %d contributions (%d examples), nodes %s",
+            state.server_round,
+            aggregate.contributors,
+            aggregate.examples,
+            contributors,
+        )
         return aggregate
 
     def _require_enough(self, count: int, where: str) -> None:
@@ -367,4 +430,3 @@ class PaillierChainFedAvg(BoundedFedAvg):
             updated.append((a.astype(np.float64) + part).astype(a.dtype))
             start += a.size
         return ArrayRecord(updated)
-

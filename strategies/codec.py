@@ -181,7 +181,9 @@ def quantize(delta: np.ndarray, params: CodecParams) -> tuple[np.ndarray, int]:
     """
     delta = np.asarray(delta, dtype=np.float64).ravel()
     if delta.size != params.num_weights:
-        raise ContributionError(f"Expected an update of {params.num_weights} values, got {delta.size}")
+        raise ContributionError(
+            f"Expected an update of {params.num_weights} values, got {delta.size}"
+        )
     finite = np.isfinite(delta)
     # Anything beyond 2C is clipped anyway; bounding it first keeps int64 exact.
     bounded = np.clip(np.where(finite, delta, 0.0), -2 * params.clip, 2 * params.clip)
@@ -249,7 +251,10 @@ class Aggregate:
 
 
 def decode(
-    plaintexts: list[int], expected_contributors: int, params: CodecParams, one_example_each: bool = False
+    plaintexts: list[int],
+    expected_contributors: int,
+    params: CodecParams,
+    one_example_each: bool = False,
 ) -> Aggregate:
     """The weighted mean update from a decrypted total.
 
@@ -268,7 +273,9 @@ def decode(
         maximum (overflow caught by the guard bits).
     """
     if len(plaintexts) != params.num_plaintexts:
-        raise AggregateCheckError(f"Expected {params.num_plaintexts} plaintexts, got {len(plaintexts)}")
+        raise AggregateCheckError(
+            f"Expected {params.num_plaintexts} plaintexts, got {len(plaintexts)}"
+        )
     slots = _unpack(plaintexts, params)
     count, examples, loss_sum, clipped = slots[:HEADER_SLOTS]
     if count != expected_contributors:
@@ -299,5 +306,10 @@ def decode(
     numerator = (weights - params.q_max * examples).astype(np.float64)
     mean = numerator / (float(examples) * 2.0**params.frac_bits)
     mean_loss = loss_sum * LOSS_BOUND / (2 * params.q_max * examples)
-    return Aggregate(mean_delta=mean, contributors=count, examples=examples,
-                     mean_loss=float(mean_loss), clipped=int(clipped))
+    return Aggregate(
+        mean_delta=mean,
+        contributors=count,
+        examples=examples,
+        mean_loss=float(mean_loss),
+        clipped=int(clipped),
+    )

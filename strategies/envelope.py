@@ -54,7 +54,12 @@ def _raw_public(key: X25519PublicKey) -> bytes:
 
 
 def associated_data(
-    run_id: int | str, server_round: int, step: int, recipient: bytes, paillier_id: str, roster_digest: bytes,
+    run_id: int | str,
+    server_round: int,
+    step: int,
+    recipient: bytes,
+    paillier_id: str,
+    roster_digest: bytes,
     sender: bytes,
 ) -> bytes:
     """What an envelope is bound to: run, round, step, recipient, sender, Paillier key and roster."""
@@ -114,15 +119,21 @@ def open_envelope(envelope: bytes, private_key: bytes, aad: bytes, sender: bytes
         another run/round/step, sealed for someone else or by someone else.
     """
     if len(envelope) < HEADER_BYTES + TAG_BYTES:
-        raise EnvelopeError(f"Envelope truncated: {len(envelope)} bytes, expected at least {HEADER_BYTES + TAG_BYTES}")
+        raise EnvelopeError(
+            f"Envelope truncated: {len(envelope)} bytes, expected at least {HEADER_BYTES + TAG_BYTES}"
+        )
     if envelope[:1] != VERSION:
-        raise EnvelopeError(f"Unknown envelope version {envelope[:1].hex()}, expected {VERSION.hex()}")
+        raise EnvelopeError(
+            f"Unknown envelope version {envelope[:1].hex()}, expected {VERSION.hex()}"
+        )
     ephemeral_pub = envelope[1 : 1 + KEY_BYTES]
     nonce = envelope[1 + KEY_BYTES : HEADER_BYTES]
     me = X25519PrivateKey.from_private_bytes(private_key)
     recipient = _raw_public(me.public_key())
     try:
-        shared = me.exchange(X25519PublicKey.from_public_bytes(ephemeral_pub)) + me.exchange(_public(sender))
+        shared = me.exchange(X25519PublicKey.from_public_bytes(ephemeral_pub)) + me.exchange(
+            _public(sender)
+        )
         return ChaCha20Poly1305(_key(shared, ephemeral_pub, recipient, sender)).decrypt(
             nonce, envelope[HEADER_BYTES:], aad
         )

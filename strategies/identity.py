@@ -36,7 +36,14 @@ MAX_NAME_BYTES = 64
 
 
 def _chain_key_statement(run_id: int | str, member: str, chain_key: bytes) -> bytes:
-    return b"fl-spam chain key v1|run=" + str(run_id).encode() + b"|member=" + member.encode() + b"|" + chain_key
+    return (
+        b"fl-spam chain key v1|run="
+        + str(run_id).encode()
+        + b"|member="
+        + member.encode()
+        + b"|"
+        + chain_key
+    )
 
 
 @dataclass(frozen=True)
@@ -51,7 +58,9 @@ class MemberIdentity:
         """The signature that binds this run's chain key to this member."""
         return self.signing_key.sign(_chain_key_statement(run_id, self.member, chain_key))
 
-    def verify_chain_key(self, run_id: int | str, member: str, chain_key: bytes, signature: bytes) -> None:
+    def verify_chain_key(
+        self, run_id: int | str, member: str, chain_key: bytes, signature: bytes
+    ) -> None:
         """Check one roster entry against the federation file.
 
         Raises
@@ -67,7 +76,9 @@ class MemberIdentity:
                 signature, _chain_key_statement(run_id, member, chain_key)
             )
         except InvalidSignature as exc:
-            raise ProtocolError(f"the chain key of roster member {member!r} is not signed by its identity key") from exc
+            raise ProtocolError(
+                f"the chain key of roster member {member!r} is not signed by its identity key"
+            ) from exc
 
 
 def new_identity_key(path: Path) -> bytes:
@@ -82,7 +93,9 @@ def new_identity_key(path: Path) -> bytes:
     if path.exists():
         raise FileExistsError(f"{path}: an identity key is already there; it is never overwritten")
     key = Ed25519PrivateKey.generate()
-    raw = key.private_bytes(serialization.Encoding.Raw, serialization.PrivateFormat.Raw, serialization.NoEncryption())
+    raw = key.private_bytes(
+        serialization.Encoding.Raw, serialization.PrivateFormat.Raw, serialization.NoEncryption()
+    )
     write_private(path, raw.hex().encode() + b"\n")
     return public_bytes(key)
 
@@ -116,7 +129,9 @@ def load_federation(path: Path) -> dict[str, bytes]:
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ValueError(f"{path}: not a TOML federation file: {exc}") from exc
     if not isinstance(table, dict) or not table:
-        raise ValueError(f"{path}: expected a [members] table with name = \"<hex public key>\" entries")
+        raise ValueError(
+            f'{path}: expected a [members] table with name = "<hex public key>" entries'
+        )
     members = {}
     for name, value in table.items():
         try:
@@ -124,8 +139,10 @@ def load_federation(path: Path) -> dict[str, bytes]:
         except ValueError:
             key = b""
         if len(key) != PUBLIC_KEY_BYTES or len(name.encode()) > MAX_NAME_BYTES:
-            raise ValueError(f"{path}: member {name!r}: expected a name of at most {MAX_NAME_BYTES} bytes and "
-                             f"{2 * PUBLIC_KEY_BYTES} hex digits")
+            raise ValueError(
+                f"{path}: member {name!r}: expected a name of at most {MAX_NAME_BYTES} bytes and "
+                f"{2 * PUBLIC_KEY_BYTES} hex digits"
+            )
         members[name] = key
     if len(set(members.values())) != len(members):
         raise ValueError(f"{path}: two members share an identity key")

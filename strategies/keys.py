@@ -69,10 +69,14 @@ def public_key_from_n(n: int, insecure_demo_key: bool = False) -> paillier.Paill
     if not isinstance(n, int) or n < 15:
         raise ValueError(f"Expected a Paillier modulus (int > 15), got {n!r}")
     if n.bit_length() > MAX_KEY_BITS:
-        raise ValueError(f"Refusing an oversized {n.bit_length()}-bit Paillier modulus (maximum {MAX_KEY_BITS})")
+        raise ValueError(
+            f"Refusing an oversized {n.bit_length()}-bit Paillier modulus (maximum {MAX_KEY_BITS})"
+        )
     _check_size(n.bit_length(), insecure_demo_key)
     if n % 2 == 0 or gmpy2.is_square(n):
-        raise ValueError(f"Not a Paillier modulus: a {n.bit_length()}-bit n that is even or a square")
+        raise ValueError(
+            f"Not a Paillier modulus: a {n.bit_length()}-bit n that is even or a square"
+        )
     p = gmpy2.mpz(3)
     while p < SMALL_PRIME_BOUND:
         if n % p == 0:
@@ -103,7 +107,9 @@ def save_keypair(path: Path, private_key: paillier.PaillierPrivateKey) -> None:
     sum, so it is created 0600 before anything is written, and never logged.
     """
     n = private_key.public_key.n
-    write_private(path, json.dumps({"n": str(n), "p": str(private_key.p), "q": str(private_key.q)}).encode())
+    write_private(
+        path, json.dumps({"n": str(n), "p": str(private_key.p), "q": str(private_key.q)}).encode()
+    )
 
 
 def load_keypair(

@@ -49,7 +49,12 @@ def new_seed() -> bytes:
 
 
 def pairwise_seed(
-    my_private_key: bytes, my_id: int, their_key: bytes, their_id: int, run_id: int | str, server_round: int
+    my_private_key: bytes,
+    my_id: int,
+    their_key: bytes,
+    their_id: int,
+    run_id: int | str,
+    server_round: int,
 ) -> bytes:
     """``s_ij``: the same 32 bytes on both sides of the pair, for this run and round only."""
     shared = X25519PrivateKey.from_private_bytes(my_private_key).exchange(
@@ -63,8 +68,14 @@ def pairwise_seed(
 def expand(seed: bytes, n: int, count: int) -> list[int]:
     """``count`` values uniform mod ``n`` (to 2^-64) from the ChaCha20 keystream of ``seed``."""
     width = (n.bit_length() + EXTRA_BITS + 7) // 8
-    stream = Cipher(algorithms.ChaCha20(seed, _NONCE), mode=None).encryptor().update(bytes(width * count))
-    return [int.from_bytes(stream[i : i + width], "big") % n for i in range(0, width * count, width)]
+    stream = (
+        Cipher(algorithms.ChaCha20(seed, _NONCE), mode=None)
+        .encryptor()
+        .update(bytes(width * count))
+    )
+    return [
+        int.from_bytes(stream[i : i + width], "big") % n for i in range(0, width * count, width)
+    ]
 
 
 def _signed_sum(
@@ -86,7 +97,12 @@ def mask(
 
 
 def correction(
-    self_seed: bytes, pair_seeds: dict[int, bytes], my_id: int, dropped: Sequence[int], n: int, count: int
+    self_seed: bytes,
+    pair_seeds: dict[int, bytes],
+    my_id: int,
+    dropped: Sequence[int],
+    n: int,
+    count: int,
 ) -> list[int]:
     """``C_i``: removes this client's self mask and its pairwise masks with ``dropped``."""
     pairwise = _signed_sum(((d, pair_seeds[d]) for d in dropped), my_id, n, count, -1)

@@ -38,7 +38,9 @@ def encrypt(n: int, plaintext: int, obfuscator: int) -> int:
         If the plaintext is not in ``[0, n)``.
     """
     if not 0 <= plaintext < n:
-        raise ValueError(f"Expected a plaintext in [0, n), got one of {plaintext.bit_length()} bits")
+        raise ValueError(
+            f"Expected a plaintext in [0, n), got one of {plaintext.bit_length()} bits"
+        )
     n_sq = gmpy2.mpz(n) * n
     return int(gmpy2.f_mod((1 + gmpy2.mpz(plaintext) * n) * obfuscator, n_sq))
 
@@ -62,8 +64,10 @@ def add_plain(n: int, ciphertexts: Sequence[int], values: Sequence[int]) -> list
         raise CiphertextError(f"Expected {len(ciphertexts)} values to add, got {len(values)}")
     n_mpz = gmpy2.mpz(n)
     n_sq = n_mpz * n_mpz
-    return [int(gmpy2.f_mod(gmpy2.mpz(c) * (1 + gmpy2.f_mod(v, n_mpz) * n_mpz), n_sq))
-            for c, v in zip(ciphertexts, values)]
+    return [
+        int(gmpy2.f_mod(gmpy2.mpz(c) * (1 + gmpy2.f_mod(v, n_mpz) * n_mpz), n_sq))
+        for c, v in zip(ciphertexts, values)
+    ]
 
 
 def validate(n: int, ciphertexts: Sequence[int], source: str) -> None:
@@ -95,7 +99,9 @@ def validate(n: int, ciphertexts: Sequence[int], source: str) -> None:
                 f"{n.bit_length()}-bit key): not under this key"
             )
         if gmpy2.gcd(c, n) != 1:
-            raise CiphertextError(f"{source}: ciphertext {i} is not a unit mod n^2 (gcd with n is not 1)")
+            raise CiphertextError(
+                f"{source}: ciphertext {i} is not a unit mod n^2 (gcd with n is not 1)"
+            )
 
 
 def ciphertext_width(n: int) -> int:
@@ -132,14 +138,18 @@ def values_from_bytes(n: int, data: bytes, count: int, source: str) -> list[int]
     """Inverse of ``values_to_bytes``; ``CiphertextError`` if the size is off or a value is ``>= n``."""
     width = (n.bit_length() + 7) // 8
     if len(data) != width * count:
-        raise CiphertextError(f"{source}: expected {count} values of {width} bytes, got {len(data)} bytes")
+        raise CiphertextError(
+            f"{source}: expected {count} values of {width} bytes, got {len(data)} bytes"
+        )
     values = [int.from_bytes(data[i : i + width], "big") for i in range(0, len(data), width)]
     if any(v >= n for v in values):
         raise CiphertextError(f"{source}: a value is >= n")
     return values
 
 
-def encrypt_many(n: int, plaintexts: Sequence[int], obfuscators: Sequence[int] | None = None) -> list[int]:
+def encrypt_many(
+    n: int, plaintexts: Sequence[int], obfuscators: Sequence[int] | None = None
+) -> list[int]:
     """Encrypt each plaintext with its own fresh obfuscator (computed here if not given).
 
     Raises

@@ -60,7 +60,9 @@ class PaillierWorkers:
         Memory bound on obfuscators computed ahead of need (stock and pending).
     """
 
-    def __init__(self, workers: int | None = None, max_ahead_bytes: int = DEFAULT_MAX_AHEAD_BYTES) -> None:
+    def __init__(
+        self, workers: int | None = None, max_ahead_bytes: int = DEFAULT_MAX_AHEAD_BYTES
+    ) -> None:
         self.workers = workers or os.cpu_count() or 1
         self.max_ahead_bytes = max_ahead_bytes
         self.ready = 0  # obfuscators handed out that were computed when asked for
@@ -111,7 +113,11 @@ class PaillierWorkers:
     def stats(self) -> dict[str, float]:
         """Obfuscators handed out ready and waited for, and the share ready (off the critical path)."""
         total = self.ready + self.waited
-        return {"ready": self.ready, "waited": self.waited, "ready_share": self.ready / total if total else 0.0}
+        return {
+            "ready": self.ready,
+            "waited": self.waited,
+            "ready_share": self.ready / total if total else 0.0,
+        }
 
     def obfuscators(self, n: int, count: int) -> list[int]:
         """``count`` fresh obfuscators for key ``n``: from stock, pending work, or computed now.
@@ -126,7 +132,9 @@ class PaillierWorkers:
                 stock = self._stock.setdefault(n, [])
                 pending = self._pending.setdefault(n, [])
                 if not counted:
-                    done = len(stock) + sum(len(f.result()) for f in pending if f.done() and not f.exception())
+                    done = len(stock) + sum(
+                        len(f.result()) for f in pending if f.done() and not f.exception()
+                    )
                     self.ready += min(count, done)
                     self.waited += count - min(count, done)
                     counted = True
@@ -156,7 +164,9 @@ class PaillierWorkers:
             future.cancel()
         wait([f for f in pending if not f.cancelled()])
 
-    def decrypt(self, private_key: paillier.PaillierPrivateKey, ciphertexts: Sequence[int]) -> list[int]:
+    def decrypt(
+        self, private_key: paillier.PaillierPrivateKey, ciphertexts: Sequence[int]
+    ) -> list[int]:
         """``raw_decrypt`` (CRT) of every ciphertext, spread over the workers, in order."""
         n, p, q = private_key.public_key.n, private_key.p, private_key.q
         if self.broken:

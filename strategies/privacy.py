@@ -102,8 +102,11 @@ class DpSettings:
 
     def train_config(self) -> dict[str, float | int]:
         """What each client needs to clip and draw its share (train-config keys)."""
-        return {"dp-clip": self.clip, "dp-noise-multiplier": self.noise_multiplier,
-                "dp-min-clients": self.min_clients}
+        return {
+            "dp-clip": self.clip,
+            "dp-noise-multiplier": self.noise_multiplier,
+            "dp-min-clients": self.min_clients,
+        }
 
     def epsilon(self, rounds: int) -> float:
         """Epsilon at ``delta`` after ``rounds`` rounds of this noise (0 for 0 rounds)."""
@@ -136,7 +139,9 @@ def noise_multiplier_for(target_epsilon: float, rounds: int, delta: float) -> fl
     if not target_epsilon > 0:
         raise ValueError(f"Expected target-epsilon > 0, got {target_epsilon}")
     if epsilon_after(MAX_NOISE_MULTIPLIER, rounds, delta) > target_epsilon:
-        raise ValueError(f"target-epsilon {target_epsilon} over {rounds} rounds needs a noise multiplier > {MAX_NOISE_MULTIPLIER}")
+        raise ValueError(
+            f"target-epsilon {target_epsilon} over {rounds} rounds needs a noise multiplier > {MAX_NOISE_MULTIPLIER}"
+        )
     low, high = 0.0, MAX_NOISE_MULTIPLIER
     while high - low > 1e-3 * high:
         mid = (low + high) / 2
@@ -148,7 +153,11 @@ def noise_multiplier_for(target_epsilon: float, rounds: int, delta: float) -> fl
 
 
 def rounds_within(
-    target_epsilon: float, noise_multiplier: float, delta: float, planned: int, spent: Sequence[float] = ()
+    target_epsilon: float,
+    noise_multiplier: float,
+    delta: float,
+    planned: int,
+    spent: Sequence[float] = (),
 ) -> int:
     """How many of the ``planned`` rounds fit the budget (stop before exceeding it).
 
@@ -156,8 +165,11 @@ def rounds_within(
     they count with the noise they really had.
     """
     rounds = len(spent)
-    while rounds < planned and epsilon_of([*spent, *[noise_multiplier] * (rounds + 1 - len(spent))],
-                                          delta) <= target_epsilon:
+    while (
+        rounds < planned
+        and epsilon_of([*spent, *[noise_multiplier] * (rounds + 1 - len(spent))], delta)
+        <= target_epsilon
+    ):
         rounds += 1
     return rounds
 
@@ -177,6 +189,8 @@ def grid_noise(size: int, share_std: float, frac_bits: int) -> np.ndarray:
     """
     scale = share_std * 2.0**frac_bits
     measurement = opendp.m.make_gaussian(
-        opendp.vector_domain(opendp.atom_domain(T="i64"), size=size), opendp.l2_distance(T="i64"), scale=scale
+        opendp.vector_domain(opendp.atom_domain(T="i64"), size=size),
+        opendp.l2_distance(T="i64"),
+        scale=scale,
     )
     return np.asarray(measurement([0] * size), dtype=np.int64)

@@ -44,19 +44,28 @@ class Roster:
     signatures: Mapping[int, bytes] = field(default_factory=dict)
 
     @classmethod
-    def of(cls, keys: Mapping[int, bytes], names: Mapping[int, str] | None = None,
-           signatures: Mapping[int, bytes] | None = None) -> Roster:
+    def of(
+        cls,
+        keys: Mapping[int, bytes],
+        names: Mapping[int, str] | None = None,
+        signatures: Mapping[int, bytes] | None = None,
+    ) -> Roster:
         """A roster in canonical (sorted) order; ``ProtocolError`` on a bad or repeated key."""
         if any(len(k) != KEY_BYTES for k in keys.values()):
             raise ProtocolError(f"Roster: every chain key must be {KEY_BYTES} bytes")
         if len(set(keys.values())) != len(keys):
             raise ProtocolError("Roster: two members share a chain key")
         names, signatures = dict(names or {}), dict(signatures or {})
-        if any(len(v.encode()) > 255 for v in names.values()) or any(len(v) > 255 for v in signatures.values()):
+        if any(len(v.encode()) > 255 for v in names.values()) or any(
+            len(v) > 255 for v in signatures.values()
+        ):
             raise ProtocolError("Roster: a member name or signature is too long")
         order = sorted(keys)
-        return cls({i: keys[i] for i in order}, {i: names[i] for i in order if names.get(i)},
-                   {i: signatures[i] for i in order if signatures.get(i)})
+        return cls(
+            {i: keys[i] for i in order},
+            {i: names[i] for i in order if names.get(i)},
+            {i: signatures[i] for i in order if signatures.get(i)},
+        )
 
     def to_bytes(self) -> bytes:
         """Per member, sorted by node id: id (8), chain key (32), name and signature (length-prefixed)."""

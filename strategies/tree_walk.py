@@ -100,7 +100,10 @@ def depth(clients: int, fanin: int) -> int:
 
 
 def walk_tree(
-    order: list[int], fanin: int, send_level: SendLevel, min_clients: int,
+    order: list[int],
+    fanin: int,
+    send_level: SendLevel,
+    min_clients: int,
     on_drop: Callable[[int, int], None] = lambda *_: None,
 ) -> TreeResult:
     """Walk the levels below the root once, deepest first.
@@ -133,23 +136,32 @@ def walk_tree(
     tree = levels(order, fanin)
     for depth_index in range(len(tree) - 1, 0, -1):
         level = tree[depth_index]
-        requests = [HopRequest(node, ADD, tuple(inbox.pop(node)), next(steps), parent[node]) for node in level]
+        requests = [
+            HopRequest(node, ADD, tuple(inbox.pop(node)), next(steps), parent[node])
+            for node in level
+        ]
         outcomes = send_level(requests)
         result.waves += 1
-        orphans: list[tuple[Sealed, int]] = []  # sums sealed for a dropped node, and where they go now
+        orphans: list[
+            tuple[Sealed, int]
+        ] = []  # sums sealed for a dropped node, and where they go now
         for request in requests:
             node, outcome = request.node, outcomes.get(request.node, HopOutcome(ok=False))
             if outcome.ok:
                 expected = (*(c for s in request.inputs for c in s.contributors), node)
                 if outcome.contributors != expected:
-                    raise RoundAbortedError(f"node {node} reports contributors {list(outcome.contributors)}, "
-                                            f"expected {list(expected)}")
+                    raise RoundAbortedError(
+                        f"node {node} reports contributors {list(outcome.contributors)}, "
+                        f"expected {list(expected)}"
+                    )
                 inbox[parent[node]].append(Sealed(node, outcome.sealed, request.out_step, expected))
                 continue
             if outcome.code == CODE_BAD_ENVELOPE:
-                raise RoundAbortedError(f"node {node} rejected an envelope from nodes "
-                                        f"{[s.holder for s in request.inputs]}; a round is never restarted "
-                                        "with the same contributions")
+                raise RoundAbortedError(
+                    f"node {node} rejected an envelope from nodes "
+                    f"{[s.holder for s in request.inputs]}; a round is never restarted "
+                    "with the same contributions"
+                )
             result.dropped.append(node)
             on_drop(node, outcome.code)
             orphans.extend((sealed, parent[node]) for sealed in request.inputs)
@@ -162,8 +174,12 @@ def walk_tree(
     return result
 
 
-def _require_enough(inbox: dict[int, list[Sealed]], orphans: list[tuple[Sealed, int]], upper: list[list[int]],
-                    min_clients: int) -> None:
+def _require_enough(
+    inbox: dict[int, list[Sealed]],
+    orphans: list[tuple[Sealed, int]],
+    upper: list[list[int]],
+    min_clients: int,
+) -> None:
     """Contributors already sealed upwards plus the nodes not yet asked: at least ``min_clients``."""
     sealed = [s for waiting in inbox.values() for s in waiting] + [s for s, _ in orphans]
     left = sum(len(s.contributors) for s in sealed) + sum(len(level) for level in upper)
@@ -174,12 +190,21 @@ def _require_enough(inbox: dict[int, list[Sealed]], orphans: list[tuple[Sealed, 
         )
 
 
-def _reseal(orphans: list[tuple[Sealed, int]], send_level: SendLevel, steps, inbox: dict[int, list[Sealed]]) -> None:
+def _reseal(
+    orphans: list[tuple[Sealed, int]], send_level: SendLevel, steps, inbox: dict[int, list[Sealed]]
+) -> None:
     """Each holder of a sum sealed for a dropped node re-seals it for that node's parent, in parallel."""
-    requests = [HopRequest(sealed.holder, RESEAL, (), next(steps), new_parent) for sealed, new_parent in orphans]
+    requests = [
+        HopRequest(sealed.holder, RESEAL, (), next(steps), new_parent)
+        for sealed, new_parent in orphans
+    ]
     outcomes = send_level(requests)
     for (sealed, new_parent), request in zip(orphans, requests):
         outcome = outcomes.get(request.node, HopOutcome(ok=False))
         if not outcome.ok or outcome.contributors != sealed.contributors:
-            raise RoundAbortedError(f"node {sealed.holder} could not re-seal its running sum (code {outcome.code})")
-        inbox[new_parent].append(Sealed(sealed.holder, outcome.sealed, request.out_step, sealed.contributors))
+            raise RoundAbortedError(
+                f"node {sealed.holder} could not re-seal its running sum (code {outcome.code})"
+            )
+        inbox[new_parent].append(
+            Sealed(sealed.holder, outcome.sealed, request.out_step, sealed.contributors)
+        )

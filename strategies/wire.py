@@ -23,7 +23,9 @@ RECORD = "secure"
 ROUND = "round"
 ACTION = "action"  # ADD or RESEAL, in CHAIN messages
 ROSTER = "roster"  # canonical bytes, see roster.Roster
-ENVELOPES = "envelopes"  # the sealed sums a node adds to its own (its children's), in CHAIN messages
+ENVELOPES = (
+    "envelopes"  # the sealed sums a node adds to its own (its children's), in CHAIN messages
+)
 IN_STEPS = "in-steps"  # the step each of ENVELOPES was sealed at
 SENDERS = "senders"  # the node id that sealed each of ENVELOPES
 ENVELOPE = "envelope"  # the sealed sum in a CHAIN reply

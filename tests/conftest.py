@@ -43,8 +43,12 @@ def pytest_configure(config):
     global _reaper
     value = f"{os.getpid()}-{time.time_ns()}"
     read_end, _ = os.pipe()  # not inheritable; the write end stays open until pytest exits
-    _reaper = subprocess.Popen([sys.executable, "-c", REAPER, SESSION_MARK, value], stdin=read_end,
-                               cwd=Path(__file__).resolve().parents[1], start_new_session=True)
+    _reaper = subprocess.Popen(
+        [sys.executable, "-c", REAPER, SESSION_MARK, value],
+        stdin=read_end,
+        cwd=Path(__file__).resolve().parents[1],
+        start_new_session=True,
+    )
     os.close(read_end)
     os.environ[SESSION_MARK] = value
 
@@ -64,7 +68,9 @@ def tiny_corpus(tmp_path_factory):
     for i in range(240):
         spam = i % 2 == 0
         favoured = range(0, 20) if spam else range(20, 40)
-        words = [f"w{w}" for w in rng.choice(list(favoured), 6)] + [f"w{w}" for w in rng.choice(40, 3)]
+        words = [f"w{w}" for w in rng.choice(list(favoured), 6)] + [
+            f"w{w}" for w in rng.choice(40, 3)
+        ]
         lines.append(f"{'spam' if spam else 'ham'}\t{' '.join(words)}")
     path = tmp_path_factory.mktemp("corpus") / "mail.tsv"
     path.write_text("\n".join(lines) + "\n")

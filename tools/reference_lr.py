@@ -40,18 +40,24 @@ def main() -> None:
     rows = []
     for seed in range(args.seeds):
         data = prepare(corpus, cfg.split, seed)
-        model, _ = train_centralized(data, cfg.recipe, cfg.num_server_rounds * cfg.local_epochs, seed)
+        model, _ = train_centralized(
+            data, cfg.recipe, cfg.num_server_rounds * cfg.local_epochs, seed
+        )
         ours = model.evaluate(data.test)[1]
         size = len(data.vocabulary)
         lr = LogisticRegression(max_iter=5000, class_weight="balanced")
         lr.fit(features(data.train, size), data.train.labels)
         ref = spam_metrics(lr.predict_proba(features(data.test, size))[:, 1], data.test.labels)
         rows.append((ours, ref))
-        print(f"seed {seed}: fl-spam {100 * ours.accuracy:.2f}% AUC {ours.auc:.4f} | "
-              f"reference {100 * ref.accuracy:.2f}% AUC {ref.auc:.4f}")
+        print(
+            f"seed {seed}: fl-spam {100 * ours.accuracy:.2f}% AUC {ours.auc:.4f} | "
+            f"reference {100 * ref.accuracy:.2f}% AUC {ref.auc:.4f}"
+        )
     for name, i in (("fl-spam", 0), ("reference", 1)):
-        print(f"median {name}: {100 * statistics.median(r[i].accuracy for r in rows):.2f}% "
-              f"AUC {statistics.median(r[i].auc for r in rows):.4f}")
+        print(
+            f"median {name}: {100 * statistics.median(r[i].accuracy for r in rows):.2f}% "
+            f"AUC {statistics.median(r[i].auc for r in rows):.4f}"
+        )
 
 
 if __name__ == "__main__":

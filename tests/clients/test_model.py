@@ -8,7 +8,10 @@ from data.email_set import EmailSet
 
 
 def small_batch(rng, vocab=30, emails=12):
-    lists = [sorted(rng.choice(np.arange(1, vocab), size=rng.integers(1, 8), replace=False)) for _ in range(emails)]
+    lists = [
+        sorted(rng.choice(np.arange(1, vocab), size=rng.integers(1, 8), replace=False))
+        for _ in range(emails)
+    ]
     return EmailSet.from_lists(lists, rng.integers(0, 2, emails).tolist())
 
 
@@ -38,7 +41,9 @@ def test_gradient_matches_finite_differences(loss, bias):
 
 def test_mse_is_the_books_summed_squared_error():
     weights = np.array([[0.0], [1.0], [-2.0]])
-    loss, _ = loss_and_gradient(weights, np.array([1, 2, 1]), np.array([0, 0, 1]), np.array([1.0, 0.0]), "mse")
+    loss, _ = loss_and_gradient(
+        weights, np.array([1, 2, 1]), np.array([0, 0, 1]), np.array([1.0, 0.0]), "mse"
+    )
     pred = 1 / (1 + np.exp(-np.array([-1.0, 1.0])))
     assert loss == pytest.approx(((pred - [1.0, 0.0]) ** 2).sum())
 

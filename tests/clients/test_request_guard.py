@@ -27,11 +27,14 @@ def test_a_model_is_trained_on_once_per_run():
     check_training_request(ledger, 2, [WEIGHTS[0] + 1e-9], CONFIG)  # another model is fine
 
 
-@pytest.mark.parametrize("weights, config", [
-    ([-WEIGHTS[0]], CONFIG),  # -0.0 for 0.0
-    (WEIGHTS, {**CONFIG, "lr": "0.01"}),  # the same settings, spelt otherwise
-    (WEIGHTS, {**CONFIG, "batch-size": 500.0}),
-])
+@pytest.mark.parametrize(
+    "weights, config",
+    [
+        ([-WEIGHTS[0]], CONFIG),  # -0.0 for 0.0
+        (WEIGHTS, {**CONFIG, "lr": "0.01"}),  # the same settings, spelt otherwise
+        (WEIGHTS, {**CONFIG, "batch-size": 500.0}),
+    ],
+)
 def test_the_same_model_in_disguise_is_the_same_model(weights, config):
     ledger = RunLedger()
     ledger.models.append(check_training_request(ledger, 1, WEIGHTS, CONFIG))
@@ -44,16 +47,24 @@ def test_the_true_round_only_increases_so_no_rounds_shuffle_is_replayed():
     for rounds_before in (-1, -5):  # round 2 replaying round 1's shuffle, or any negative offset
         with pytest.raises(ProtocolError, match="already trained"):
             check_training_request(ledger, 2, WEIGHTS, {**CONFIG, "rounds-before": rounds_before})
-    check_training_request(ledger, 1, WEIGHTS, {**CONFIG, "rounds-before": 3})  # a resumed run's round 1
+    check_training_request(
+        ledger, 1, WEIGHTS, {**CONFIG, "rounds-before": 3}
+    )  # a resumed run's round 1
 
 
-@pytest.mark.parametrize("weights, config", [
-    ([np.full((5, 1), np.nan)], CONFIG),
-    ([np.full((5, 1), 1e300)], CONFIG),
-    (WEIGHTS, {**CONFIG, "lr": 1.7e308}),  # overflow on one crafted e-mail: a one-bit oracle per request
-    (WEIGHTS, {**CONFIG, "lr": -1.0}),
-    (WEIGHTS, {**CONFIG, "local-epochs": 10**6}),
-])
+@pytest.mark.parametrize(
+    "weights, config",
+    [
+        ([np.full((5, 1), np.nan)], CONFIG),
+        ([np.full((5, 1), 1e300)], CONFIG),
+        (
+            WEIGHTS,
+            {**CONFIG, "lr": 1.7e308},
+        ),  # overflow on one crafted e-mail: a one-bit oracle per request
+        (WEIGHTS, {**CONFIG, "lr": -1.0}),
+        (WEIGHTS, {**CONFIG, "local-epochs": 10**6}),
+    ],
+)
 def test_requests_that_could_only_serve_an_oracle_are_refused_whatever_the_data(weights, config):
     with pytest.raises(ProtocolError):
         check_training_request(RunLedger(), 1, weights, config)

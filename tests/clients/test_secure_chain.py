@@ -22,9 +22,13 @@ class Clients:
     def __init__(self, k=4, floor=3, server_round=1):
         self.policy = ClientPolicy(min_clients=floor)
         self.me = {i: Identity(i, envelope.new_private_key(), RUN) for i in range(1, k + 1)}
-        self.roster = Roster.of({i: envelope.public_key_of(m.chain_key) for i, m in self.me.items()})
+        self.roster = Roster.of(
+            {i: envelope.public_key_of(m.chain_key) for i, m in self.me.items()}
+        )
         self.state = {
-            i: contribute(server_round, np.full(100, 0.01 * i), 10 * i, PUB.n, PARAMS, self.policy)[0]
+            i: contribute(server_round, np.full(100, 0.01 * i), 10 * i, PUB.n, PARAMS, self.policy)[
+                0
+            ]
             for i in self.me
         }
         self.round = server_round
@@ -36,13 +40,24 @@ class Clients:
 
     def add(self, node, inputs, out_step, next_id, roster=None, survivors=()):
         inputs = tuple((e, step, self.sealer[e]) for e, step in inputs)
-        hop = Hop(self.round, roster or self.roster.to_bytes(), inputs, out_step, next_id, tuple(survivors))
+        hop = Hop(
+            self.round,
+            roster or self.roster.to_bytes(),
+            inputs,
+            out_step,
+            next_id,
+            tuple(survivors),
+        )
         sealed, seen = add(self.state[node], hop, self.me[node])
         self.sealer[sealed] = node
         return sealed, seen
 
     def reseal(self, node, out_step, next_id):
-        sealed = reseal(self.state[node], Hop(self.round, self.roster.to_bytes(), (), out_step, next_id), self.me[node])
+        sealed = reseal(
+            self.state[node],
+            Hop(self.round, self.roster.to_bytes(), (), out_step, next_id),
+            self.me[node],
+        )
         self.sealer[sealed] = node
         return sealed
 
@@ -51,7 +66,9 @@ class Clients:
         sealed = b""
         for step, node in enumerate(order, start=1):
             nxt = order[step] if step < len(order) else 0
-            sealed, contributors = self.hop(node, sealed, step - 1, step, nxt, survivors=order if not nxt else ())
+            sealed, contributors = self.hop(
+                node, sealed, step - 1, step, nxt, survivors=order if not nxt else ()
+            )
         return self.total(sealed), contributors
 
     @staticmethod
@@ -59,11 +76,16 @@ class Clients:
         return paillier_math.from_bytes(PUB.n, sealed, PARAMS.num_plaintexts, "total")
 
     def unmasked(self, total, survivors):
-        corrections = [correct(self.state[i], self.round, self.roster.to_bytes(), survivors, self.me[i])
-                       for i in survivors]
+        corrections = [
+            correct(self.state[i], self.round, self.roster.to_bytes(), survivors, self.me[i])
+            for i in survivors
+        ]
         fix = [sum(col) % PUB.n for col in zip(*corrections)]
-        return decode([PRIV.raw_decrypt(c) for c in paillier_math.add_plain(PUB.n, total, fix)],
-                      len(survivors), PARAMS)
+        return decode(
+            [PRIV.raw_decrypt(c) for c in paillier_math.add_plain(PUB.n, total, fix)],
+            len(survivors),
+            PARAMS,
+        )
 
 
 def expected_mean(ids):
@@ -75,7 +97,9 @@ def test_masked_chain_total_unmasks_to_the_weighted_sum():
     total, contributors = c.chain([3, 1, 4, 2])
     aggregate = c.unmasked(total, contributors)
     assert aggregate.examples == 100
-    np.testing.assert_allclose(aggregate.mean_delta, expected_mean([1, 2, 3, 4]), atol=PARAMS.error_bound)
+    np.testing.assert_allclose(
+        aggregate.mean_delta, expected_mean([1, 2, 3, 4]), atol=PARAMS.error_bound
+    )
 
 
 def test_before_unmasking_the_total_decrypts_to_noise():
@@ -95,19 +119,27 @@ def test_a_dropped_client_is_corrected_for_by_the_survivors():
     assert contributors == [1, 3, 4]
     total = paillier_math.from_bytes(PUB.n, sealed, PARAMS.num_plaintexts, "total")
     aggregate = c.unmasked(total, contributors)
-    np.testing.assert_allclose(aggregate.mean_delta, expected_mean([1, 3, 4]), atol=PARAMS.error_bound)
+    np.testing.assert_allclose(
+        aggregate.mean_delta, expected_mean([1, 3, 4]), atol=PARAMS.error_bound
+    )
 
 
 def colluder_opens(c, node, sealed, in_step):
     """What a colluding ``node`` sees: the running sum in the envelope it was sent."""
     c.state[node].roster = c.roster.to_bytes()
-    return secure_chain._open(c.state[node], c.me[node], c.roster, sealed, in_step, c.sealer[sealed])[0]
+    return secure_chain._open(
+        c.state[node], c.me[node], c.roster, sealed, in_step, c.sealer[sealed]
+    )[0]
 
 
 @pytest.mark.parametrize("masking", [True, False])
-def test_a_colluders_incoming_sum_decrypts_to_noise_and_without_masks_to_its_predecessors(masking, monkeypatch):
+def test_a_colluders_incoming_sum_decrypts_to_noise_and_without_masks_to_its_predecessors(
+    masking, monkeypatch
+):
     if not masking:
-        monkeypatch.setattr(secure_chain.masks, "mask", lambda seed, pairs, me, n, count: [0] * count)
+        monkeypatch.setattr(
+            secure_chain.masks, "mask", lambda seed, pairs, me, n, count: [0] * count
+        )
     c = Clients()
     sealed, _ = c.hop(1, next_id=2)
     sealed, _ = c.hop(2, sealed, 1, 2, 3)
@@ -117,7 +149,9 @@ def test_a_colluders_incoming_sum_decrypts_to_noise_and_without_masks_to_its_pre
             decode(plaintexts, 2, PARAMS)
     else:
         leaked = decode(plaintexts, 2, PARAMS)
-        np.testing.assert_allclose(leaked.mean_delta, expected_mean([1, 2]), atol=PARAMS.error_bound)
+        np.testing.assert_allclose(
+            leaked.mean_delta, expected_mean([1, 2]), atol=PARAMS.error_bound
+        )
 
 
 # ------------------------------------------------------- what a client refuses
@@ -139,8 +173,12 @@ def test_a_roster_below_the_floor_or_without_the_client_is_refused():
     small = Roster.of({i: c.roster.keys[i] for i in (1, 2)}).to_bytes()
     with pytest.raises(ProtocolError, match="below this node's floor"):
         c.hop(1, next_id=2, roster=small)
-    other = Roster.of({**{i: c.roster.keys[i] for i in (2, 3, 4)}, 1: envelope.public_key_of(
-        envelope.new_private_key())}).to_bytes()
+    other = Roster.of(
+        {
+            **{i: c.roster.keys[i] for i in (2, 3, 4)},
+            1: envelope.public_key_of(envelope.new_private_key()),
+        }
+    ).to_bytes()
     with pytest.raises(ProtocolError, match="own chain key"):
         Clients(k=4).hop(1, next_id=2, roster=other)
 
@@ -198,11 +236,14 @@ def test_an_envelope_sealed_under_another_roster_does_not_open():
         other.hop(2, sealed, 1, 2, 3)
 
 
-@pytest.mark.parametrize("problem, survivors, match", [
-    ("below floor", [1, 2], "below this node's floor"),
-    ("without itself", [2, 3, 4], "survivor set leaves out|lacks"),
-    ("outside roster", [1, 2, 99], "outside the roster"),
-])
+@pytest.mark.parametrize(
+    "problem, survivors, match",
+    [
+        ("below floor", [1, 2], "below this node's floor"),
+        ("without itself", [2, 3, 4], "survivor set leaves out|lacks"),
+        ("outside roster", [1, 2, 99], "outside the roster"),
+    ],
+)
 def test_a_client_refuses_a_bad_survivor_set(problem, survivors, match):
     c = Clients(k=4)
     total, contributors = c.chain([1, 2, 3, 4])
@@ -224,7 +265,9 @@ def test_the_node_decides_on_demo_keys_not_the_server():
     small, _ = generate_keypair(512, insecure_demo_key=True)
     with pytest.raises(ProtocolError, match="minimum is 2048"):
         contribute(1, np.zeros(10), 1, small.n, CodecParams(512, 10), ClientPolicy())
-    contribute(1, np.zeros(10), 1, small.n, CodecParams(512, 10), ClientPolicy(insecure_demo_key=True))
+    contribute(
+        1, np.zeros(10), 1, small.n, CodecParams(512, 10), ClientPolicy(insecure_demo_key=True)
+    )
 
 
 def test_the_node_floor_comes_from_node_config_and_never_below_two():
@@ -235,7 +278,9 @@ def test_the_node_floor_comes_from_node_config_and_never_below_two():
 
 
 def test_noise_sized_for_more_clients_raises_the_floor():
-    state, _ = contribute(1, np.zeros(100), 1, PUB.n, PARAMS, ClientPolicy(min_clients=3), noise_min_clients=90)
+    state, _ = contribute(
+        1, np.zeros(100), 1, PUB.n, PARAMS, ClientPolicy(min_clients=3), noise_min_clients=90
+    )
     assert state.floor == 90
 
 
@@ -254,14 +299,18 @@ def test_a_tree_total_unmasks_to_the_weighted_sum():
     c = Clients()
     total, contributors = tree(c)
     aggregate = c.unmasked(total, contributors)
-    np.testing.assert_allclose(aggregate.mean_delta, expected_mean([1, 2, 3, 4]), atol=PARAMS.error_bound)
+    np.testing.assert_allclose(
+        aggregate.mean_delta, expected_mean([1, 2, 3, 4]), atol=PARAMS.error_bound
+    )
 
 
 def test_two_incoming_sums_with_a_shared_contributor_are_refused():
     c = Clients()
     e3, _ = c.hop(3, next_id=2, out_step=1)
     with pytest.raises(ProtocolError, match="share a contributor"):
-        c.add(2, [(e3, 1), (e3, 1)], 3, 1)  # the same child counted twice would isolate it by difference
+        c.add(
+            2, [(e3, 1), (e3, 1)], 3, 1
+        )  # the same child counted twice would isolate it by difference
 
 
 @pytest.mark.parametrize("survivors", [[3, 4, 2], [3, 4, 2, 1, 5], [4, 2, 1]])
@@ -283,9 +332,13 @@ def test_no_reseal_after_correcting():
 
 
 @pytest.mark.parametrize("masking", [True, False])
-def test_a_colluding_parent_sees_each_childs_sum_as_noise_and_without_masks_each_update(masking, monkeypatch):
+def test_a_colluding_parent_sees_each_childs_sum_as_noise_and_without_masks_each_update(
+    masking, monkeypatch
+):
     if not masking:
-        monkeypatch.setattr(secure_chain.masks, "mask", lambda seed, pairs, me, n, count: [0] * count)
+        monkeypatch.setattr(
+            secure_chain.masks, "mask", lambda seed, pairs, me, n, count: [0] * count
+        )
     c = Clients()
     e3, _ = c.hop(3, next_id=2, out_step=1)
     e4, _ = c.hop(4, next_id=2, out_step=2)
@@ -295,8 +348,9 @@ def test_a_colluding_parent_sees_each_childs_sum_as_noise_and_without_masks_each
             with pytest.raises(AggregateCheckError):
                 decode(plaintexts, 1, PARAMS)
         else:
-            np.testing.assert_allclose(decode(plaintexts, 1, PARAMS).mean_delta, 0.01 * child,
-                                       atol=PARAMS.error_bound)
+            np.testing.assert_allclose(
+                decode(plaintexts, 1, PARAMS).mean_delta, 0.01 * child, atol=PARAMS.error_bound
+            )
 
 
 def test_an_incoming_sum_must_end_with_its_senders_contribution():
@@ -305,7 +359,9 @@ def test_an_incoming_sum_must_end_with_its_senders_contribution():
     c.state[3].seen = [4]  # what node 3 would claim if it lied about its sum
     c.state[3].running = c.state[4].ciphertexts
     c.state[3].roster = c.roster.to_bytes()
-    liar = secure_chain._pass_on(c.state[3], c.me[3], c.roster, Hop(1, c.roster.to_bytes(), (), 1, 2))
+    liar = secure_chain._pass_on(
+        c.state[3], c.me[3], c.roster, Hop(1, c.roster.to_bytes(), (), 1, 2)
+    )
     c.sealer[liar] = 3
     with pytest.raises(ProtocolError, match="sender's contribution"):
         c.hop(2, liar, 1, 2, 1)
@@ -320,12 +376,16 @@ def test_a_reseal_adds_nothing():
 
 
 @pytest.mark.parametrize("masking", [True, False])
-def test_corrections_sent_before_the_total_leave_a_colluding_roots_inputs_noise(masking, monkeypatch):
+def test_corrections_sent_before_the_total_leave_a_colluding_roots_inputs_noise(
+    masking, monkeypatch
+):
     """Corrections go out in parallel with the root's request: if the root colludes and never
     returns a total, a child's sum plus that child's correction and the root's own pairwise
     term with it is still masked by the child's masks with its honest siblings."""
     if not masking:
-        monkeypatch.setattr(secure_chain.masks, "mask", lambda seed, pairs, me, n, count: [0] * count)
+        monkeypatch.setattr(
+            secure_chain.masks, "mask", lambda seed, pairs, me, n, count: [0] * count
+        )
         monkeypatch.setattr(secure_chain.masks, "correction", lambda *args: [0] * args[-1])
     c = Clients()
     e3, _ = c.hop(3, next_id=1, out_step=1)  # a leaf right under the root, 1
@@ -335,10 +395,14 @@ def test_corrections_sent_before_the_total_leave_a_colluding_roots_inputs_noise(
     fix = correct(c.state[3], 1, c.roster.to_bytes(), survivors, c.me[3])
     opened = colluder_opens(c, 1, e3, 1)
     seed = secure_chain.masks.pairwise_seed(c.me[1].chain_key, 1, c.roster.keys[3], 3, RUN, 1)
-    own_term = [-v * masking for v in secure_chain.masks.expand(seed, PUB.n, len(opened))]  # 3 > 1: 3 took it off
+    own_term = [
+        -v * masking for v in secure_chain.masks.expand(seed, PUB.n, len(opened))
+    ]  # 3 > 1: 3 took it off
     plaintexts = [(PRIV.raw_decrypt(x) + f - t) % PUB.n for x, f, t in zip(opened, fix, own_term)]
     if masking:
         with pytest.raises(AggregateCheckError):
             decode(plaintexts, 1, PARAMS)
     else:
-        np.testing.assert_allclose(decode(plaintexts, 1, PARAMS).mean_delta, 0.03, atol=PARAMS.error_bound)
+        np.testing.assert_allclose(
+            decode(plaintexts, 1, PARAMS).mean_delta, 0.03, atol=PARAMS.error_bound
+        )

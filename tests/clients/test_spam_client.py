@@ -14,7 +14,9 @@ from data.email_set import EmailSet
 def client():
     train = EmailSet.from_lists([[1, 3], [2, 3]] * 20, [1, 0] * 20)
     test = EmailSet.from_lists([[1], [2], [1, 2, 3]], [1, 0, 1])
-    return SpamClient(train, test, vocab_size=4, recipe=dataclasses.replace(BOOK_RECIPE, lr=0.1, batch_size=8))
+    return SpamClient(
+        train, test, vocab_size=4, recipe=dataclasses.replace(BOOK_RECIPE, lr=0.1, batch_size=8)
+    )
 
 
 def test_fit_trains_from_the_given_weights_and_reports_examples(client):
@@ -31,7 +33,12 @@ def test_evaluate_reports_counts_that_sum_across_test_slices(client):
     weights = [np.array([[0.0], [4.0], [-4.0], [0.0]])]
     loss, num_examples, report = client.evaluate(weights, {})
     # Spam [1] and ham [2] are right; spam [1, 2, 3] scores 0.5, not above it: missed.
-    assert num_examples == 3 and (report["tp"], report["fp"], report["tn"], report["fn"]) == (1, 0, 1, 1)
+    assert num_examples == 3 and (report["tp"], report["fp"], report["tn"], report["fn"]) == (
+        1,
+        0,
+        1,
+        1,
+    )
     assert sum(report["spam-hist"]) == 2 and sum(report["ham-hist"]) == 1
     assert 0 < loss < 0.25
 

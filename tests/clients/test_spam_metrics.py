@@ -11,7 +11,11 @@ def test_figures_of_a_small_case_by_hand():
     labels = np.array([1, 1, 1, 0, 0, 0])
     m = spam_metrics(scores, labels)
     # Flagged: 0.9, 0.8 (spam) and 0.6 (ham). Missed: 0.3 (spam).
-    assert (m.precision, m.recall, m.fpr) == (pytest.approx(2 / 3), pytest.approx(2 / 3), pytest.approx(1 / 3))
+    assert (m.precision, m.recall, m.fpr) == (
+        pytest.approx(2 / 3),
+        pytest.approx(2 / 3),
+        pytest.approx(1 / 3),
+    )
     assert m.accuracy == pytest.approx(4 / 6) and m.majority_accuracy == 0.5
     # Pairs (spam, ham) ranked right: 8 of 9 (0.3 < 0.6 is the one wrong).
     assert m.auc == pytest.approx(8 / 9)
@@ -33,4 +37,6 @@ def test_summed_slice_reports_give_the_figures_of_the_whole_set():
     labels = rng.random(500) < 0.3
     scores = rng.random(500)
     slices = np.array_split(np.arange(500), 3)
-    assert from_reports([slice_report(scores[s], labels[s]) for s in slices]) == spam_metrics(scores, labels)
+    assert from_reports([slice_report(scores[s], labels[s]) for s in slices]) == spam_metrics(
+        scores, labels
+    )

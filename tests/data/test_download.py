@@ -56,7 +56,9 @@ def test_a_pinned_digest_that_matches_is_reported_verified(tmp_path, server):
     root, url = server
     (root / "enron1.tar.gz").write_bytes(b"original")
     pinned = {"enron1.tar.gz": hashlib.sha256(b"original").hexdigest()}
-    [(path, _, status)] = download_enron(tmp_path / "c", url, ("enron1.tar.gz",), pinned=pinned, timeout=5)
+    [(path, _, status)] = download_enron(
+        tmp_path / "c", url, ("enron1.tar.gz",), pinned=pinned, timeout=5
+    )
     assert status == "verified" and path.read_bytes() == b"original"
 
 

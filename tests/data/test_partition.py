@@ -32,7 +32,9 @@ def test_book_partition_is_contiguous_like_bob_alice_and_sue():
 def test_label_skew_grows_as_alpha_falls():
     labels = np.tile([1, 0], 2000)
     skew = {
-        alpha: np.mean([label_skew(labels, partition(labels, 5, "dirichlet", alpha, s)) for s in range(10)])
+        alpha: np.mean(
+            [label_skew(labels, partition(labels, 5, "dirichlet", alpha, s)) for s in range(10)]
+        )
         for alpha in (0.1, 1.0, 100.0)
     }
     iid = label_skew(labels, partition(labels, 5, "iid", seed=0))

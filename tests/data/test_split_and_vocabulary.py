@@ -11,7 +11,10 @@ from data.vocabulary import UNKNOWN, UNKNOWN_INDEX, Vocabulary
 
 def corpus_of(n_spam: int, n_ham: int) -> Corpus:
     return Corpus(
-        "test", False, [[f"s{i}", "x"] for i in range(n_spam)], [[f"h{i}", "x"] for i in range(n_ham)]
+        "test",
+        False,
+        [[f"s{i}", "x"] for i in range(n_spam)],
+        [[f"h{i}", "x"] for i in range(n_ham)],
     )
 
 

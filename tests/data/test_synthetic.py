@@ -6,7 +6,11 @@ from data.synthetic import VOCAB_SIZE, synthetic_corpus
 
 
 def test_same_seed_gives_the_same_corpus_and_another_seed_differs():
-    a, b, c = synthetic_corpus(5, 300, 300), synthetic_corpus(5, 300, 300), synthetic_corpus(6, 300, 300)
+    a, b, c = (
+        synthetic_corpus(5, 300, 300),
+        synthetic_corpus(5, 300, 300),
+        synthetic_corpus(6, 300, 300),
+    )
     assert a.spam == b.spam and a.ham == b.ham
     assert a.spam != c.spam
 

@@ -23,8 +23,16 @@ BOB = "w3 w8 w14 w22 w31"
 
 @pytest.fixture(scope="module")
 def fed(tiny_corpus):
-    cfg = RunConfig.from_mapping({"corpus": "tsv", "data-path": str(tiny_corpus), "num-clients": 3, "min-clients": 3,
-                                  "preset": "book", "lr": 0.05})
+    cfg = RunConfig.from_mapping(
+        {
+            "corpus": "tsv",
+            "data-path": str(tiny_corpus),
+            "num-clients": 3,
+            "min-clients": 3,
+            "preset": "book",
+            "lr": 0.05,
+        }
+    )
     return Federation(Scenario(cfg, bob_email=BOB))
 
 
@@ -49,7 +57,9 @@ def test_plain_fedavg_is_the_baseline_that_leaks(fed):
 def test_the_loss_gives_bobs_last_word_under_plain_fedavg_and_nothing_under_the_secure_round(fed):
     assert attack.attack_metrics(fed, secure=False)["recovered"] == ["w31"]
     result = attack.attack_metrics(fed)
-    assert result["recovered"] == [] and result["numbers_tried"] > 0  # it tried the round's aggregates
+    assert (
+        result["recovered"] == [] and result["numbers_tried"] > 0
+    )  # it tried the round's aggregates
 
 
 def test_error_replies_carry_a_code_only_while_the_detail_stays_in_the_client_log(fed, caplog):
@@ -103,12 +113,30 @@ def test_a_dp_client_claiming_many_emails_is_refused_and_would_otherwise_take_th
 
 
 def test_the_demo_has_one_column_per_attack_and_each_recovers_nothing(tiny_corpus):
-    cfg = RunConfig.from_mapping({"corpus": "tsv", "data-path": str(tiny_corpus), "num-clients": 3, "min-clients": 3,
-                                  "preset": "book", "lr": 0.05})
+    cfg = RunConfig.from_mapping(
+        {
+            "corpus": "tsv",
+            "data-path": str(tiny_corpus),
+            "num-clients": 3,
+            "min-clients": 3,
+            "preset": "book",
+            "lr": 0.05,
+        }
+    )
     result = run_attack(scenario=Scenario(cfg, bob_email=BOB))
     assert result["plain"]["recovered"] == BOB_WORDS
-    columns = ["metrics", "late_reply", "deviating_server", "retrain_difference", "count_oracle", "colluder",
-               "dp_example_claim", "sybil", "paillier", "paillier_dp"]
+    columns = [
+        "metrics",
+        "late_reply",
+        "deviating_server",
+        "retrain_difference",
+        "count_oracle",
+        "colluder",
+        "dp_example_claim",
+        "sybil",
+        "paillier",
+        "paillier_dp",
+    ]
     assert {c: result[c]["recovered"] for c in columns} == {c: [] for c in columns}
     assert all(ATTACK_LINES[c].format(**result[c]) for c in columns)  # what fl-spam attack prints
     assert result["sybil"]["without_authenticated_roster"] == BOB_WORDS
@@ -155,7 +183,9 @@ def test_bisecting_max_examples_finds_the_count_when_clients_refuse_on_their_dat
 
     monkeypatch.setattr("clients.secure_chain.encode", refusing)
     node_data = fed.client_for(fed.arena().grid.contexts[fed.arena().nodes[2]])
-    assert attack.attack_count_oracle(fed)["recovered"] == [f"node {1003}: {len(node_data.train)} e-mails"]
+    assert attack.attack_count_oracle(fed)["recovered"] == [
+        f"node {1003}: {len(node_data.train)} e-mails"
+    ]
 
 
 def test_a_chain_request_whose_envelopes_steps_and_senders_disagree_is_refused():
@@ -165,7 +195,15 @@ def test_a_chain_request_whose_envelopes_steps_and_senders_disagree_is_refused()
     from strategies import wire
     from strategies.errors import ProtocolError
 
-    fields = {wire.ROUND: 1, wire.ACTION: wire.ADD, wire.ROSTER: b"", wire.ENVELOPES: [b"x", b"y"],
-              wire.IN_STEPS: [1, 2], wire.SENDERS: [5], wire.OUT_STEP: 3, wire.NEXT: 0}
+    fields = {
+        wire.ROUND: 1,
+        wire.ACTION: wire.ADD,
+        wire.ROSTER: b"",
+        wire.ENVELOPES: [b"x", b"y"],
+        wire.IN_STEPS: [1, 2],
+        wire.SENDERS: [5],
+        wire.OUT_STEP: 3,
+        wire.NEXT: 0,
+    }
     with pytest.raises(ProtocolError, match="2 envelopes with 2 steps and 1 senders"):
         _hop(SimpleNamespace(content={wire.RECORD: fields}))

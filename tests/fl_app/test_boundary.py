@@ -28,13 +28,28 @@ def node_log(caplog):
 
 def secure_round(tiny_corpus, spoil, keypair=KEYPAIR):
     """One secure round over 3 nodes, after ``spoil(grid)`` broke something; result, error codes."""
-    run_config = {"corpus": "tsv", "data-path": str(tiny_corpus), "num-clients": 3, "min-clients": 2}
+    run_config = {
+        "corpus": "tsv",
+        "data-path": str(tiny_corpus),
+        "num-clients": 3,
+        "min-clients": 2,
+    }
     grid = LocalGrid(client_app, 3, run_config, node_config={"min-clients": 2})
     spoil(grid)
-    strategy = PaillierChainFedAvg(min_clients=2, keypair=keypair, seed=0, fraction_evaluate=0.0,
-                                   min_train_nodes=2, min_available_nodes=2)
-    initial = np.zeros((len(load_data(RunConfig(corpus="tsv", data_path=str(tiny_corpus))).vocabulary), 1))
-    result = strategy.start(grid, ArrayRecord([initial]), num_rounds=1, train_config=ConfigRecord(TRAIN))
+    strategy = PaillierChainFedAvg(
+        min_clients=2,
+        keypair=keypair,
+        seed=0,
+        fraction_evaluate=0.0,
+        min_train_nodes=2,
+        min_available_nodes=2,
+    )
+    initial = np.zeros(
+        (len(load_data(RunConfig(corpus="tsv", data_path=str(tiny_corpus))).vocabulary), 1)
+    )
+    result = strategy.start(
+        grid, ArrayRecord([initial]), num_rounds=1, train_config=ConfigRecord(TRAIN)
+    )
     errors = [m.error.code for m in grid.received if m.has_error()]
     return result, errors, initial
 
@@ -49,11 +64,17 @@ def test_a_partition_id_out_of_range_drops_that_node_with_a_clear_error(tiny_cor
 
     result, errors, _ = secure_round(tiny_corpus, spoil)
     assert contributors(result) == 2 and errors == [CODE_NODE_MISCONFIGURED]
-    assert any("node 1003" in r.message and "partition-id 7 is out of range" in r.message and "0..2" in r.message
-               for r in node_log.records)
+    assert any(
+        "node 1003" in r.message
+        and "partition-id 7 is out of range" in r.message
+        and "0..2" in r.message
+        for r in node_log.records
+    )
 
 
-def test_a_node_whose_data_folder_is_missing_is_dropped_with_the_path_named(tiny_corpus, tmp_path, node_log):
+def test_a_node_whose_data_folder_is_missing_is_dropped_with_the_path_named(
+    tiny_corpus, tmp_path, node_log
+):
     missing = tmp_path / "not-here.tsv"
 
     def spoil(grid):
@@ -61,13 +82,19 @@ def test_a_node_whose_data_folder_is_missing_is_dropped_with_the_path_named(tiny
 
     result, errors, _ = secure_round(tiny_corpus, spoil)
     assert contributors(result) == 2 and errors == [CODE_NODE_MISCONFIGURED]
-    assert any("node 1001" in r.message and str(missing) in r.message and "no such file or folder" in r.message
-               for r in node_log.records)
+    assert any(
+        "node 1001" in r.message
+        and str(missing) in r.message
+        and "no such file or folder" in r.message
+        for r in node_log.records
+    )
 
 
 def test_a_public_key_that_is_no_paillier_modulus_is_refused_by_every_client(tiny_corpus):
     _, real_private = KEYPAIR
     fake_public = paillier.PaillierPublicKey(real_private.public_key.n * 3)  # has the factor 3
-    result, errors, initial = secure_round(tiny_corpus, lambda grid: None, keypair=(fake_public, real_private))
+    result, errors, initial = secure_round(
+        tiny_corpus, lambda grid: None, keypair=(fake_public, real_private)
+    )
     assert errors == [CODE_REFUSED] * 3
     assert result.arrays.to_numpy_ndarrays() == []  # skipped: the global model never changed

@@ -6,13 +6,21 @@ import stat
 import numpy as np
 import pytest
 
-from fl_app.checkpoint import CHECKPOINT_FILE, Checkpoint, CheckpointError, load_checkpoint, save_checkpoint
+from fl_app.checkpoint import (
+    CHECKPOINT_FILE,
+    Checkpoint,
+    CheckpointError,
+    load_checkpoint,
+    save_checkpoint,
+)
 from strategies.keys import generate_keypair, load_keypair, save_keypair
 
 
 def test_checkpoint_round_trips(tmp_path):
     arrays = [np.arange(6.0).reshape(3, 2)]
-    save_checkpoint(tmp_path, Checkpoint(4, arrays, {"lr": 0.01}, "abc", [{"round": 4, "accuracy": 0.9}]))
+    save_checkpoint(
+        tmp_path, Checkpoint(4, arrays, {"lr": 0.01}, "abc", [{"round": 4, "accuracy": 0.9}])
+    )
     loaded = load_checkpoint(tmp_path, "abc")
     assert loaded.server_round == 4 and loaded.config == {"lr": 0.01}
     np.testing.assert_array_equal(loaded.arrays[0], arrays[0])

@@ -34,11 +34,15 @@ def trained(tmp_path_factory):
     """A model trained in memory on a small corpus, and the same model saved."""
     folder = tmp_path_factory.mktemp("model")
     corpus = folder / "corpus.tsv"
-    corpus.write_text("".join(f"spam\t{t}\n" for t in SPAM * 10) + "".join(f"ham\t{t}\n" for t in HAM * 10))
+    corpus.write_text(
+        "".join(f"spam\t{t}\n" for t in SPAM * 10) + "".join(f"ham\t{t}\n" for t in HAM * 10)
+    )
     cfg = RunConfig(corpus="tsv", data_path=str(corpus))
     data = load_data(cfg)
     model, _ = train_centralized(data, cfg.recipe, epochs=5)
-    path = save_model(folder / "filter.npz", SavedModel(model, data.vocabulary, {"corpus": data.corpus}))
+    path = save_model(
+        folder / "filter.npz", SavedModel(model, data.vocabulary, {"corpus": data.corpus})
+    )
     return model, data.vocabulary, path
 
 
@@ -58,13 +62,21 @@ def test_eml_files_score_as_the_model_in_memory(trained, tmp_path, capsys):
     for i, (subject, body) in enumerate([("Prize", SPAM[0]), ("Lunch", HAM[0])]):
         raws.append(bytes(message(subject, body)))
         (tmp_path / f"{i}.eml").write_bytes(raws[-1])
-    results = classify(capsys, "--model", str(trained[2]), str(tmp_path / "0.eml"), str(tmp_path / "1.eml"))
-    assert [r["spam_probability"] for r in results] == pytest.approx(in_memory(trained, raws), abs=1e-12)
+    results = classify(
+        capsys, "--model", str(trained[2]), str(tmp_path / "0.eml"), str(tmp_path / "1.eml")
+    )
+    assert [r["spam_probability"] for r in results] == pytest.approx(
+        in_memory(trained, raws), abs=1e-12
+    )
     assert [r["spam"] for r in results] == [True, False]
     assert results[0]["source"].endswith("0.eml")
     # --threshold moves the verdict, not the probability.
-    high = classify(capsys, "--model", str(trained[2]), "--threshold", "0.999999", str(tmp_path / "0.eml"))
-    assert high[0]["spam_probability"] == results[0]["spam_probability"] and high[0]["spam"] is False
+    high = classify(
+        capsys, "--model", str(trained[2]), "--threshold", "0.999999", str(tmp_path / "0.eml")
+    )
+    assert (
+        high[0]["spam_probability"] == results[0]["spam_probability"] and high[0]["spam"] is False
+    )
 
 
 def test_an_mbox_a_maildir_and_stdin(trained, tmp_path, capsys, monkeypatch):
@@ -79,9 +91,13 @@ def test_an_mbox_a_maildir_and_stdin(trained, tmp_path, capsys, monkeypatch):
     expected = in_memory(trained, [bytes(m) for m in messages])
     for path in (tmp_path / "inbox.mbox", tmp_path / "Maildir"):
         results = classify(capsys, "--model", str(trained[2]), str(path))
-        assert sorted(r["spam_probability"] for r in results) == pytest.approx(sorted(expected), abs=1e-12)
+        assert sorted(r["spam_probability"] for r in results) == pytest.approx(
+            sorted(expected), abs=1e-12
+        )
     monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(bytes(messages[0]))))
-    assert classify(capsys, "--model", str(trained[2]))[0]["spam_probability"] == pytest.approx(expected[0])
+    assert classify(capsys, "--model", str(trained[2]))[0]["spam_probability"] == pytest.approx(
+        expected[0]
+    )
 
 
 def test_a_model_file_of_another_version_or_a_damaged_one_is_refused(trained, tmp_path):
@@ -89,9 +105,15 @@ def test_a_model_file_of_another_version_or_a_damaged_one_is_refused(trained, tm
     with np.load(path, allow_pickle=False) as npz:
         arrays = dict(npz)
     header = json.loads(str(arrays["header"]))
-    for name, change in [("newer", {"version": header["version"] + 1}), ("other", {"format": "not-" + FORMAT}),
-                         ("tokens", {"tokenizer": "split-on-spaces"})]:
-        np.savez(tmp_path / f"{name}.npz", **{**arrays, "header": np.array(json.dumps({**header, **change}))})
+    for name, change in [
+        ("newer", {"version": header["version"] + 1}),
+        ("other", {"format": "not-" + FORMAT}),
+        ("tokens", {"tokenizer": "split-on-spaces"}),
+    ]:
+        np.savez(
+            tmp_path / f"{name}.npz",
+            **{**arrays, "header": np.array(json.dumps({**header, **change}))},
+        )
         with pytest.raises(ModelFileError, match=f"{name}.npz"):
             load_model(tmp_path / f"{name}.npz")
     np.savez(tmp_path / "damaged.npz", **{**arrays, "words": arrays["words"][:-1]})
@@ -103,6 +125,10 @@ def test_a_model_file_of_another_version_or_a_damaged_one_is_refused(trained, tm
 
 
 def test_classify_with_a_missing_model_is_one_error_line(tmp_path):
-    proc = subprocess.run([sys.executable, "-m", "fl_app.cli", "classify", "--model", str(tmp_path / "none.npz")],
-                          input=b"", capture_output=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-m", "fl_app.cli", "classify", "--model", str(tmp_path / "none.npz")],
+        input=b"",
+        capture_output=True,
+        timeout=120,
+    )
     assert proc.returncode == 2 and b"Traceback" not in proc.stderr and b"none.npz" in proc.stderr

@@ -19,18 +19,28 @@ def test_centralized_on_the_default_sms_corpus_reaches_the_reference(tmp_path, c
     assert result["accuracy"] >= 0.98 and result["auc"] >= 0.99
     assert result["accuracy"] > result["majority_accuracy"]
     assert {"precision", "recall", "fpr", "recall_at_fpr_1pct", "f1"} <= set(result)
-    assert "sms" in result["corpus"] and result["synthetic"] is False and "stratified" in result["split"]
+    assert (
+        "sms" in result["corpus"]
+        and result["synthetic"] is False
+        and "stratified" in result["split"]
+    )
     assert len(result["epochs"]) == 9  # 3 rounds x 3 local epochs
     # The saved filter scores the test split exactly as it did in memory.
     assert main(["evaluate", "--model", str(model), "--json"]) == 0
     again = last_json(capsys)
-    assert {k: again[k] for k in ("accuracy", "auc", "fpr")} == {k: result[k] for k in ("accuracy", "auc", "fpr")}
+    assert {k: again[k] for k in ("accuracy", "auc", "fpr")} == {
+        k: result[k] for k in ("accuracy", "auc", "fpr")
+    }
 
 
 def test_the_books_preset_trains_the_books_way(capsys):
     assert main(["centralized", "--json", "--preset", "book", "--corpus", "synthetic"]) == 0
     result = last_json(capsys)
-    assert len(result["epochs"]) == 3 and "book split" in result["split"] and result["preset"] == "book"
+    assert (
+        len(result["epochs"]) == 3
+        and "book split" in result["split"]
+        and result["preset"] == "book"
+    )
     assert result["accuracy"] >= 0.95 and "SYNTHETIC" in result["corpus"]
 
 
@@ -46,8 +56,20 @@ def test_data_stats_counts_a_tsv_corpus(tmp_path, capsys):
 def test_bad_input_exits_2_with_one_error_line_and_no_traceback(tmp_path):
     missing = tmp_path / "nothing.tsv"
     proc = subprocess.run(
-        [sys.executable, "-m", "fl_app.cli", "centralized", "--corpus", "tsv", "--data", str(missing), "--json"],
-        capture_output=True, text=True, timeout=120,
+        [
+            sys.executable,
+            "-m",
+            "fl_app.cli",
+            "centralized",
+            "--corpus",
+            "tsv",
+            "--data",
+            str(missing),
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr

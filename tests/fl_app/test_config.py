@@ -42,7 +42,14 @@ def test_bad_values_name_the_key_and_what_was_expected(values, message):
 
 def test_a_preset_fills_the_keys_left_at_their_defaults():
     book = RunConfig.from_mapping({"preset": "book"})
-    assert (book.loss, book.lr, book.batch_size, book.local_epochs, book.bias, book.shuffle, book.split) == (
-        "mse", 0.01, 500, 1, False, False, "book")
+    assert (
+        book.loss,
+        book.lr,
+        book.batch_size,
+        book.local_epochs,
+        book.bias,
+        book.shuffle,
+        book.split,
+    ) == ("mse", 0.01, 500, 1, False, False, "book")
     # A key the user changed keeps the user's value.
     assert RunConfig.from_mapping({"preset": "book", "lr": 0.05}).lr == 0.05

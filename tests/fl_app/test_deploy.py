@@ -46,9 +46,15 @@ class StopRun(Exception):
 
 def config(corpus, tmp_path, **overrides):
     values = {
-        "corpus": "tsv", "data-path": str(corpus), "num-clients": 3, "num-server-rounds": 1,
-        "lr": 0.05, "batch-size": 16, "round-timeout": ROUND_TIMEOUT_S,
-        "results-dir": str(tmp_path / "results"), "checkpoint-dir": str(tmp_path / "checkpoints"),
+        "corpus": "tsv",
+        "data-path": str(corpus),
+        "num-clients": 3,
+        "num-server-rounds": 1,
+        "lr": 0.05,
+        "batch-size": 16,
+        "round-timeout": ROUND_TIMEOUT_S,
+        "results-dir": str(tmp_path / "results"),
+        "checkpoint-dir": str(tmp_path / "checkpoints"),
     }
     return {**values, **overrides}
 
@@ -80,7 +86,9 @@ def test_node_config_entries_go_to_every_supernode_next_to_its_partition(tmp_pat
     assert deployment.node_configs == [
         f'partition-id={i} num-partitions=3 min-clients=2 member="a b"' for i in range(3)
     ]
-    per_node = LocalDeployment(2, tmp_path, node_config=lambda i: {"identity-key": f"/keys/{i}.pem"})
+    per_node = LocalDeployment(
+        2, tmp_path, node_config=lambda i: {"identity-key": f"/keys/{i}.pem"}
+    )
     assert per_node.node_configs[1] == 'partition-id=1 num-partitions=2 identity-key="/keys/1.pem"'
     with pytest.raises(ValueError, match="partition-id"):
         LocalDeployment(3, tmp_path, node_config={"partition-id": 0})
@@ -94,7 +102,7 @@ def test_config_values_are_written_as_flower_parses_them():
     values = {"a": True, "b": 3, "c": 0.05, "d": 1e-5, "e": "x y", "f": 'say "hi"', "g": "C:\\data"}
     assert parse_config_args([config_arg(values)]) == values
     with pytest.raises(ValueError):
-        config_arg({"s": "it's \"both\""})
+        config_arg({"s": 'it\'s "both"'})
     with pytest.raises(ValueError):
         config_arg({"bad key": 1})
 
@@ -116,10 +124,14 @@ def test_under_the_guard_sigterm_unwinds_like_ctrl_c_but_never_cuts_a_cleanup_sh
 # ----------------------------------------------------------------- dropouts
 # Two cases keep the suite within its time budget: a SIGKILLed node is only reported
 # unavailable after its heartbeat lapses (~60 s), and plain rounds share BoundedFedAvg's path.
-@pytest.mark.parametrize("aggregation, min_clients, completes", [
-    ("paillier", 2, True),
-    ("paillier", 3, False),
-], ids=["paillier-2-completes", "paillier-3-skipped"])
+@pytest.mark.parametrize(
+    "aggregation, min_clients, completes",
+    [
+        ("paillier", 2, True),
+        ("paillier", 3, False),
+    ],
+    ids=["paillier-2-completes", "paillier-3-skipped"],
+)
 def test_a_supernode_killed_mid_round(tiny_corpus, tmp_path, aggregation, min_clients, completes):
     """SuperNode 2 is killed once it holds its training message; it can never have replied.
 
@@ -137,17 +149,21 @@ def test_a_supernode_killed_mid_round(tiny_corpus, tmp_path, aggregation, min_cl
             killed.append(line)
 
     # Each client's own floor (node config) equals the server's min-clients here.
-    with LocalDeployment(3, tmp_path / "work", node_config={"min-clients": min_clients},
-                         unresponsive=[2]) as deployment:
+    with LocalDeployment(
+        3, tmp_path / "work", node_config={"min-clients": min_clients}, unresponsive=[2]
+    ) as deployment:
         result = deployment.run(
             config(tiny_corpus, tmp_path, aggregation=aggregation, **{"min-clients": min_clients}),
-            timeout=RUN_TIMEOUT_S, on_node_line=kill_node_2_once_it_has_its_training_message,
+            timeout=RUN_TIMEOUT_S,
+            on_node_line=kill_node_2_once_it_has_its_training_message,
         )
     assert all_stopped(deployment)
     assert killed, "SuperNode 2 never received a training message"
     rounds = {r["round"]: r for r in result["rounds"]}
     assert sorted(rounds) == [0, 1]
-    fingerprint = load_data(RunConfig(corpus="tsv", data_path=str(tiny_corpus))).vocabulary.fingerprint()
+    fingerprint = load_data(
+        RunConfig(corpus="tsv", data_path=str(tiny_corpus))
+    ).vocabulary.fingerprint()
     final = load_checkpoint(tmp_path / "checkpoints", fingerprint)
     assert final.server_round == 1
     if completes:
@@ -165,22 +181,33 @@ def test_resume_after_the_server_is_killed_gives_the_uninterrupted_model(tiny_co
     run_config = config(tiny_corpus, tmp_path, aggregation="plain", **{"num-server-rounds": 2})
 
     # The reference: the same run, uninterrupted, in-process.
-    reference_cfg = RunConfig.from_mapping({**run_config, "checkpoint-dir": str(tmp_path / "reference"),
-                                            "results-dir": str(tmp_path / "reference")})
+    reference_cfg = RunConfig.from_mapping(
+        {
+            **run_config,
+            "checkpoint-dir": str(tmp_path / "reference"),
+            "results-dir": str(tmp_path / "reference"),
+        }
+    )
     server_app.run(LocalGrid(client_app, 3, reference_cfg.to_dict()), reference_cfg, "reference")
-    fingerprint = load_data(RunConfig(corpus="tsv", data_path=str(tiny_corpus))).vocabulary.fingerprint()
+    fingerprint = load_data(
+        RunConfig(corpus="tsv", data_path=str(tiny_corpus))
+    ).vocabulary.fingerprint()
     reference = load_checkpoint(tmp_path / "reference", fingerprint)
 
     def kill_server_once_round_1_is_checkpointed(line):
         if "round 1: test accuracy" in line:  # the checkpoint is written right after this line
-            wait_until(lambda: checkpoint_round(tmp_path / "checkpoints", fingerprint) == 1,
-                       "the round-1 checkpoint")
+            wait_until(
+                lambda: checkpoint_round(tmp_path / "checkpoints", fingerprint) == 1,
+                "the round-1 checkpoint",
+            )
             deployment.kill_superlink()  # SIGKILL; returns once its ServerApp is gone too
             raise StopRun
 
     with LocalDeployment(3, tmp_path / "work", tls=True) as deployment:
         with pytest.raises(StopRun):
-            deployment.run(run_config, timeout=RUN_TIMEOUT_S, on_line=kill_server_once_round_1_is_checkpointed)
+            deployment.run(
+                run_config, timeout=RUN_TIMEOUT_S, on_line=kill_server_once_round_1_is_checkpointed
+            )
         interrupted = load_checkpoint(tmp_path / "checkpoints", fingerprint)
         assert interrupted.server_round == 1
         deployment.start_superlink()  # same port and database; the SuperNodes reconnect
@@ -203,8 +230,12 @@ def test_an_unreachable_superlink_is_one_clear_error(tmp_path):
 # ------------------------------------------------------------ interruptions
 def processes_on_port(port: int) -> list[int]:
     """Live processes (not zombies) whose arguments name ``port``: the SuperLink's, or one linking to it."""
-    return live_processes(lambda args, environ: any(f"127.0.0.1:{port}" in a for a in args) or any(
-        a == "--port" and b == str(port) for a, b in zip(args, args[1:])))
+    return live_processes(
+        lambda args, environ: (
+            any(f"127.0.0.1:{port}" in a for a in args)
+            or any(a == "--port" and b == str(port) for a, b in zip(args, args[1:]))
+        )
+    )
 
 
 def processes_marked(mark: str) -> list[int]:
@@ -227,7 +258,9 @@ def read_until(proc: subprocess.Popen, want: str, timeout: float) -> tuple[str, 
             if want in line:
                 return line, seen
             seen.append(line)
-    raise AssertionError(f"no {want!r} from the command within {timeout:.0f} s; it printed:\n{''.join(seen)}")
+    raise AssertionError(
+        f"no {want!r} from the command within {timeout:.0f} s; it printed:\n{''.join(seen)}"
+    )
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
@@ -235,9 +268,26 @@ def test_an_interrupt_stops_every_process_the_deploy_command_started(tmp_path, s
     import re
 
     proc = subprocess.Popen(
-        [sys.executable, "-m", "fl_app.cli", "deploy", "--clients", "2", "--rounds", "3", "--aggregation", "plain",
-         "--results-dir", str(tmp_path / "r"), "--checkpoint-dir", str(tmp_path / "c")],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env={**os.environ, TEST_MARK: str(tmp_path)},
+        [
+            sys.executable,
+            "-m",
+            "fl_app.cli",
+            "deploy",
+            "--clients",
+            "2",
+            "--rounds",
+            "3",
+            "--aggregation",
+            "plain",
+            "--results-dir",
+            str(tmp_path / "r"),
+            "--checkpoint-dir",
+            str(tmp_path / "c"),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, TEST_MARK: str(tmp_path)},
     )
     port = None
     try:

@@ -53,14 +53,21 @@ def test_more_clients_than_simulated_nodes_is_refused(caplog):
 
 def test_a_deployment_waits_for_nodes_connecting_over_time(monkeypatch):
     monkeypatch.setattr("strategies.bounded.NODE_POLL_S", 0.001)
-    cfg = clients_of_federation(FakeGrid([0, 1, 2, 3, 4], task="flwr-serverapp"), RunConfig(round_timeout=10))
+    cfg = clients_of_federation(
+        FakeGrid([0, 1, 2, 3, 4], task="flwr-serverapp"), RunConfig(round_timeout=10)
+    )
     assert cfg is not None and cfg.num_clients >= 3
-    assert clients_of_federation(FakeGrid([2], task="flwr-serverapp"), RunConfig(round_timeout=0.01)) is None
+    assert (
+        clients_of_federation(FakeGrid([2], task="flwr-serverapp"), RunConfig(round_timeout=0.01))
+        is None
+    )
 
 
 def test_relative_paths_resolve_against_the_project_folder(tmp_path):
-    cfg = with_absolute_paths(RunConfig(results_dir="results", checkpoint_dir=str(tmp_path), data_path="~/mail"),
-                              base=Path("/project"))
+    cfg = with_absolute_paths(
+        RunConfig(results_dir="results", checkpoint_dir=str(tmp_path), data_path="~/mail"),
+        base=Path("/project"),
+    )
     assert cfg.results_dir == "/project/results" and cfg.checkpoint_dir == str(tmp_path)
     assert cfg.data_path == str(Path.home() / "mail") and cfg.key_file == ""
     # Installed with pip install -e . (as CI does): the project is this checkout.

@@ -20,16 +20,24 @@ TRAIN = {"lr": 0.05, "batch-size": 16, "local-epochs": 1}
 
 def run(tiny_corpus, strategy, node_config, train=TRAIN):
     run_config = {"corpus": "tsv", "data-path": str(tiny_corpus), "num-clients": 3}
-    initial = np.zeros((len(load_data(RunConfig(corpus="tsv", data_path=str(tiny_corpus))).vocabulary), 1))
-    arrays, grid = run_strategy(strategy, client_app, 3, run_config, [initial], train, node_config=node_config)
+    initial = np.zeros(
+        (len(load_data(RunConfig(corpus="tsv", data_path=str(tiny_corpus))).vocabulary), 1)
+    )
+    arrays, grid = run_strategy(
+        strategy, client_app, 3, run_config, [initial], train, node_config=node_config
+    )
     return arrays[0], [m.error.code for m in grid.received if m.has_error()], initial
 
 
 def secure(**kwargs):
-    return PaillierChainFedAvg(min_clients=3, keypair=KEYPAIR, min_train_nodes=3, min_available_nodes=3, **kwargs)
+    return PaillierChainFedAvg(
+        min_clients=3, keypair=KEYPAIR, min_train_nodes=3, min_available_nodes=3, **kwargs
+    )
 
 
-def test_nodes_with_an_authenticated_roster_refuse_plain_rounds_and_join_secure_ones(tiny_corpus, tmp_path):
+def test_nodes_with_an_authenticated_roster_refuse_plain_rounds_and_join_secure_ones(
+    tiny_corpus, tmp_path
+):
     nodes = _federation(tmp_path, {})
     plain = FedAvg(fraction_evaluate=0.0, min_train_nodes=3, min_available_nodes=3)
     _, codes, _ = run(tiny_corpus, plain, nodes)
@@ -43,20 +51,35 @@ def test_a_dp_floor_refuses_rounds_without_dp_or_with_less_noise(tiny_corpus):
     _, codes, _ = run(tiny_corpus, secure(), floor)
     assert codes == [CODE_REFUSED] * 3
     weak = DpSettings(0.5, 0.5, 3)
-    _, codes, _ = run(tiny_corpus, secure(clip=weak.value_bound, one_example_each=True), floor,
-                      {**TRAIN, **weak.train_config()})
+    _, codes, _ = run(
+        tiny_corpus,
+        secure(clip=weak.value_bound, one_example_each=True),
+        floor,
+        {**TRAIN, **weak.train_config()},
+    )
     assert codes == [CODE_REFUSED] * 3
     enough = DpSettings(0.5, 1.0, 3)
-    weights, codes, initial = run(tiny_corpus, secure(clip=enough.value_bound, one_example_each=True), floor,
-                                  {**TRAIN, **enough.train_config()})
+    weights, codes, initial = run(
+        tiny_corpus,
+        secure(clip=enough.value_bound, one_example_each=True),
+        floor,
+        {**TRAIN, **enough.train_config()},
+    )
     assert codes == [] and not np.array_equal(weights, initial)
 
 
-@pytest.mark.parametrize("node_config", [
-    {"min-clients": 1},
-    {"member": "alice"},  # an identity needs the federation file and key too
-    {"federation-file": "/nonexistent/federation.toml", "member": "a", "identity-key": "/nonexistent/key"},
-])
+@pytest.mark.parametrize(
+    "node_config",
+    [
+        {"min-clients": 1},
+        {"member": "alice"},  # an identity needs the federation file and key too
+        {
+            "federation-file": "/nonexistent/federation.toml",
+            "member": "a",
+            "identity-key": "/nonexistent/key",
+        },
+    ],
+)
 def test_an_unusable_node_config_is_reported_as_misconfigured(tiny_corpus, node_config):
     _, codes, _ = run(tiny_corpus, secure(), node_config)
     assert codes == [CODE_NODE_MISCONFIGURED] * 3
@@ -67,15 +90,27 @@ def test_a_node_with_a_dp_budget_stops_contributing_when_it_is_spent(tiny_corpus
     budget = {"dp-max-epsilon": 8.0}  # 2 rounds at z = 2 fit (epsilon 6.7), 3 do not (8.4)
     strategy = secure(clip=dp.value_bound, one_example_each=True)
     run_config = {"corpus": "tsv", "data-path": str(tiny_corpus), "num-clients": 3}
-    initial = np.zeros((len(load_data(RunConfig(corpus="tsv", data_path=str(tiny_corpus))).vocabulary), 1))
-    _, grid = run_strategy(strategy, client_app, 3, run_config, [initial], {**TRAIN, **dp.train_config()},
-                           rounds=3, node_config=budget)
+    initial = np.zeros(
+        (len(load_data(RunConfig(corpus="tsv", data_path=str(tiny_corpus))).vocabulary), 1)
+    )
+    _, grid = run_strategy(
+        strategy,
+        client_app,
+        3,
+        run_config,
+        [initial],
+        {**TRAIN, **dp.train_config()},
+        rounds=3,
+        node_config=budget,
+    )
     assert sorted(grid.result.train_metrics_clientapp) == [1, 2]
     assert [m.error.code for m in grid.received if m.has_error()] == [CODE_REFUSED] * 3
 
 
 def test_a_node_that_distrusts_the_server_reports_no_evaluation_metrics(tiny_corpus):
-    plain = FedAvg(fraction_evaluate=1.0, min_train_nodes=3, min_available_nodes=3, min_evaluate_nodes=3)
+    plain = FedAvg(
+        fraction_evaluate=1.0, min_train_nodes=3, min_available_nodes=3, min_evaluate_nodes=3
+    )
     _, codes, _ = run(tiny_corpus, plain, {"dp-min-noise-multiplier": 1.0})
     assert codes == [CODE_REFUSED] * 6  # three training and three evaluation requests
 
@@ -91,7 +126,9 @@ def test_a_node_that_pins_its_data_cannot_be_pointed_at_another_file(tiny_corpus
     initial = [np.zeros((len(vocabulary), 1))]
 
     def words_read(node_config):
-        arrays, grid = run_strategy(plain, client_app, 3, run_config, initial, TRAIN, node_config=node_config)
+        arrays, grid = run_strategy(
+            plain, client_app, 3, run_config, initial, TRAIN, node_config=node_config
+        )
         changed = {vocabulary.words[i] for i in np.flatnonzero(arrays[0][:, 0])}
         return changed, [m.error.code for m in grid.received if m.has_error()]
 
@@ -103,7 +140,18 @@ def test_a_node_that_pins_its_data_cannot_be_pointed_at_another_file(tiny_corpus
     assert codes == [CODE_REFUSED] * 3 and not changed
     # The pin does not stop the run it names.
     own = {**run_config, "data-path": str(tiny_corpus)}
-    own_initial = [np.zeros((len(load_data(RunConfig(corpus="tsv", data_path=str(tiny_corpus))).vocabulary), 1))]
-    _, grid = run_strategy(plain, client_app, 3, own, own_initial, TRAIN,
-                           node_config={"corpus": "tsv", "data-path": str(tiny_corpus)})
+    own_initial = [
+        np.zeros(
+            (len(load_data(RunConfig(corpus="tsv", data_path=str(tiny_corpus))).vocabulary), 1)
+        )
+    ]
+    _, grid = run_strategy(
+        plain,
+        client_app,
+        3,
+        own,
+        own_initial,
+        TRAIN,
+        node_config={"corpus": "tsv", "data-path": str(tiny_corpus)},
+    )
     assert not any(m.has_error() for m in grid.received)

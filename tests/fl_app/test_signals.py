@@ -36,7 +36,9 @@ def marked(mark: str) -> dict[int, str]:
     found = {}
     for pid in live_processes(lambda args, environ: environ.get(MARK) == mark):
         try:
-            found[pid] = (Path("/proc") / str(pid) / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+            found[pid] = (
+                (Path("/proc") / str(pid) / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+            )
         except OSError:
             pass  # gone meanwhile
     return found
@@ -44,15 +46,22 @@ def marked(mark: str) -> dict[int, str]:
 
 def running(pids) -> list[int]:
     """Those of ``pids`` that ``pgrep`` lists as running, sleeping or stopped (not zombies)."""
-    out = subprocess.run(["pgrep", "--runstates", "R,S,D,T,t", "."], capture_output=True, text=True,
-                         check=False).stdout  # exit code 1 when none matches
+    out = subprocess.run(
+        ["pgrep", "--runstates", "R,S,D,T,t", "."], capture_output=True, text=True, check=False
+    ).stdout  # exit code 1 when none matches
     return sorted(set(map(int, out.split())) & set(pids))
 
 
 def start(mark: str, *args: str) -> subprocess.Popen:
     """``fl-spam *args`` with ``MARK=mark`` in its environment."""
-    return subprocess.Popen([sys.executable, "-m", "fl_app.cli", *args], cwd=ROOT, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True, env={**os.environ, MARK: mark})
+    return subprocess.Popen(
+        [sys.executable, "-m", "fl_app.cli", *args],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, MARK: mark},
+    )
 
 
 def wait_for(event, timeout: float = EVENT_TIMEOUT_S) -> bool:
@@ -110,8 +119,18 @@ def kill_what_is_left(proc: subprocess.Popen, mark: str) -> None:
 def test_a_signal_stops_every_process_deploy_started(tmp_path, sig):
     """Signalled as soon as its SuperLink is up: SuperLink and SuperNodes, each in a session of its own."""
     mark = str(tmp_path)
-    proc = start(mark, "deploy", "--clients", "3", "--rounds", "1",
-                 "--results-dir", str(tmp_path / "results"), "--checkpoint-dir", str(tmp_path / "checkpoints"))
+    proc = start(
+        mark,
+        "deploy",
+        "--clients",
+        "3",
+        "--rounds",
+        "1",
+        "--results-dir",
+        str(tmp_path / "results"),
+        "--checkpoint-dir",
+        str(tmp_path / "checkpoints"),
+    )
     try:
         wait_for_line(proc, "SuperLink on 127.0.0.1:")
         started = " ".join(signal_and_check(proc, mark, sig).values())
@@ -125,7 +144,9 @@ def test_sigterm_stops_the_worker_pool_bench_started(tmp_path):
     mark = str(tmp_path)
     proc = start(mark, "bench", "--quick")
     try:
-        assert wait_for(lambda: any("spawn_main" in c for c in marked(mark).values())), "no worker process"
+        assert wait_for(lambda: any("spawn_main" in c for c in marked(mark).values())), (
+            "no worker process"
+        )
         started = " ".join(signal_and_check(proc, mark, signal.SIGTERM).values())
         assert "spawn_main" in started
     finally:

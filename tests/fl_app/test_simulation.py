@@ -33,8 +33,12 @@ def ray_gone(before: set[str], timeout: float) -> bool:
 @pytest.mark.parametrize("aggregation, supernodes", [("plain", 2), ("paillier", 3)])
 def test_simulation_learns_and_writes_results(tmp_path, aggregation, supernodes):
     before = ray_processes()
-    cfg = RunConfig(num_server_rounds=1, results_dir=str(tmp_path), aggregation=aggregation,
-                    checkpoint_dir=str(tmp_path / "checkpoints"))
+    cfg = RunConfig(
+        num_server_rounds=1,
+        results_dir=str(tmp_path),
+        aggregation=aggregation,
+        checkpoint_dir=str(tmp_path / "checkpoints"),
+    )
     payloads = []
     app = ServerApp()
 
@@ -50,15 +54,23 @@ def test_simulation_learns_and_writes_results(tmp_path, aggregation, supernodes)
     assert start["accuracy"] == start["majority_accuracy"] and start["recall"] == 0.0
     assert payload["accuracy"] > 0.97 and payload["auc"] > 0.98 and payload["fpr"] < 0.02
     saved = json.loads((tmp_path / "test-run.json").read_text())
-    assert saved["accuracy"] == payload["accuracy"] and "sms" in saved["corpus"] and not saved["synthetic"]
+    assert (
+        saved["accuracy"] == payload["accuracy"]
+        and "sms" in saved["corpus"]
+        and not saved["synthetic"]
+    )
     if aggregation == "plain":  # federated evaluation: the test slices summed give the same figures
         assert saved["rounds"][-1]["federated"]["auc"] == pytest.approx(payload["auc"])
     else:  # clients of a secure round report nothing per client
         assert "federated" not in saved["rounds"][-1]
-    assert load_model(tmp_path / "test-run.model.npz").about["metrics"]["accuracy"] == payload["accuracy"]
-    assert saved["config"]["num-server-rounds"] == 1 and saved["config"]["aggregation"] == aggregation
+    assert (
+        load_model(tmp_path / "test-run.model.npz").about["metrics"]["accuracy"]
+        == payload["accuracy"]
+    )
+    assert (
+        saved["config"]["num-server-rounds"] == 1 and saved["config"]["aggregation"] == aggregation
+    )
     assert saved["config"]["num-clients"] == supernodes  # one client per SuperNode
     assert (tmp_path / "test-run.png").read_bytes()[:4] == b"\x89PNG"
     assert (tmp_path / "checkpoints" / "checkpoint.npz").exists()
     assert ray_gone(before, timeout=15.0)  # Ray is shut down again
-

@@ -11,14 +11,14 @@ import numpy as np
 import pytest
 from flwr.serverapp.strategy import FedAvg
 
-from clients.spam_client import SpamClient
 from clients import secure_chain
+from clients.spam_client import SpamClient
 from fl_app.client_app import ROUND_STATE, spam_client
 from fl_app.client_app import app as client_app
 from fl_app.config import RunConfig
 from fl_app.dataset import load_data
 from fl_app.local_grid import LocalGrid, run_strategy
-from strategies import envelope, paillier_math, tree_walk, wire
+from strategies import paillier_math, tree_walk, wire
 from strategies.chain import PaillierChainFedAvg
 from strategies.codec import FRAC_BITS, LOSS_BOUND
 from strategies.errors import CODE_BAD_ENVELOPE, InsecureKeyError
@@ -38,8 +38,18 @@ def corpus(tiny_corpus):
 
 def run_config(corpus, clients):
     # a hundred clients share 192 training e-mails: one or two each
-    partitioner = {"partitioner": "iid"} if clients > 20 else {"partitioner": "dirichlet", "dirichlet-alpha": 1.0}
-    return {"corpus": "tsv", "data-path": str(corpus), "num-clients": clients, "min-clients": 2, **partitioner}
+    partitioner = (
+        {"partitioner": "iid"}
+        if clients > 20
+        else {"partitioner": "dirichlet", "dirichlet-alpha": 1.0}
+    )
+    return {
+        "corpus": "tsv",
+        "data-path": str(corpus),
+        "num-clients": clients,
+        "min-clients": 2,
+        **partitioner,
+    }
 
 
 def initial(corpus):
@@ -47,8 +57,14 @@ def initial(corpus):
 
 
 def secure(clients, min_clients=2, **kwargs):
-    return PaillierChainFedAvg(min_clients=min_clients, keypair=KEYPAIR, seed=kwargs.pop("seed", 0),
-                               min_train_nodes=clients, min_available_nodes=clients, **kwargs)
+    return PaillierChainFedAvg(
+        min_clients=min_clients,
+        keypair=KEYPAIR,
+        seed=kwargs.pop("seed", 0),
+        min_train_nodes=clients,
+        min_available_nodes=clients,
+        **kwargs,
+    )
 
 
 def plain(clients):
@@ -56,9 +72,17 @@ def plain(clients):
 
 
 def run(strategy, corpus, clients, intercept=None, rounds=1, floor=2, **node_config):
-    arrays, grid = run_strategy(strategy, client_app, clients, run_config(corpus, clients),
-                                [initial(corpus)], TRAIN, rounds, intercept,
-                                node_config={"min-clients": floor, **node_config})
+    arrays, grid = run_strategy(
+        strategy,
+        client_app,
+        clients,
+        run_config(corpus, clients),
+        [initial(corpus)],
+        TRAIN,
+        rounds,
+        intercept,
+        node_config={"min-clients": floor, **node_config},
+    )
     return arrays[0], grid
 
 
@@ -70,8 +94,11 @@ def survivors_plain(corpus, clients, dropped):
 
 def dropping(node_ids, message_type="train"):
     """Interceptor: these nodes' replies of this type never arrive."""
-    return lambda ins, rep: None if (
-        ins.metadata.dst_node_id in node_ids and ins.metadata.message_type == message_type) else rep
+    return lambda ins, rep: (
+        None
+        if (ins.metadata.dst_node_id in node_ids and ins.metadata.message_type == message_type)
+        else rep
+    )
 
 
 def first_hop_rewriter(rewrite):
@@ -117,10 +144,17 @@ def skipped(weights, corpus):
 
 def never_restarted(grid):
     """No node was asked to add twice, and nobody to re-seal."""
-    adds = [m.metadata.dst_node_id for m in grid.sent
-            if m.metadata.message_type == wire.CHAIN and m.content[wire.RECORD][wire.ACTION] == wire.ADD]
-    resealed = [m for m in grid.sent
-                if m.metadata.message_type == wire.CHAIN and m.content[wire.RECORD][wire.ACTION] == wire.RESEAL]
+    adds = [
+        m.metadata.dst_node_id
+        for m in grid.sent
+        if m.metadata.message_type == wire.CHAIN and m.content[wire.RECORD][wire.ACTION] == wire.ADD
+    ]
+    resealed = [
+        m
+        for m in grid.sent
+        if m.metadata.message_type == wire.CHAIN
+        and m.content[wire.RECORD][wire.ACTION] == wire.RESEAL
+    ]
     return len(adds) == len(set(adds)) and not resealed
 
 
@@ -131,11 +165,15 @@ def test_decrypted_aggregate_equals_plain_weighted_fedavg(corpus, clients):
     assert np.abs(secure_weights).max() > 0.01  # it learned something
     assert np.abs(secure_weights - plain_weights).max() <= BOUND
     types = [m.metadata.message_type for m in grid.sent]
-    assert types.count(wire.CHAIN) == clients and types.count(wire.UNMASK) == clients - 1  # the root corrects in its CHAIN reply
+    assert (
+        types.count(wire.CHAIN) == clients and types.count(wire.UNMASK) == clients - 1
+    )  # the root corrects in its CHAIN reply
 
 
 @pytest.mark.parametrize("fanin, clients, depth", [(1, 6, 7), (2, 6, 4), (4, 6, 4), (4, 100, 6)])
-def test_a_tree_of_any_fanin_equals_plain_fedavg_in_logarithmic_depth(corpus, fanin, clients, depth):
+def test_a_tree_of_any_fanin_equals_plain_fedavg_in_logarithmic_depth(
+    corpus, fanin, clients, depth
+):
     secure_weights, grid = run(secure(clients, chain_fanin=fanin), corpus, clients)
     plain_weights, _ = run(plain(clients), corpus, clients)
     assert np.abs(secure_weights - plain_weights).max() <= BOUND
@@ -148,7 +186,9 @@ def test_the_round_loss_and_clipped_count_come_out_of_the_sum_only(corpus):
     strategy = secure(3, clip=1e-3)
     weights, grid = run(strategy, corpus, 3)
     clients = [spam_client(ctx) for ctx in grid.contexts.values()]
-    fits = [c.fit([initial(corpus)], {**TRAIN, "server-round": 1}) for c in clients]  # round 1's shuffle
+    fits = [
+        c.fit([initial(corpus)], {**TRAIN, "server-round": 1}) for c in clients
+    ]  # round 1's shuffle
     sizes = [len(c.train) for c in clients]
     expected_loss = sum(n * f[2]["train_loss"] for n, f in zip(sizes, fits)) / sum(sizes)
     expected_clipped = sum(int((np.abs(f[0][0]) > 1e-3).sum()) for f in fits)
@@ -213,8 +253,12 @@ def test_invalid_ciphertexts_in_an_envelope_skip_the_round(corpus, monkeypatch):
 def test_a_bad_envelope_skips_the_round_and_is_never_retried(corpus, attack):
     def rewrite(ins, rep):
         data = bytes(rep.content[wire.RECORD][wire.ENVELOPE])
-        return with_envelope(rep, data[:100] + bytes([data[100] ^ 1]) + data[101:] if attack == "tampered"
-                             else data[:-40])
+        return with_envelope(
+            rep,
+            data[:100] + bytes([data[100] ^ 1]) + data[101:]
+            if attack == "tampered"
+            else data[:-40],
+        )
 
     intercept, _ = first_hop_rewriter(rewrite)
     weights, grid = run(secure(3), corpus, 3, intercept=intercept)
@@ -243,7 +287,9 @@ def test_a_replayed_envelope_does_not_open(corpus):
     np.testing.assert_array_equal(weights, one_round)  # round 2 skipped: model unchanged
 
 
-def test_a_ciphertext_under_another_key_fails_the_checks_and_the_round_is_skipped(corpus, monkeypatch):
+def test_a_ciphertext_under_another_key_fails_the_checks_and_the_round_is_skipped(
+    corpus, monkeypatch
+):
     n = KEYPAIR[0].n
     other = next(pub for pub, _ in iter(lambda: generate_keypair(2048), None) if pub.n < n)
 
@@ -268,8 +314,10 @@ def test_slot_overflow_is_caught_after_decryption_and_the_round_skipped(corpus, 
         full = (1 << (codec.slot_bits - 1)) - 1
         slots = [1, 5, 0, 0] + [full] * codec.num_weights
         per = codec.slots_per_plaintext
-        plaintexts = [sum(v << (k * codec.slot_bits) for k, v in enumerate(slots[i : i + per]))
-                      for i in range(0, len(slots), per)]
+        plaintexts = [
+            sum(v << (k * codec.slot_bits) for k, v in enumerate(slots[i : i + per]))
+            for i in range(0, len(slots), per)
+        ]
         return to_bytes(KEYPAIR[0].n, paillier_math.encrypt_many(KEYPAIR[0].n, plaintexts))
 
     first_sender_seals(monkeypatch, body)
@@ -287,9 +335,18 @@ def hop_dropper(kinds):
     seen = {"dropped": [], "kinds": list(kinds)}
 
     def drop(ins, rep):
-        if ins.metadata.message_type == wire.CHAIN and ins.content[wire.RECORD][wire.ACTION] == wire.ADD:
+        if (
+            ins.metadata.message_type == wire.CHAIN
+            and ins.content[wire.RECORD][wire.ACTION] == wire.ADD
+        ):
             fields = ins.content[wire.RECORD]
-            kind = ROOT if int(fields[wire.NEXT]) == 0 else INNER if list(fields[wire.ENVELOPES]) else LEAF
+            kind = (
+                ROOT
+                if int(fields[wire.NEXT]) == 0
+                else INNER
+                if list(fields[wire.ENVELOPES])
+                else LEAF
+            )
             if kind in seen["kinds"]:
                 seen["kinds"].remove(kind)
                 seen["dropped"].append(ins.metadata.dst_node_id)
@@ -299,13 +356,24 @@ def hop_dropper(kinds):
     return drop, seen
 
 
-@pytest.mark.parametrize("fanin, clients, kinds", [
-    (1, 5, (LEAF,)), (1, 5, (INNER,)), (1, 5, (INNER, INNER)), (1, 5, (LEAF, INNER)),
-    (2, 5, (INNER,)), (2, 7, (LEAF, INNER)), (4, 6, (INNER,)), (4, 6, (LEAF,)),
-])
+@pytest.mark.parametrize(
+    "fanin, clients, kinds",
+    [
+        (1, 5, (LEAF,)),
+        (1, 5, (INNER,)),
+        (1, 5, (INNER, INNER)),
+        (1, 5, (LEAF, INNER)),
+        (2, 5, (INNER,)),
+        (2, 7, (LEAF, INNER)),
+        (4, 6, (INNER,)),
+        (4, 6, (LEAF,)),
+    ],
+)
 def test_dropouts_anywhere_below_the_root_are_corrected_for(corpus, fanin, clients, kinds):
     drop, seen = hop_dropper(kinds)
-    weights, grid = run(secure(clients, min_clients=3, chain_fanin=fanin), corpus, clients, intercept=drop, floor=3)
+    weights, grid = run(
+        secure(clients, min_clients=3, chain_fanin=fanin), corpus, clients, intercept=drop, floor=3
+    )
     assert len(seen["dropped"]) == len(kinds)  # each kind of node existed and dropped
     assert np.abs(weights - survivors_plain(corpus, clients, seen["dropped"])).max() <= BOUND
     assert grid.result.train_metrics_clientapp[1]["contributors"] == clients - len(kinds)
@@ -314,7 +382,9 @@ def test_dropouts_anywhere_below_the_root_are_corrected_for(corpus, fanin, clien
 @pytest.mark.parametrize("fanin", [1, 4])
 def test_a_drop_of_the_root_skips_the_round(corpus, fanin):
     drop, seen = hop_dropper((ROOT,))
-    weights, grid = run(secure(5, min_clients=3, chain_fanin=fanin), corpus, 5, intercept=drop, floor=3)
+    weights, grid = run(
+        secure(5, min_clients=3, chain_fanin=fanin), corpus, 5, intercept=drop, floor=3
+    )
     assert skipped(weights, corpus) and seen["dropped"]
     assert never_restarted(grid)
 
@@ -344,8 +414,14 @@ def test_key_size_and_min_clients_policies():
 
 def test_a_demo_key_needs_the_nodes_consent_and_warns_every_round(corpus, caplog):
     def demo():
-        return PaillierChainFedAvg(min_clients=2, key_bits=512, insecure_demo_key=True, seed=0,
-                                   min_train_nodes=3, min_available_nodes=3)
+        return PaillierChainFedAvg(
+            min_clients=2,
+            key_bits=512,
+            insecure_demo_key=True,
+            seed=0,
+            min_train_nodes=3,
+            min_available_nodes=3,
+        )
 
     refused, _ = run(demo(), corpus, 3)
     assert skipped(refused, corpus)  # the nodes refuse a 512-bit key the server allows

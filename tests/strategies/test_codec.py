@@ -20,7 +20,9 @@ def plain_sum(plaintext_lists):
     seed=st.integers(0, 2**16),
     key_bits=st.sampled_from([2048, 3072]),
 )
-def test_decoded_mean_is_within_the_stated_bound_of_weighted_fedavg(clients, weights, seed, key_bits):
+def test_decoded_mean_is_within_the_stated_bound_of_weighted_fedavg(
+    clients, weights, seed, key_bits
+):
     rng = np.random.default_rng(seed)
     params = CodecParams(key_bits, weights)
     deltas = [rng.uniform(-params.clip, params.clip, weights) for _ in range(clients)]
@@ -46,7 +48,9 @@ def test_values_outside_the_clip_range_are_clipped_and_counted():
     other, _ = encode(np.zeros(4), 10, params)
     aggregate = decode(plain_sum([plaintexts, other]), 2, params)
     assert clipped == 2
-    np.testing.assert_allclose(aggregate.mean_delta, [0.25, -0.25, 0.125, 0.25], atol=params.error_bound)
+    np.testing.assert_allclose(
+        aggregate.mean_delta, [0.25, -0.25, 0.125, 0.25], atol=params.error_bound
+    )
 
 
 @pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
@@ -88,7 +92,8 @@ def test_slot_overflow_is_caught_by_the_guard_bits():
     rogue = encode(np.zeros(10), 5, params)[0]
     full = (1 << (params.slot_bits - 1)) - 1
     rogue[0] = sum(
-        (v << (k * params.slot_bits)) for k, v in enumerate([1, 5, 0, 0] + [full] * params.num_weights)
+        (v << (k * params.slot_bits))
+        for k, v in enumerate([1, 5, 0, 0] + [full] * params.num_weights)
     )
     with pytest.raises(AggregateCheckError, match="overflow caught by the guard bits"):
         decode(plain_sum([honest, rogue]), 2, params)

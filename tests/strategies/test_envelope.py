@@ -22,7 +22,9 @@ def alice():
     return keypair()
 
 
-def aad(step=3, run=7, rnd=2, to=b"\x00" * 32, paillier="abc", roster=b"\x01" * 32, sender=b"\x02" * 32):
+def aad(
+    step=3, run=7, rnd=2, to=b"\x00" * 32, paillier="abc", roster=b"\x01" * 32, sender=b"\x02" * 32
+):
     return envelope.associated_data(run, rnd, step, to, paillier, roster, sender)
 
 
@@ -37,9 +39,14 @@ def test_round_trip(bob, alice):
 def test_an_envelope_replayed_elsewhere_does_not_open(bob, alice, change):
     private, public = bob
     sealed = envelope.seal(b"sum", public, aad(to=public), alice[0])
-    moved = {"step": aad(step=4, to=public), "round": aad(rnd=3, to=public),
-             "run": aad(run=8, to=public), "paillier": aad(paillier="xyz", to=public),
-             "roster": aad(roster=b"\x02" * 32, to=public), "sender": aad(to=public, sender=b"\x03" * 32)}[change]
+    moved = {
+        "step": aad(step=4, to=public),
+        "round": aad(rnd=3, to=public),
+        "run": aad(run=8, to=public),
+        "paillier": aad(paillier="xyz", to=public),
+        "roster": aad(roster=b"\x02" * 32, to=public),
+        "sender": aad(to=public, sender=b"\x03" * 32),
+    }[change]
     with pytest.raises(EnvelopeError, match="failed authentication"):
         envelope.open_envelope(sealed, private, moved, alice[1])
 
@@ -66,6 +73,8 @@ def test_whoever_does_not_hold_the_senders_key_cannot_seal_as_the_sender(bob, al
     not as Alice, so it cannot forge a child's sum or pass one child's off as another's."""
     private, public = bob
     server = envelope.new_private_key()
-    forged = envelope.seal(b"Enc(0), contributors [alice]", public, aad(to=public, sender=alice[1]), server)
+    forged = envelope.seal(
+        b"Enc(0), contributors [alice]", public, aad(to=public, sender=alice[1]), server
+    )
     with pytest.raises(EnvelopeError, match="failed authentication"):
         envelope.open_envelope(forged, private, aad(to=public, sender=alice[1]), alice[1])

@@ -5,7 +5,14 @@ import logging
 import pytest
 
 from strategies.errors import InsecureKeyError
-from strategies.keys import MIN_KEY_BITS, fingerprint, generate_keypair, n_from_bytes, n_to_bytes, public_key_from_n
+from strategies.keys import (
+    MIN_KEY_BITS,
+    fingerprint,
+    generate_keypair,
+    n_from_bytes,
+    n_to_bytes,
+    public_key_from_n,
+)
 
 
 def test_default_keys_are_2048_bits_and_3072_is_an_option():
@@ -14,7 +21,9 @@ def test_default_keys_are_2048_bits_and_3072_is_an_option():
 
 
 def test_small_keys_are_refused_without_the_demo_flag():
-    with pytest.raises(InsecureKeyError, match="Refusing a 128-bit Paillier key: the minimum is 2048"):
+    with pytest.raises(
+        InsecureKeyError, match="Refusing a 128-bit Paillier key: the minimum is 2048"
+    ):
         generate_keypair(128)
 
 

@@ -22,7 +22,12 @@ from strategies.privacy import (
 
 
 @settings(max_examples=60, deadline=None)
-@given(scale=st.floats(1e-6, 1e3), clip=st.floats(0.01, 10.0), size=st.integers(1, 500), seed=st.integers(0, 2**16))
+@given(
+    scale=st.floats(1e-6, 1e3),
+    clip=st.floats(0.01, 10.0),
+    size=st.integers(1, 500),
+    seed=st.integers(0, 2**16),
+)
 def test_every_clipped_update_is_within_the_l2_bound(scale, clip, size, seed):
     delta = np.random.default_rng(seed).normal(0, scale, size)
     clipped = clip_l2(delta, clip)
@@ -67,14 +72,20 @@ def test_the_noise_comes_from_opendp_not_numpy(monkeypatch):
     assert noise.dtype == np.int64 and 400 < np.std(noise) < 600  # std 1e-3 * 2^19 = 524 grid steps
 
 
-@pytest.mark.parametrize("z, rounds, delta", [(1.0, 1, 1e-5), (1.1, 3, 1e-5), (0.8, 10, 1e-6), (4.0, 50, 1e-5)])
+@pytest.mark.parametrize(
+    "z, rounds, delta", [(1.0, 1, 1e-5), (1.1, 3, 1e-5), (0.8, 10, 1e-6), (4.0, 50, 1e-5)]
+)
 def test_epsilon_is_the_accounting_librarys_for_replace_one_neighbours(z, rounds, delta):
     """Replacing one client's update moves the sum by 2 C: the mechanism's multiplier is z / 2."""
     assert privacy.NEIGHBOURING == "replace-one"
     accountant = rdp.RdpAccountant()
     accountant.compose(dp_accounting.GaussianDpEvent(z / 2), rounds)
-    assert epsilon_after(z, rounds, delta) == pytest.approx(accountant.get_epsilon(delta), rel=1e-12)
-    assert epsilon_after(z, rounds + 1, delta) > epsilon_after(z, rounds, delta)  # budgets only grow
+    assert epsilon_after(z, rounds, delta) == pytest.approx(
+        accountant.get_epsilon(delta), rel=1e-12
+    )
+    assert epsilon_after(z, rounds + 1, delta) > epsilon_after(
+        z, rounds, delta
+    )  # budgets only grow
 
 
 def test_the_derived_noise_multiplier_is_the_smallest_that_meets_the_target():
@@ -90,7 +101,9 @@ def test_a_resumed_run_accounts_earlier_rounds_with_their_own_noise():
     assert epsilon_of([*spent, 1.0], 1e-5) < epsilon_after(1.0, 3, 1e-5)
     assert epsilon_of([*spent, 1.0], 1e-5) > epsilon_after(4.0, 3, 1e-5)
     z = 1.5
-    assert rounds_within(8.0, z, 1e-5, planned=20, spent=spent) > rounds_within(8.0, z, 1e-5, planned=20)
+    assert rounds_within(8.0, z, 1e-5, planned=20, spent=spent) > rounds_within(
+        8.0, z, 1e-5, planned=20
+    )
 
 
 def test_shares_are_sized_for_min_clients():

@@ -17,19 +17,26 @@ class FakeNodes:
         self.holding = {}
 
     def __call__(self, requests):
-        self.levels.append([(r.node, r.action, r.next_id, r.out_step, [s.holder for s in r.inputs])
-                            for r in requests])
+        self.levels.append(
+            [
+                (r.node, r.action, r.next_id, r.out_step, [s.holder for s in r.inputs])
+                for r in requests
+            ]
+        )
         outcomes = {}
         for r in requests:
             if r.node in self.codes:
                 outcomes[r.node] = HopOutcome(ok=False, code=self.codes[r.node])
-            elif (r.action == ADD and r.node in self.silent) or (r.action == RESEAL and r.node in self.no_reseal):
+            elif (r.action == ADD and r.node in self.silent) or (
+                r.action == RESEAL and r.node in self.no_reseal
+            ):
                 continue  # no reply in time
             else:
                 if r.action == ADD:
                     self.holding[r.node] = (*(c for s in r.inputs for c in s.contributors), r.node)
-                outcomes[r.node] = HopOutcome(ok=True, sealed=f"sum-{r.node}".encode(),
-                                              contributors=self.holding[r.node])
+                outcomes[r.node] = HopOutcome(
+                    ok=True, sealed=f"sum-{r.node}".encode(), contributors=self.holding[r.node]
+                )
         return outcomes
 
 
@@ -56,8 +63,15 @@ def test_each_level_is_one_parallel_call_deepest_first_and_the_root_is_left_to_t
 def test_an_inner_node_that_drops_has_its_children_reseal_for_its_parent():
     nodes = FakeNodes(silent={2})
     result = walk_tree([1, 2, 3, 4, 5, 6], 2, nodes, min_clients=3)
-    assert nodes.levels[2] == [(4, RESEAL, 1, 6, []), (5, RESEAL, 1, 7, [])]  # one wave, in parallel
-    assert result.dropped == [2] and sorted(result.contributors) == [1, 3, 4, 5, 6] and result.waves == 3
+    assert nodes.levels[2] == [
+        (4, RESEAL, 1, 6, []),
+        (5, RESEAL, 1, 7, []),
+    ]  # one wave, in parallel
+    assert (
+        result.dropped == [2]
+        and sorted(result.contributors) == [1, 3, 4, 5, 6]
+        and result.waves == 3
+    )
     assert [s.holder for s in result.inputs] == [3, 4, 5]  # the root now has three inputs
 
 
@@ -87,7 +101,9 @@ def test_too_few_left_is_never_decrypted():
 
 def test_a_node_reporting_other_contributors_skips_the_round():
     def liar(requests):
-        return {r.node: HopOutcome(ok=True, sealed=b"x", contributors=(99, r.node)) for r in requests}
+        return {
+            r.node: HopOutcome(ok=True, sealed=b"x", contributors=(99, r.node)) for r in requests
+        }
 
     with pytest.raises(RoundAbortedError, match="reports contributors"):
         walk_tree([3, 1, 2], 2, liar, min_clients=2)
