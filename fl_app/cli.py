@@ -35,6 +35,7 @@ from .centralized import train_centralized
 from .config import PRESETS, RunConfig
 from .dataset import load_data
 from .deploy import DeploymentError
+from .log_routing import set_log_level
 from .processes import signal_guard
 
 # Progress and tables go to stderr so that stdout's last line stays the JSON.
@@ -639,7 +640,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``fl-spam``; returns the exit code (2 on bad input)."""
     args = build_parser().parse_args(argv)
     # Flower logs every strategy step at INFO; the commands print their own summary.
-    logging.getLogger("flwr").setLevel(logging.WARNING)
+    set_log_level(logging.WARNING)
     func: Callable[[argparse.Namespace], dict[str, Any]] = args.func
     try:
         with (

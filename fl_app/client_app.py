@@ -64,9 +64,11 @@ from strategies.roster import ids_from_bytes, ids_to_bytes
 
 from .config import RunConfig
 from .dataset import make_client
+from .log_routing import route_package_logs
 from .run_paths import with_absolute_paths
 
 LOG = logging.getLogger(__name__)
+route_package_logs()
 ROUND_STATE = "secure-round"
 CHAIN_KEY_STATE = "secure-chain-key"
 LEDGER_STATE = "run-ledger"

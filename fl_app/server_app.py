@@ -24,10 +24,12 @@ from .checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from .config import RunConfig
 from .dataset import load_data
 from .federation_size import clients_of_federation
+from .log_routing import route_package_logs
 from .results import save_run
 from .run_paths import with_absolute_paths
 
 app = ServerApp()
+route_package_logs()
 
 
 def evaluate_and_checkpoint(

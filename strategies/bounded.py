@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Iterable
 from logging import ERROR, INFO
 
 from flwr.app import ArrayRecord, ConfigRecord, Message, MetricRecord, RecordDict
-from flwr.common.logger import log
 from flwr.serverapp import Grid
 from flwr.serverapp.strategy import FedAvg
+
+log = logging.getLogger(__name__).log
 
 NODE_POLL_S = 0.5
 WAIT_LOG_S = 5.0

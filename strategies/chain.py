@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import random
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -9,7 +10,6 @@ from logging import ERROR, INFO, WARNING
 
 import numpy as np
 from flwr.app import ArrayRecord, ConfigRecord, Message, MetricRecord, RecordDict
-from flwr.common.logger import log
 from flwr.serverapp import Grid
 from phe import paillier
 
@@ -27,6 +27,8 @@ from .keys import DEFAULT_KEY_BITS, INSECURE_WARNING, generate_keypair, n_to_byt
 from .parallel import WORKERS
 from .roster import Roster, ids_from_bytes, ids_to_bytes
 from .tree_walk import HopOutcome, HopRequest, TreeResult
+
+log = logging.getLogger(__name__).log
 
 # Fewer contributors than this can never be decrypted, whatever the config says:
 # the "sum" of one update is the update.

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from logging import WARNING
 from pathlib import Path
 
 import gmpy2
-from flwr.common.logger import log
 from phe import paillier
 
 from .errors import InsecureKeyError
 from .private_file import read_private, write_private
+
+log = logging.getLogger(__name__).log
 
 # NIST SP 800-57 Part 1 Rev. 5, Table 2: a 2048-bit factoring modulus gives
 # 112-bit security (acceptable through 2030); 3072 bits gives 128-bit.

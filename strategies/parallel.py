@@ -14,6 +14,7 @@ waited for.
 from __future__ import annotations
 
 import atexit
+import logging
 import multiprocessing
 import os
 import threading
@@ -22,10 +23,11 @@ from concurrent.futures import Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from logging import WARNING
 
-from flwr.common.logger import log
 from phe import paillier
 
 from .paillier_math import random_obfuscator
+
+log = logging.getLogger(__name__).log
 
 # Obfuscators per task: large enough to amortise inter-process overhead
 # (~0.1 ms per task), small enough to spread evenly over the workers.

@@ -425,7 +425,7 @@ def test_a_demo_key_needs_the_nodes_consent_and_warns_every_round(corpus, caplog
 
     refused, _ = run(demo(), corpus, 3)
     assert skipped(refused, corpus)  # the nodes refuse a 512-bit key the server allows
-    with caplog.at_level(logging.WARNING, logger="flwr"):
+    with caplog.at_level(logging.WARNING, logger="strategies"):
         weights, _ = run(demo(), corpus, 3, rounds=2, **{"insecure-demo-key": True})
     assert not skipped(weights, corpus)
     assert caplog.text.count("INSECURE DEMO KEY") >= 2

@@ -28,7 +28,7 @@ def test_small_keys_are_refused_without_the_demo_flag():
 
 
 def test_small_keys_with_the_demo_flag_warn_loudly(caplog):
-    with caplog.at_level(logging.WARNING, logger="flwr"):
+    with caplog.at_level(logging.WARNING, logger="strategies"):
         pub, _ = generate_keypair(256, insecure_demo_key=True)
     assert pub.n.bit_length() == 256
     assert "INSECURE DEMO KEY" in caplog.text
