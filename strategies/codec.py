@@ -29,6 +29,7 @@ clients and any shard sizes, before float64 rounding (~1e-16 relative).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -168,6 +169,46 @@ def _unpack(plaintexts: list[int], params: CodecParams) -> list[int]:
     if any(slots[used:]):
         raise AggregateCheckError("Decrypted padding slots are not zero: the total is corrupted")
     return slots[:used]
+
+
+def flatten_update(new: Sequence[np.ndarray], old: Sequence[np.ndarray]) -> np.ndarray:
+    """An update ``new - old`` as the one float64 vector ``encode`` takes, arrays in order.
+
+    Raises
+    ------
+    ValueError
+        If the two lists do not hold arrays of the same shapes.
+    """
+    if [np.shape(a) for a in new] != [np.shape(b) for b in old]:
+        raise ValueError(
+            f"Expected arrays of shapes {[np.shape(b) for b in old]}, "
+            f"got {[np.shape(a) for a in new]}"
+        )
+    return np.concatenate(
+        [
+            np.asarray(a, np.float64).ravel() - np.asarray(b, np.float64).ravel()
+            for a, b in zip(new, old, strict=True)
+        ]
+    )
+
+
+def unflatten_update(arrays: Sequence[np.ndarray], delta: np.ndarray) -> list[np.ndarray]:
+    """``arrays`` plus a flat update ``delta``: the inverse of ``flatten_update``, each
+    result in its array's shape and dtype.
+
+    Raises
+    ------
+    ValueError
+        If ``delta`` does not hold one value per weight.
+    """
+    sizes = [np.size(a) for a in arrays]
+    if np.size(delta) != sum(sizes):
+        raise ValueError(f"Expected an update of {sum(sizes)} values, got {np.size(delta)}")
+    parts = np.split(np.asarray(delta, np.float64).ravel(), np.cumsum(sizes)[:-1])
+    return [
+        (np.asarray(a, np.float64) + part.reshape(np.shape(a))).astype(np.asarray(a).dtype)
+        for a, part in zip(arrays, parts, strict=True)
+    ]
 
 
 def quantize(delta: np.ndarray, params: CodecParams) -> tuple[np.ndarray, int]:

@@ -5,12 +5,20 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from strategies.codec import GUARD_BITS, HEADER_SLOTS, CodecParams, decode, encode
+from strategies.codec import (
+    GUARD_BITS,
+    HEADER_SLOTS,
+    CodecParams,
+    decode,
+    encode,
+    flatten_update,
+    unflatten_update,
+)
 from strategies.errors import AggregateCheckError, ContributionError
 
 
 def plain_sum(plaintext_lists):
-    return [sum(values) for values in zip(*plaintext_lists)]
+    return [sum(values) for values in zip(*plaintext_lists, strict=True)]
 
 
 @settings(max_examples=40, deadline=None)
@@ -27,9 +35,9 @@ def test_decoded_mean_is_within_the_stated_bound_of_weighted_fedavg(
     params = CodecParams(key_bits, weights)
     deltas = [rng.uniform(-params.clip, params.clip, weights) for _ in range(clients)]
     counts = [int(c) for c in rng.integers(1, params.max_examples // clients, clients)]
-    encoded = [encode(d, n, params)[0] for d, n in zip(deltas, counts)]
+    encoded = [encode(d, n, params)[0] for d, n in zip(deltas, counts, strict=True)]
     aggregate = decode(plain_sum(encoded), clients, params)
-    exact = sum(n * d for d, n in zip(deltas, counts)) / sum(counts)
+    exact = sum(n * d for d, n in zip(deltas, counts, strict=True)) / sum(counts)
     assert aggregate.contributors == clients and aggregate.examples == sum(counts)
     assert np.abs(aggregate.mean_delta - exact).max() <= params.error_bound + 1e-12
     assert params.error_bound < 1e-6
@@ -113,3 +121,18 @@ def test_a_corrupted_padding_slot_is_refused():
     total[0] += 1 << (params.slot_bits * (params.num_weights + HEADER_SLOTS))
     with pytest.raises(AggregateCheckError, match="padding slots are not zero"):
         decode(total, 2, params)
+
+
+def test_an_update_flattens_in_array_order_and_unflattens_into_each_shape_and_dtype():
+    old = [np.zeros((3, 1)), np.ones(2, dtype=np.float32)]
+    new = [np.array([[1.0], [2.0], [3.0]]), np.array([3.0, 5.0], dtype=np.float32)]
+    delta = flatten_update(new, old)
+    np.testing.assert_array_equal(delta, [1.0, 2.0, 3.0, 2.0, 4.0])
+    back = unflatten_update(old, delta)
+    assert [a.shape for a in back] == [(3, 1), (2,)] and back[1].dtype == np.float32
+    for a, b in zip(back, new, strict=True):
+        np.testing.assert_array_equal(a, b)
+    with pytest.raises(ValueError, match="shapes"):
+        flatten_update([np.zeros(3)], [np.zeros((3, 1))])
+    with pytest.raises(ValueError, match="5 values, got 4"):
+        unflatten_update(old, delta[:4])
