@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from strategies import wire
 from strategies.errors import ProtocolError
 from strategies.privacy import epsilon_of
 
@@ -49,17 +50,18 @@ class RunLedger:
 
 
 def training_round(server_round: int, config: Mapping[str, object]) -> int:
-    """The run's true round: a resumed run's strategy counts from 1 again, after ``rounds-before``."""
-    return server_round + int(config.get("rounds-before", 0))  # type: ignore[call-overload]
+    """The run's true round: a resumed run's strategy counts from 1 again, after
+    ``rounds-before``."""
+    return server_round + wire.read_int(config, "rounds-before", 0)
 
 
 def _settings(config: Mapping[str, object]) -> tuple[float, int, int]:
     """``lr``, ``local-epochs`` and ``batch-size`` as the client uses them."""
     return (
-        float(config.get("lr", 0.01)),
-        int(config.get("local-epochs", 1)),  # type: ignore[arg-type]
-        int(config.get("batch-size", 1)),
-    )  # type: ignore[call-overload]
+        wire.read_float(config, "lr", 0.01),
+        wire.read_int(config, "local-epochs", 1),
+        wire.read_int(config, "batch-size", 1),
+    )
 
 
 def model_digest(parameters: list[np.ndarray], config: Mapping[str, object]) -> bytes:
@@ -84,7 +86,7 @@ def check_training_request(
         outside sane bounds.
     """
     true_round = training_round(server_round, config)
-    if int(config.get("rounds-before", 0)) < 0 or true_round <= ledger.last_round:  # type: ignore[call-overload]
+    if wire.read_int(config, "rounds-before", 0) < 0 or true_round <= ledger.last_round:
         raise ProtocolError(
             f"round {true_round}: this client already trained round {ledger.last_round}"
         )

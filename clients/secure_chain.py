@@ -87,7 +87,8 @@ class ClientPolicy:
 
     @property
     def distrusts_server(self) -> bool:
-        """An authenticated roster, a noise floor or a budget: then it takes part in secure rounds only."""
+        """An authenticated roster, a noise floor or a budget: then it takes part in secure
+        rounds only."""
         return self.identity is not None or self.min_noise_multiplier > 0 or self.max_epsilon > 0
 
     def __post_init__(self) -> None:
@@ -113,7 +114,8 @@ class ClientPolicy:
         identity = None
         if given and len(given) < len(identity_keys):
             raise ValueError(
-                f"node-config {', '.join(given)} without {', '.join(set(identity_keys) - set(given))}: "
+                f"node-config {', '.join(given)} without "
+                f"{', '.join(set(identity_keys) - set(given))}: "
                 "an authenticated roster needs all three"
             )
         if given:
@@ -280,7 +282,8 @@ def _check_next(
     if hop.next_id == 0:
         _require(
             len(contributors) >= state.floor,
-            f"a total of {len(contributors)} contributions is below this node's floor ({state.floor})",
+            f"a total of {len(contributors)} contributions is below this node's floor "
+            f"({state.floor})",
         )
         _require(
             sorted(hop.survivors) == sorted(contributors),

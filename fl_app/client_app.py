@@ -43,7 +43,7 @@ from clients.secure_chain import (
 )
 from clients.spam_client import SpamClient
 from strategies import envelope, paillier_math, wire
-from strategies.codec import CodecParams
+from strategies.codec import CodecParams, flatten_update
 from strategies.errors import (
     CODE_BAD_ENVELOPE,
     CODE_CHAIN_STATE_MISSING,
@@ -193,26 +193,28 @@ def save_round_state(context: Context, state: RoundState) -> None:
 def load_round_state(context: Context, server_round: int) -> RoundState:
     """The state ``save_round_state`` kept; ``StateMissingError`` if it is for another round."""
     record = context.state.get(ROUND_STATE)
-    if record is None or int(record["round"]) != server_round:
+    if record is None or wire.read_int(record, "round") != server_round:
         raise StateMissingError(f"holds no contribution for round {server_round}")
-    n = n_from_bytes(bytes(record["n"]))
+    n = n_from_bytes(wire.read_bytes(record, "n"))
     params = CodecParams.from_config(
         {k[len("codec-") :]: v for k, v in record.items() if k.startswith("codec-")}
     )
     count = params.num_plaintexts
-    running = bytes(record["running"])
+    running = wire.read_bytes(record, "running")
     return RoundState(
         server_round=server_round,
         n=n,
         params=params,
-        ciphertexts=paillier_math.from_bytes(n, bytes(record["ciphertexts"]), count, "own state"),
-        self_seed=bytes(record["self-seed"]),
-        floor=int(record["floor"]),
-        roster=bytes(record["roster"]),
-        last_step=int(record["last-step"]),
+        ciphertexts=paillier_math.from_bytes(
+            n, wire.read_bytes(record, "ciphertexts"), count, "own state"
+        ),
+        self_seed=wire.read_bytes(record, "self-seed"),
+        floor=wire.read_int(record, "floor"),
+        roster=wire.read_bytes(record, "roster"),
+        last_step=wire.read_int(record, "last-step"),
         running=paillier_math.from_bytes(n, running, count, "own state") if running else [],
-        seen=ids_from_bytes(bytes(record["seen"]), "own state"),
-        sealed_for=ids_from_bytes(bytes(record["sealed-for"]), "own state"),
+        seen=ids_from_bytes(wire.read_bytes(record, "seen"), "own state"),
+        sealed_for=ids_from_bytes(wire.read_bytes(record, "sealed-for"), "own state"),
         corrected=bool(record["corrected"]),
     )
 
@@ -221,11 +223,11 @@ def _ledger(context: Context) -> RunLedger:
     record = context.state.get(LEDGER_STATE)
     if record is None:
         return RunLedger()
-    data = bytes(record["models"])
+    data = wire.read_bytes(record, "models")
     return RunLedger(
-        int(record["last-round"]),
+        wire.read_int(record, "last-round"),
         [data[i : i + 32] for i in range(0, len(data), 32)],
-        [float(z) for z in record["dp-spent"]],
+        wire.read_list(record, "dp-spent", float),
     )
 
 
@@ -240,13 +242,14 @@ def _save_ledger(context: Context, ledger: RunLedger) -> None:
 
 
 def _identity(context: Context) -> Identity:
-    """This node's chain key, fresh per run and kept in ``context.state``, and its federation identity."""
+    """This node's chain key, fresh per run and kept in ``context.state``, and its
+    federation identity."""
     record = context.state.get(CHAIN_KEY_STATE)
     if record is None:
         record = ConfigRecord({"key": envelope.new_private_key()})
         context.state[CHAIN_KEY_STATE] = record
     return Identity(
-        context.node_id, bytes(record["key"]), context.run_id, _policy(context).identity
+        context.node_id, wire.read_bytes(record, "key"), context.run_id, _policy(context).identity
     )
 
 
@@ -271,9 +274,9 @@ def _dp_noise(
     """
     try:
         dp = DpSettings(
-            float(config["dp-clip"]),
-            float(config["dp-noise-multiplier"]),
-            int(config["dp-min-clients"]),
+            wire.read_float(config, "dp-clip"),
+            wire.read_float(config, "dp-noise-multiplier"),
+            wire.read_int(config, "dp-min-clients"),
         )
     except (KeyError, ValueError) as exc:
         raise ProtocolError(f"differential privacy settings: {exc}") from exc
@@ -294,13 +297,13 @@ def _train_secure(
     ledger: RunLedger,
 ) -> Message:
     """Encrypt the update into ``context.state``; the reply carries the chain key only."""
-    record = msg.content[wire.PAILLIER_RECORD]
-    config = dict(msg.content["config"])
+    record = wire.config_record(msg.content, wire.PAILLIER_RECORD)
+    config = dict(wire.config_record(msg.content, "config"))
     params = CodecParams.from_config(dict(record))
     policy = _policy(context)
     noise, noise_clients = None, 0
-    if float(config.get("dp-clip", 0.0)) > 0:
-        z = float(config.get("dp-noise-multiplier", 0.0))
+    if wire.read_float(config, "dp-clip", 0.0) > 0:
+        z = wire.read_float(config, "dp-noise-multiplier", 0.0)
         check_dp_budget(ledger, z, policy.max_epsilon, policy.dp_delta)
         delta, noise, noise_clients = _dp_noise(delta, config, policy, params.frac_bits)
         num_examples, loss = 1, 0.0  # DP-FedAvg: equal weights, and no loss outside the guarantee
@@ -308,10 +311,10 @@ def _train_secure(
     elif policy.min_noise_multiplier > 0 or policy.max_epsilon > 0:
         raise ProtocolError("this node requires differential privacy, and the round asks for none")
     state, clipped = contribute(
-        int(config["server-round"]),
+        wire.read_int(config, "server-round"),
         delta,
         num_examples,
-        n_from_bytes(bytes(record[wire.N])),
+        n_from_bytes(wire.read_bytes(record, wire.N)),
         params,
         policy,
         loss=loss,
@@ -355,10 +358,10 @@ def _precompute(msg: Message, context: Context) -> None:
     """Start this round's obfuscators in the worker pool, so they are computed while the
     client trains (the next round's start once this one's are used), within the memory
     bound of node-config ``precompute-mb``."""
-    record = msg.content[wire.PAILLIER_RECORD]
+    record = wire.config_record(msg.content, wire.PAILLIER_RECORD)
     try:
         n = public_key_from_n(
-            n_from_bytes(bytes(record[wire.N])), _policy(context).insecure_demo_key
+            n_from_bytes(wire.read_bytes(record, wire.N)), _policy(context).insecure_demo_key
         ).n
         count = CodecParams.from_config(dict(record)).num_plaintexts
         megabytes = float(
@@ -379,20 +382,21 @@ def _client(client_for: ClientFactory, context: Context) -> SpamClient:
 
 
 def _hop(msg: Message) -> Hop:
-    fields = msg.content[wire.RECORD]
-    envelopes, steps = list(fields.get(wire.ENVELOPES, [])), list(fields.get(wire.IN_STEPS, []))
-    senders = list(fields.get(wire.SENDERS, []))
+    fields = wire.config_record(msg.content, wire.RECORD)
+    envelopes = wire.read_list(fields, wire.ENVELOPES, bytes)
+    steps = wire.read_list(fields, wire.IN_STEPS, int)
+    senders = wire.read_list(fields, wire.SENDERS, int)
     if not len(envelopes) == len(steps) == len(senders):
         raise ProtocolError(
             f"{len(envelopes)} envelopes with {len(steps)} steps and {len(senders)} senders"
         )
     return Hop(
-        server_round=int(fields[wire.ROUND]),
-        roster=bytes(fields[wire.ROSTER]),
-        inputs=tuple((bytes(e), int(s), int(f)) for e, s, f in zip(envelopes, steps, senders)),
-        out_step=int(fields[wire.OUT_STEP]),
-        next_id=int(fields[wire.NEXT]),
-        survivors=tuple(ids_from_bytes(bytes(fields.get(wire.SURVIVORS, b"")), "survivors")),
+        server_round=wire.read_int(fields, wire.ROUND),
+        roster=wire.read_bytes(fields, wire.ROSTER),
+        inputs=tuple(zip(envelopes, steps, senders, strict=True)),
+        out_step=wire.read_int(fields, wire.OUT_STEP),
+        next_id=wire.read_int(fields, wire.NEXT),
+        survivors=tuple(ids_from_bytes(wire.read_bytes(fields, wire.SURVIVORS, b""), "survivors")),
     )
 
 
@@ -402,7 +406,7 @@ def chain(msg: Message, context: Context) -> Message:
     hop = _hop(msg)
     state = load_round_state(context, hop.server_round)
     me = _identity(context)
-    action = str(msg.content[wire.RECORD][wire.ACTION])
+    action = str(wire.config_record(msg.content, wire.RECORD)[wire.ACTION])
     if action == wire.ADD:
         sealed, contributors = add(state, hop, me)
     elif action == wire.RESEAL:
@@ -422,11 +426,13 @@ def chain(msg: Message, context: Context) -> Message:
 
 def unmask(msg: Message, context: Context) -> Message:
     """This client's correction for the survivor set the server names."""
-    fields = msg.content[wire.RECORD]
-    server_round = int(fields[wire.ROUND])
+    fields = wire.config_record(msg.content, wire.RECORD)
+    server_round = wire.read_int(fields, wire.ROUND)
     state = load_round_state(context, server_round)
-    survivors = ids_from_bytes(bytes(fields[wire.SURVIVORS]), "survivors")
-    values = correct(state, server_round, bytes(fields[wire.ROSTER]), survivors, _identity(context))
+    survivors = ids_from_bytes(wire.read_bytes(fields, wire.SURVIVORS), "survivors")
+    values = correct(
+        state, server_round, wire.read_bytes(fields, wire.ROSTER), survivors, _identity(context)
+    )
     save_round_state(context, state)
     reply = ConfigRecord({wire.CORRECTION: paillier_math.values_to_bytes(state.n, values)})
     return Message(RecordDict({wire.RECORD: reply}), reply_to=msg)
@@ -444,23 +450,28 @@ def build_client_app(client_for: ClientFactory = spam_client) -> ClientApp:
     def train(msg: Message, context: Context) -> Message:
         """Train on the local shard; reply with new weights, or (secure round) only a chain key."""
         client = _client(client_for, context)
-        parameters = msg.content["arrays"].to_numpy_ndarrays()
-        config = dict(msg.content["config"])
+        parameters = wire.array_record(msg.content, "arrays").to_numpy_ndarrays()
+        config = dict(wire.config_record(msg.content, "config"))
         ledger = _ledger(context)
         digest = check_training_request(
-            ledger, int(config.get("server-round", 0)), parameters, config
+            ledger, wire.read_int(config, "server-round", 0), parameters, config
         )
         if wire.PAILLIER_RECORD in msg.content:
             _precompute(msg, context)
         weights, num_examples, metrics = client.fit(parameters, config)
-        ledger.last_round = training_round(int(config.get("server-round", 0)), config)
+        ledger.last_round = training_round(wire.read_int(config, "server-round", 0), config)
         ledger.models = [*ledger.models, digest]
         if wire.PAILLIER_RECORD not in msg.content:
             reply = _train_plain(msg, weights, num_examples, metrics, context)
         else:
-            delta = np.concatenate([(a - b).ravel() for a, b in zip(weights, parameters)])
+            delta = flatten_update(weights, parameters)
             reply = _train_secure(
-                msg, context, delta, num_examples, float(metrics.get("train_loss", 0.0)), ledger
+                msg,
+                context,
+                delta,
+                num_examples,
+                wire.read_float(metrics, "train_loss", 0.0),
+                ledger,
             )
         _save_ledger(context, ledger)
         return reply
@@ -476,8 +487,10 @@ def build_client_app(client_for: ClientFactory = spam_client) -> ClientApp:
         if _policy(context).distrusts_server:
             raise ProtocolError("this node does not report per-client evaluation metrics")
         client = _client(client_for, context)
-        parameters = msg.content["arrays"].to_numpy_ndarrays()
-        loss, num_examples, metrics = client.evaluate(parameters, dict(msg.content["config"]))
+        parameters = wire.array_record(msg.content, "arrays").to_numpy_ndarrays()
+        loss, num_examples, metrics = client.evaluate(
+            parameters, dict(wire.config_record(msg.content, "config"))
+        )
         content = RecordDict(
             {"metrics": MetricRecord({"num-examples": num_examples, "loss": loss, **metrics})}
         )

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from logging import INFO, WARNING
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from flwr.app import ArrayRecord, ConfigRecord, Context, MetricRecord, RecordDict
+from flwr.app.typing import ConfigRecordValues
 from flwr.common.logger import log
 from flwr.serverapp import Grid, ServerApp
 
@@ -15,6 +18,7 @@ from clients.model import SpamModel
 from clients.model_file import SavedModel, save_model
 from clients.spam_metrics import SpamMetrics, from_reports
 from data.prepare import PreparedData
+from strategies import wire
 from strategies.bounded import BoundedFedAvg
 from strategies.chain import PaillierChainFedAvg
 from strategies.keys import generate_keypair, load_keypair, save_keypair
@@ -34,7 +38,7 @@ route_package_logs()
 
 def evaluate_and_checkpoint(
     cfg: RunConfig, data: PreparedData, first_round: int, rounds: list[dict], dp: DpSettings | None
-):
+) -> Callable[[int, ArrayRecord], MetricRecord]:
     """``evaluate_fn`` for the strategy: test-set accuracy, then a checkpoint.
 
     Flower calls it with round 0 before training and after every round; the
@@ -77,7 +81,7 @@ def evaluate_and_checkpoint(
             rounds.append(entry)
         if strategy_round > 0:
             save_checkpoint(
-                cfg.checkpoint_dir,
+                Path(cfg.checkpoint_dir),
                 Checkpoint(server_round, weights, cfg.to_dict(), fingerprint, rounds),
             )
         evaluated[0] = time.monotonic()
@@ -97,7 +101,10 @@ def sum_slice_reports(records: list[RecordDict], weighting_metric_name: str) -> 
     metrics = from_reports([dict(r) for r in reports])
     log(INFO, "federated evaluation on %d test slices: %s", len(reports), metrics.line())
     return MetricRecord(
-        {"num-examples": sum(int(r[weighting_metric_name]) for r in reports), **metrics.as_dict()}
+        {
+            "num-examples": sum(wire.read_int(r, weighting_metric_name) for r in reports),
+            **metrics.as_dict(),
+        }
     )
 
 
@@ -123,7 +130,8 @@ def noise_spent(rounds: list[dict]) -> list[float]:
 
 
 def server_keypair(cfg: RunConfig) -> tuple | None:
-    """The Paillier keypair kept in ``key-file`` (made and saved 0600 on first use); ``None``: a fresh one."""
+    """The Paillier keypair kept in ``key-file`` (made and saved 0600 on first use);
+    ``None``: a fresh one."""
     if not cfg.key_file:
         return None
     path = Path(cfg.key_file)
@@ -142,7 +150,7 @@ def make_strategy(cfg: RunConfig, dp: DpSettings | None) -> BoundedFedAvg:
     Both sample every online node, and need at least ``min-clients`` of them:
     after a node dies the run goes on with the others, or skips the round.
     """
-    nodes = {
+    nodes: dict[str, Any] = {
         "min_train_nodes": cfg.min_clients,
         "min_evaluate_nodes": cfg.min_clients,
         "min_available_nodes": cfg.min_clients,
@@ -192,7 +200,7 @@ def run(grid: Grid, cfg: RunConfig, run_id: int | str) -> dict | None:
     started = time.monotonic()
     first_round, initial, rounds = 0, [SpamModel.zeros(len(data.vocabulary)).weights], []
     if cfg.resume:
-        checkpoint = load_checkpoint(cfg.checkpoint_dir, data.vocabulary.fingerprint())
+        checkpoint = load_checkpoint(Path(cfg.checkpoint_dir), data.vocabulary.fingerprint())
         first_round, initial, rounds = (
             checkpoint.server_round,
             checkpoint.arrays,
@@ -204,7 +212,8 @@ def run(grid: Grid, cfg: RunConfig, run_id: int | str) -> dict | None:
     if dp is not None:
         log(
             INFO,
-            "differential privacy: L2 clip %.3g, noise multiplier %.4g (noise std %.4g on the sum), "
+            "differential privacy: L2 clip %.3g, noise multiplier %.4g "
+            "(noise std %.4g on the sum), "
             "delta %g; noise shares sized for min-clients = %d",
             dp.clip,
             dp.noise_multiplier,
@@ -230,8 +239,12 @@ def run(grid: Grid, cfg: RunConfig, run_id: int | str) -> dict | None:
                     last_round + 1,
                     over,
                 )
-    # rounds-before: a resumed run's strategy counts rounds from 1 again; clients seed by the true round.
-    train_config = {**cfg.train_config(), "rounds-before": first_round}
+    # rounds-before: a resumed run's strategy counts rounds from 1 again; clients seed by
+    # the true round.
+    train_config: dict[str, ConfigRecordValues] = {
+        **cfg.train_config(),
+        "rounds-before": first_round,
+    }
     if dp is not None:
         train_config.update(dp.train_config())
     remaining = last_round - first_round
@@ -256,7 +269,7 @@ def run(grid: Grid, cfg: RunConfig, run_id: int | str) -> dict | None:
                 "message_depth",
             ):  # secure rounds: the sequential message waves
                 if key in metrics and first_round + strategy_round in by_round:
-                    by_round[first_round + strategy_round][key] = int(metrics[key])
+                    by_round[first_round + strategy_round][key] = wire.read_int(metrics, key)
         for strategy_round, metrics in result.evaluate_metrics_clientapp.items():
             if first_round + strategy_round in by_round:
                 by_round[first_round + strategy_round]["federated"] = dict(metrics)
@@ -299,7 +312,7 @@ def run(grid: Grid, cfg: RunConfig, run_id: int | str) -> dict | None:
     )
     title = f"{cfg.aggregation} FedAvg, {cfg.num_clients} clients - {data.corpus}"
     json_path, png_path = save_run(
-        cfg.results_dir, run_id, payload, title, model.predict(data.test), data.test.labels
+        Path(cfg.results_dir), run_id, payload, title, model.predict(data.test), data.test.labels
     )
     log(
         INFO,

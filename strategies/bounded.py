@@ -6,10 +6,12 @@ import logging
 import time
 from collections.abc import Iterable
 from logging import ERROR, INFO
+from typing import Any
 
 from flwr.app import ArrayRecord, ConfigRecord, Message, MetricRecord, RecordDict
 from flwr.serverapp import Grid
 from flwr.serverapp.strategy import FedAvg
+from flwr.supercore.run import Run
 
 log = logging.getLogger(__name__).log
 
@@ -47,14 +49,14 @@ def wait_for_nodes(grid: Grid, count: int, timeout: float) -> list[int]:
     return nodes
 
 
-class _NodeSnapshot:
+class _NodeSnapshot(Grid):
     """The grid, except that its online nodes are the ones a bounded wait just counted.
 
     FedAvg samples through Flower's ``sample_nodes``, which waits without
     bound for enough online nodes: had one gone offline since the bounded
     wait, the run would hang there. Sampling from the snapshot never waits; a
     message to a node that has gone since comes back as Flower's
-    ``NODE_UNAVAILABLE`` error reply.
+    ``NODE_UNAVAILABLE`` error reply. Everything else is the grid's.
     """
 
     def __init__(self, grid: Grid, node_ids: list[int]) -> None:
@@ -64,8 +66,33 @@ class _NodeSnapshot:
     def get_node_ids(self) -> list[int]:
         return list(self._node_ids)
 
-    def __getattr__(self, name: str):
-        return getattr(self._grid, name)
+    def set_run(self, run: Run) -> None:
+        self._grid.set_run(run)
+
+    @property
+    def run(self) -> Run:
+        return self._grid.run
+
+    def create_message(
+        self,
+        content: RecordDict,
+        message_type: str,
+        dst_node_id: int,
+        group_id: str,
+        ttl: float | None = None,
+    ) -> Message:
+        return self._grid.create_message(content, message_type, dst_node_id, group_id, ttl)
+
+    def push_messages(self, messages: Iterable[Message]) -> Iterable[str]:
+        return self._grid.push_messages(messages)
+
+    def pull_messages(self, message_ids: Iterable[str]) -> Iterable[Message]:
+        return self._grid.pull_messages(message_ids)
+
+    def send_and_receive(
+        self, messages: Iterable[Message], *, timeout: float | None = None
+    ) -> Iterable[Message]:
+        return self._grid.send_and_receive(messages, timeout=timeout)
 
 
 class BoundedFedAvg(FedAvg):
@@ -92,7 +119,7 @@ class BoundedFedAvg(FedAvg):
     """
 
     def __init__(
-        self, *, node_timeout: float = 600.0, message_ttl: float | None = None, **kwargs
+        self, *, node_timeout: float = 600.0, message_ttl: float | None = None, **kwargs: Any
     ) -> None:
         super().__init__(**kwargs)
         self.node_timeout = node_timeout
@@ -127,13 +154,15 @@ class BoundedFedAvg(FedAvg):
     def enough_nodes(
         self, grid: Grid, minimum: int, step: str, server_round: int, timeout: float | None = None
     ) -> bool:
-        """Wait for ``minimum`` online nodes (see ``online_nodes``); log and return False if they do not come."""
+        """Wait for ``minimum`` online nodes (see ``online_nodes``); log and return False if
+        they do not come."""
         return self.online_nodes(grid, minimum, step, server_round, timeout) is not None
 
     def configure_train(
         self, server_round: int, arrays: ArrayRecord, config: ConfigRecord, grid: Grid
     ) -> Iterable[Message]:
-        """FedAvg's, after a bounded wait for ``min_train_nodes``, sampling from the nodes counted."""
+        """FedAvg's, after a bounded wait for ``min_train_nodes``, sampling from the nodes
+        counted."""
         if self.fraction_train == 0.0:
             return []
         nodes = self.online_nodes(grid, self.min_train_nodes, "training", server_round)

@@ -7,15 +7,23 @@ import random
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from logging import ERROR, INFO, WARNING
+from typing import Any
 
-import numpy as np
 from flwr.app import ArrayRecord, ConfigRecord, Message, MetricRecord, RecordDict
+from flwr.app.typing import MetricRecordValues
 from flwr.serverapp import Grid
 from phe import paillier
 
 from . import paillier_math, tree_walk, wire
 from .bounded import BoundedFedAvg
-from .codec import DEFAULT_CLIP, DEFAULT_MAX_EXAMPLES, Aggregate, CodecParams, decode
+from .codec import (
+    DEFAULT_CLIP,
+    DEFAULT_MAX_EXAMPLES,
+    Aggregate,
+    CodecParams,
+    decode,
+    unflatten_update,
+)
 from .envelope import KEY_BYTES
 from .errors import (
     NotEnoughContributorsError,
@@ -122,7 +130,7 @@ class PaillierChainFedAvg(BoundedFedAvg):
         one_example_each: bool = False,
         keypair: tuple[paillier.PaillierPublicKey, paillier.PaillierPrivateKey] | None = None,
         seed: int | None = None,
-        **kwargs,
+        **kwargs: Any,
     ) -> None:
         if chain_fanin < 1:
             raise ValueError(f"chain-fanin = {chain_fanin}: expected >= 1")
@@ -153,7 +161,8 @@ class PaillierChainFedAvg(BoundedFedAvg):
         super().summary()
         log(
             INFO,
-            "\t└──> Paillier tree: %d-bit key, fan-in %d, min-clients %d, clip %.3g, max-examples %d",
+            "\t└──> Paillier tree: %d-bit key, fan-in %d, min-clients %d, clip %.3g, "
+            "max-examples %d",
             self.key_bits,
             self.chain_fanin,
             self.min_clients,
@@ -214,7 +223,7 @@ class PaillierChainFedAvg(BoundedFedAvg):
             return None, None
         assert state.tree is not None
         # training, each level and re-seal wave of the tree, then the root with the unmask stage
-        metrics = {
+        metrics: dict[str, MetricRecordValues] = {
             "contributors": aggregate.contributors,
             "clipped": aggregate.clipped,
             "message_depth": 1 + state.tree.waves + 1,
@@ -225,7 +234,8 @@ class PaillierChainFedAvg(BoundedFedAvg):
             )
         if not self.one_example_each:  # under DP the clients send no loss
             metrics["train_loss"] = aggregate.mean_loss
-        return self._apply(state, aggregate.mean_delta), MetricRecord(metrics)
+        updated = unflatten_update(state.arrays.to_numpy_ndarrays(), aggregate.mean_delta)
+        return ArrayRecord(updated), MetricRecord(metrics)
 
     # ------------------------------------------------------------ 1. roster
     def stage_roster(self, state: SecureRoundState, replies: Iterable[Message]) -> None:
@@ -239,14 +249,18 @@ class PaillierChainFedAvg(BoundedFedAvg):
             if msg.has_error():
                 log(WARNING, "\t> node %d dropped at training (code %d)", node, msg.error.code)
                 continue
-            record = msg.content.get(wire.RECORD, {})
-            key = record.get(wire.CHAIN_KEY, b"")
-            if not isinstance(key, bytes) or len(key) != KEY_BYTES:
-                log(WARNING, "\t> node %d dropped: its reply is not a secure-round reply", node)
+            try:
+                record = wire.config_record(msg.content, wire.RECORD)
+                key = wire.read_bytes(record, wire.CHAIN_KEY)
+                name = wire.read_str(record, wire.MEMBER, "")
+                signature = wire.read_bytes(record, wire.SIGNATURE, b"")
+            except ProtocolError as exc:
+                log(WARNING, "\t> node %d dropped: not a secure-round reply (%s)", node, exc)
                 continue
-            keys[node] = key
-            names[node] = str(record.get(wire.MEMBER, ""))
-            signatures[node] = bytes(record.get(wire.SIGNATURE, b""))
+            if len(key) != KEY_BYTES:
+                log(WARNING, "\t> node %d dropped: its chain key is %d bytes", node, len(key))
+                continue
+            keys[node], names[node], signatures[node] = key, name, signature
         shared = {k for k in keys.values() if list(keys.values()).count(k) > 1}
         for node in [n for n, k in keys.items() if k in shared]:
             log(WARNING, "\t> node %d dropped: its chain key is another node's too", node)
@@ -259,7 +273,8 @@ class PaillierChainFedAvg(BoundedFedAvg):
 
     # -------------------------------------------------------------- 2. tree
     def stage_tree(self, state: SecureRoundState) -> None:
-        """One pass of the masked partial sums up the tree, below the root, in a fresh random order."""
+        """One pass of the masked partial sums up the tree, below the root, in a fresh
+        random order."""
         assert state.roster is not None
         order = list(state.roster.keys)
         self._rng.shuffle(order)
@@ -316,18 +331,21 @@ class PaillierChainFedAvg(BoundedFedAvg):
             return HopOutcome(ok=False)
         if reply.has_error():
             return HopOutcome(ok=False, code=int(reply.error.code))
-        record = reply.content.get(wire.RECORD, {})
-        sealed = record.get(field_name)
         try:
-            contributors = ids_from_bytes(bytes(record.get(wire.CONTRIBUTORS, b"")), "contributors")
+            record = wire.config_record(reply.content, wire.RECORD)
+            sealed = wire.read_bytes(record, field_name)
+            contributors = ids_from_bytes(
+                wire.read_bytes(record, wire.CONTRIBUTORS), "contributors"
+            )
         except ProtocolError:
-            contributors = []
-        if not isinstance(sealed, bytes) or not sealed:
+            return HopOutcome(ok=False)
+        if not sealed:
             return HopOutcome(ok=False)
         return HopOutcome(ok=True, sealed=sealed, contributors=tuple(contributors))
 
     def _send(self, requests: dict[int, tuple[str, dict]]) -> dict[int, Message]:
-        """Send one message per node (type and fields), each with a TTL equal to the wait; replies by node.
+        """Send one message per node (type and fields), each with a TTL equal to the wait;
+        the replies by node.
 
         A reply that comes later than the wait is never read: the SuperLink
         drops it when its TTL runs out.
@@ -388,7 +406,12 @@ class PaillierChainFedAvg(BoundedFedAvg):
                     f"survivor {node} did not send its correction ({why}); its self "
                     "mask stays in the total"
                 )
-            data = reply.content.get(wire.RECORD, {}).get(wire.CORRECTION, b"")
+            try:
+                data = wire.read_bytes(
+                    wire.config_record(reply.content, wire.RECORD), wire.CORRECTION
+                )
+            except ProtocolError as exc:
+                raise RoundAbortedError(f"survivor {node} sent no correction: {exc}") from exc
             state.corrections.append(
                 paillier_math.values_from_bytes(n, data, count, f"correction of node {node}")
             )
@@ -400,7 +423,7 @@ class PaillierChainFedAvg(BoundedFedAvg):
         contributors = state.tree.contributors
         n, count = self.public_key.n, state.codec.num_plaintexts
         total = paillier_math.from_bytes(n, state.total, count, "total")
-        correction = [sum(column) % n for column in zip(*state.corrections)]
+        correction = [sum(column) % n for column in zip(*state.corrections, strict=True)]
         plaintexts = WORKERS.decrypt(
             self.private_key, paillier_math.add_plain(n, total, correction)
         )
@@ -421,14 +444,3 @@ class PaillierChainFedAvg(BoundedFedAvg):
                 f"only {count} client(s) in the {where}, min-clients is {self.min_clients}: "
                 "the partial sum is never decrypted"
             )
-
-    @staticmethod
-    def _apply(state: SecureRoundState, mean_delta: np.ndarray) -> ArrayRecord:
-        """Global weights plus the weighted mean update, in the original shapes."""
-        arrays = state.arrays.to_numpy_ndarrays()
-        updated, start = [], 0
-        for a in arrays:
-            part = mean_delta[start : start + a.size].reshape(a.shape)
-            updated.append((a.astype(np.float64) + part).astype(a.dtype))
-            start += a.size
-        return ArrayRecord(updated)

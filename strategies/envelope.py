@@ -62,7 +62,8 @@ def associated_data(
     roster_digest: bytes,
     sender: bytes,
 ) -> bytes:
-    """What an envelope is bound to: run, round, step, recipient, sender, Paillier key and roster."""
+    """What an envelope is bound to: run, round, step, recipient, sender, Paillier key and
+    roster."""
     return b"|".join(
         [
             b"fl-spam/tree/v2",
@@ -120,7 +121,8 @@ def open_envelope(envelope: bytes, private_key: bytes, aad: bytes, sender: bytes
     """
     if len(envelope) < HEADER_BYTES + TAG_BYTES:
         raise EnvelopeError(
-            f"Envelope truncated: {len(envelope)} bytes, expected at least {HEADER_BYTES + TAG_BYTES}"
+            f"Envelope truncated: {len(envelope)} bytes, "
+            f"expected at least {HEADER_BYTES + TAG_BYTES}"
         )
     if envelope[:1] != VERSION:
         raise EnvelopeError(

@@ -48,7 +48,8 @@ def _chain_key_statement(run_id: int | str, member: str, chain_key: bytes) -> by
 
 @dataclass(frozen=True)
 class MemberIdentity:
-    """This node's name in the federation, its identity key, and every member's pinned public key."""
+    """This node's name in the federation, its identity key, and every member's pinned
+    public key."""
 
     member: str
     signing_key: Ed25519PrivateKey
@@ -106,7 +107,8 @@ def public_bytes(key: Ed25519PrivateKey) -> bytes:
 
 
 def load_identity_key(path: Path) -> Ed25519PrivateKey:
-    """Read an identity key written by ``new_identity_key``; ``ValueError`` naming the file if malformed."""
+    """Read an identity key written by ``new_identity_key``; ``ValueError`` naming the file
+    if malformed."""
     data = read_private(Path(path), "identity key")
     try:
         return Ed25519PrivateKey.from_private_bytes(bytes.fromhex(data.decode().strip()))

@@ -84,7 +84,7 @@ def _signed_sum(
     total = [0] * count
     for other, seed in seeds:
         s = sign if my_id < other else -sign
-        total = [(a + s * v) for a, v in zip(total, expand(seed, n, count))]
+        total = [(a + s * v) for a, v in zip(total, expand(seed, n, count), strict=True)]
     return [v % n for v in total]
 
 
@@ -93,7 +93,7 @@ def mask(
 ) -> list[int]:
     """``M_i``: self mask plus the signed pairwise masks with every other roster member."""
     pairwise = _signed_sum(pair_seeds.items(), my_id, n, count, +1)
-    return [(b + p) % n for b, p in zip(expand(self_seed, n, count), pairwise)]
+    return [(b + p) % n for b, p in zip(expand(self_seed, n, count), pairwise, strict=True)]
 
 
 def correction(
@@ -106,4 +106,4 @@ def correction(
 ) -> list[int]:
     """``C_i``: removes this client's self mask and its pairwise masks with ``dropped``."""
     pairwise = _signed_sum(((d, pair_seeds[d]) for d in dropped), my_id, n, count, -1)
-    return [(p - b) % n for b, p in zip(expand(self_seed, n, count), pairwise)]
+    return [(p - b) % n for b, p in zip(expand(self_seed, n, count), pairwise, strict=True)]

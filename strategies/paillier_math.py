@@ -50,7 +50,7 @@ def add(n: int, left: Sequence[int], right: Sequence[int]) -> list[int]:
     if len(left) != len(right):
         raise CiphertextError(f"Expected {len(left)} ciphertexts to add, got {len(right)}")
     n_sq = gmpy2.mpz(n) * n
-    return [int(gmpy2.f_mod(gmpy2.mpz(a) * b, n_sq)) for a, b in zip(left, right)]
+    return [int(gmpy2.f_mod(gmpy2.mpz(a) * b, n_sq)) for a, b in zip(left, right, strict=True)]
 
 
 def add_plain(n: int, ciphertexts: Sequence[int], values: Sequence[int]) -> list[int]:
@@ -66,7 +66,7 @@ def add_plain(n: int, ciphertexts: Sequence[int], values: Sequence[int]) -> list
     n_sq = n_mpz * n_mpz
     return [
         int(gmpy2.f_mod(gmpy2.mpz(c) * (1 + gmpy2.f_mod(v, n_mpz) * n_mpz), n_sq))
-        for c, v in zip(ciphertexts, values)
+        for c, v in zip(ciphertexts, values, strict=True)
     ]
 
 
@@ -135,7 +135,8 @@ def values_to_bytes(n: int, values: Sequence[int]) -> bytes:
 
 
 def values_from_bytes(n: int, data: bytes, count: int, source: str) -> list[int]:
-    """Inverse of ``values_to_bytes``; ``CiphertextError`` if the size is off or a value is ``>= n``."""
+    """Inverse of ``values_to_bytes``; ``CiphertextError`` if the size is off or a value
+    is ``>= n``."""
     width = (n.bit_length() + 7) // 8
     if len(data) != width * count:
         raise CiphertextError(
@@ -161,4 +162,4 @@ def encrypt_many(
         obfuscators = [random_obfuscator(n) for _ in plaintexts]
     if len(obfuscators) != len(plaintexts):
         raise ValueError(f"Expected {len(plaintexts)} obfuscators, got {len(obfuscators)}")
-    return [encrypt(n, m, r) for m, r in zip(plaintexts, obfuscators)]
+    return [encrypt(n, m, r) for m, r in zip(plaintexts, obfuscators, strict=True)]

@@ -113,7 +113,8 @@ class PaillierWorkers:
                 pending.append(pool.submit(_obfuscator_batch, n, min(BATCH, count - start)))
 
     def stats(self) -> dict[str, float]:
-        """Obfuscators handed out ready and waited for, and the share ready (off the critical path)."""
+        """Obfuscators handed out ready and waited for, and the share ready (off the
+        critical path)."""
         total = self.ready + self.waited
         return {
             "ready": self.ready,

@@ -140,7 +140,8 @@ def noise_multiplier_for(target_epsilon: float, rounds: int, delta: float) -> fl
         raise ValueError(f"Expected target-epsilon > 0, got {target_epsilon}")
     if epsilon_after(MAX_NOISE_MULTIPLIER, rounds, delta) > target_epsilon:
         raise ValueError(
-            f"target-epsilon {target_epsilon} over {rounds} rounds needs a noise multiplier > {MAX_NOISE_MULTIPLIER}"
+            f"target-epsilon {target_epsilon} over {rounds} rounds needs a noise multiplier "
+            f"> {MAX_NOISE_MULTIPLIER}"
         )
     low, high = 0.0, MAX_NOISE_MULTIPLIER
     while high - low > 1e-3 * high:

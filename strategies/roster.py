@@ -68,7 +68,8 @@ class Roster:
         )
 
     def to_bytes(self) -> bytes:
-        """Per member, sorted by node id: id (8), chain key (32), name and signature (length-prefixed)."""
+        """Per member, sorted by node id: id (8), chain key (32), name and signature
+        (length-prefixed)."""
         out = []
         for i, k in self.keys.items():
             name, sig = self.names.get(i, "").encode(), self.signatures.get(i, b"")

@@ -24,7 +24,7 @@ fake. The rules that keep "one contribution, one total" true:
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from itertools import count
 
@@ -84,7 +84,8 @@ class TreeResult:
 
 
 def levels(order: list[int], fanin: int) -> list[list[int]]:
-    """The tree's levels, root first: level ``d`` holds positions ``[(k^d-1)/(k-1), (k^(d+1)-1)/(k-1))``."""
+    """The tree's levels, root first: level ``d`` holds positions
+    ``[(k^d-1)/(k-1), (k^(d+1)-1)/(k-1))``."""
     if fanin < 1:
         raise ValueError(f"fan-in {fanin}: expected >= 1")
     out, start, width = [], 0, 1
@@ -95,7 +96,8 @@ def levels(order: list[int], fanin: int) -> list[list[int]]:
 
 
 def depth(clients: int, fanin: int) -> int:
-    """Sequential messages of a round without dropouts: training, each level, and unmask with the root."""
+    """Sequential messages of a round without dropouts: training, each level, and unmask
+    with the root."""
     return len(levels(list(range(clients)), fanin)) + 1
 
 
@@ -180,7 +182,8 @@ def _require_enough(
     upper: list[list[int]],
     min_clients: int,
 ) -> None:
-    """Contributors already sealed upwards plus the nodes not yet asked: at least ``min_clients``."""
+    """Contributors already sealed upwards plus the nodes not yet asked: at least
+    ``min_clients``."""
     sealed = [s for waiting in inbox.values() for s in waiting] + [s for s, _ in orphans]
     left = sum(len(s.contributors) for s in sealed) + sum(len(level) for level in upper)
     if left < min_clients:
@@ -191,15 +194,19 @@ def _require_enough(
 
 
 def _reseal(
-    orphans: list[tuple[Sealed, int]], send_level: SendLevel, steps, inbox: dict[int, list[Sealed]]
+    orphans: list[tuple[Sealed, int]],
+    send_level: SendLevel,
+    steps: Iterator[int],
+    inbox: dict[int, list[Sealed]],
 ) -> None:
-    """Each holder of a sum sealed for a dropped node re-seals it for that node's parent, in parallel."""
+    """Each holder of a sum sealed for a dropped node re-seals it for that node's parent,
+    in parallel."""
     requests = [
         HopRequest(sealed.holder, RESEAL, (), next(steps), new_parent)
         for sealed, new_parent in orphans
     ]
     outcomes = send_level(requests)
-    for (sealed, new_parent), request in zip(orphans, requests):
+    for (sealed, new_parent), request in zip(orphans, requests, strict=True):
         outcome = outcomes.get(request.node, HopOutcome(ok=False))
         if not outcome.ok or outcome.contributors != sealed.contributors:
             raise RoundAbortedError(

@@ -7,6 +7,15 @@ down once. The content of every message is one ``ConfigRecord`` under
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import TypeVar
+
+from flwr.app import ArrayRecord, ConfigRecord, RecordDict
+
+from .errors import ProtocolError
+
+T = TypeVar("T", int, float, bytes, str)
+
 # Message types: the ClientApp registers @app.train() and @app.train("chain"),
 # @app.train("unmask").
 TRAIN = "train"
@@ -56,3 +65,79 @@ NODE_PRECOMPUTE_MB = "precompute-mb"
 # The node's own data: when set, the run must name the same (a server cannot point it elsewhere).
 NODE_CORPUS = "corpus"
 NODE_DATA_PATH = "data-path"
+
+
+# ------------------------------------------------------------------ typed reads
+# Every value in a record another party sent is read through these: a value of the
+# wrong kind is a ProtocolError naming the field, never a conversion that happens to
+# work (``bytes(5)`` is five zero bytes, ``int(True)`` is 1).
+_MISSING = object()
+
+
+def _value(fields: Mapping[str, object], key: str, default: object) -> object:
+    value = fields.get(key, default)
+    if value is _MISSING:
+        raise ProtocolError(f"field {key!r} is missing")
+    return value
+
+
+def _wrong(key: str, expected: str, value: object) -> ProtocolError:
+    return ProtocolError(f"field {key!r}: expected {expected}, got {type(value).__name__}")
+
+
+def read_int(fields: Mapping[str, object], key: str, default: int | object = _MISSING) -> int:
+    """``fields[key]`` as an int (a bool is not one); ``default`` when absent, if given."""
+    value = _value(fields, key, default)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise _wrong(key, "an integer", value)
+    return value
+
+
+def read_float(fields: Mapping[str, object], key: str, default: float | object = _MISSING) -> float:
+    """``fields[key]`` as a float (an int is accepted, a bool is not)."""
+    value = _value(fields, key, default)
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise _wrong(key, "a number", value)
+    return float(value)
+
+
+def read_bytes(fields: Mapping[str, object], key: str, default: bytes | object = _MISSING) -> bytes:
+    """``fields[key]`` as bytes."""
+    value = _value(fields, key, default)
+    if not isinstance(value, bytes):
+        raise _wrong(key, "bytes", value)
+    return value
+
+
+def read_str(fields: Mapping[str, object], key: str, default: str | object = _MISSING) -> str:
+    """``fields[key]`` as a str."""
+    value = _value(fields, key, default)
+    if not isinstance(value, str):
+        raise _wrong(key, "a string", value)
+    return value
+
+
+def read_list(fields: Mapping[str, object], key: str, kind: type[T]) -> list[T]:
+    """``fields[key]`` as a list of ``kind`` (absent: empty)."""
+    value = fields.get(key, [])
+    if not isinstance(value, list) or not all(
+        isinstance(v, kind) and not isinstance(v, bool) for v in value
+    ):
+        raise _wrong(key, f"a list of {kind.__name__}", value)
+    return value
+
+
+def config_record(content: RecordDict, key: str) -> ConfigRecord:
+    """The ``ConfigRecord`` under ``key`` of a message's content."""
+    record = content.get(key)
+    if not isinstance(record, ConfigRecord):
+        raise ProtocolError(f"record {key!r}: expected a config record")
+    return record
+
+
+def array_record(content: RecordDict, key: str) -> ArrayRecord:
+    """The ``ArrayRecord`` under ``key`` of a message's content."""
+    record = content.get(key)
+    if not isinstance(record, ArrayRecord):
+        raise ProtocolError(f"record {key!r}: expected an array record")
+    return record

@@ -27,19 +27,18 @@ def test_a_model_is_trained_on_once_per_run():
     check_training_request(ledger, 2, [WEIGHTS[0] + 1e-9], CONFIG)  # another model is fine
 
 
-@pytest.mark.parametrize(
-    "weights, config",
-    [
-        ([-WEIGHTS[0]], CONFIG),  # -0.0 for 0.0
-        (WEIGHTS, {**CONFIG, "lr": "0.01"}),  # the same settings, spelt otherwise
-        (WEIGHTS, {**CONFIG, "batch-size": 500.0}),
-    ],
-)
-def test_the_same_model_in_disguise_is_the_same_model(weights, config):
+def test_the_same_model_in_disguise_is_the_same_model():
     ledger = RunLedger()
     ledger.models.append(check_training_request(ledger, 1, WEIGHTS, CONFIG))
     with pytest.raises(ProtocolError, match="already trained on this model"):
-        check_training_request(ledger, 2, weights, config)
+        check_training_request(ledger, 2, [-WEIGHTS[0]], CONFIG)  # -0.0 for 0.0
+
+
+@pytest.mark.parametrize("key, value", [("lr", "0.01"), ("batch-size", 500.0), ("lr", True)])
+def test_a_setting_of_the_wrong_kind_is_refused_not_converted(key, value):
+    """``"0.01"`` for 0.01 or ``500.0`` for 500 would be the same model spelt otherwise."""
+    with pytest.raises(ProtocolError, match=repr(key)):
+        check_training_request(RunLedger(), 1, WEIGHTS, {**CONFIG, key: value})
 
 
 def test_the_true_round_only_increases_so_no_rounds_shuffle_is_replayed():

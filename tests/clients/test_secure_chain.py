@@ -1,4 +1,5 @@
-"""The client side of a secure round without Flower: contribute, add once, unmask once, and refuse."""
+"""The client side of a secure round without Flower: contribute, add once, unmask once,
+and refuse."""
 
 import numpy as np
 import pytest
@@ -80,7 +81,7 @@ class Clients:
             correct(self.state[i], self.round, self.roster.to_bytes(), survivors, self.me[i])
             for i in survivors
         ]
-        fix = [sum(col) % PUB.n for col in zip(*corrections)]
+        fix = [sum(col) % PUB.n for col in zip(*corrections, strict=True)]
         return decode(
             [PRIV.raw_decrypt(c) for c in paillier_math.add_plain(PUB.n, total, fix)],
             len(survivors),
@@ -398,7 +399,9 @@ def test_corrections_sent_before_the_total_leave_a_colluding_roots_inputs_noise(
     own_term = [
         -v * masking for v in secure_chain.masks.expand(seed, PUB.n, len(opened))
     ]  # 3 > 1: 3 took it off
-    plaintexts = [(PRIV.raw_decrypt(x) + f - t) % PUB.n for x, f, t in zip(opened, fix, own_term)]
+    plaintexts = [
+        (PRIV.raw_decrypt(x) + f - t) % PUB.n for x, f, t in zip(opened, fix, own_term, strict=True)
+    ]
     if masking:
         with pytest.raises(AggregateCheckError):
             decode(plaintexts, 1, PARAMS)

@@ -191,6 +191,8 @@ def test_bisecting_max_examples_finds_the_count_when_clients_refuse_on_their_dat
 def test_a_chain_request_whose_envelopes_steps_and_senders_disagree_is_refused():
     from types import SimpleNamespace
 
+    from flwr.app import ConfigRecord
+
     from fl_app.client_app import _hop
     from strategies import wire
     from strategies.errors import ProtocolError
@@ -206,4 +208,4 @@ def test_a_chain_request_whose_envelopes_steps_and_senders_disagree_is_refused()
         wire.NEXT: 0,
     }
     with pytest.raises(ProtocolError, match="2 envelopes with 2 steps and 1 senders"):
-        _hop(SimpleNamespace(content={wire.RECORD: fields}))
+        _hop(SimpleNamespace(content={wire.RECORD: ConfigRecord(fields)}))

@@ -190,14 +190,19 @@ def test_the_round_loss_and_clipped_count_come_out_of_the_sum_only(corpus):
         c.fit([initial(corpus)], {**TRAIN, "server-round": 1}) for c in clients
     ]  # round 1's shuffle
     sizes = [len(c.train) for c in clients]
-    expected_loss = sum(n * f[2]["train_loss"] for n, f in zip(sizes, fits)) / sum(sizes)
+    expected_loss = sum(n * f[2]["train_loss"] for n, f in zip(sizes, fits, strict=True)) / sum(
+        sizes
+    )
     expected_clipped = sum(int((np.abs(f[0][0]) > 1e-3).sum()) for f in fits)
     metrics = grid.result.train_metrics_clientapp[1]
     resolution = LOSS_BOUND / (2 * strategy.codec.q_max)  # a loss slot's step; coarse at this clip
     assert metrics["train_loss"] == pytest.approx(expected_loss, abs=resolution)
     assert metrics["clipped"] == expected_clipped > 0
     deltas = [np.clip(f[0][0], -1e-3, 1e-3) for f in fits]
-    assert np.abs(weights - sum(n * d for n, d in zip(sizes, deltas)) / sum(sizes)).max() <= BOUND
+    assert (
+        np.abs(weights - sum(n * d for n, d in zip(sizes, deltas, strict=True)) / sum(sizes)).max()
+        <= BOUND
+    )
     for msg in grid.received:  # no per-client value in any reply
         assert "metrics" not in msg.content and "arrays" not in msg.content
 
@@ -445,3 +450,16 @@ def test_every_message_carries_a_ttl_equal_to_its_wait(corpus):
     strategy = secure(3, chain_timeout=42.0)
     _, grid = run(strategy, corpus, 3)
     assert {m.metadata.ttl for m in grid.sent} == {42.0}
+
+
+def test_a_training_reply_with_a_field_of_the_wrong_kind_drops_that_node_not_the_round(corpus):
+    seen = {}
+
+    def member_as_number(ins, rep):
+        if ins.metadata.message_type == "train" and "node" not in seen and not rep.has_error():
+            seen["node"] = ins.metadata.dst_node_id
+            rep.content[wire.RECORD][wire.MEMBER] = 7  # str(7) would pass as a name
+        return rep
+
+    weights, _ = run(secure(3), corpus, 3, intercept=member_as_number)
+    assert np.abs(weights - survivors_plain(corpus, 3, {seen["node"]})).max() <= BOUND
