@@ -9,16 +9,16 @@ where the model came from (corpus, split, run, metrics).
 from __future__ import annotations
 
 import json
-import os
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 
 from data.loaders import TOKENIZER, tokenize
 from data.vocabulary import UNKNOWN, Vocabulary
+from storage.atomic_write import write_atomically
 
 from .model import SpamModel
 
@@ -45,9 +45,8 @@ class SavedModel:
 
 
 def save_model(path: Path, saved: SavedModel) -> Path:
-    """Write ``saved`` to ``path`` (atomically: a crash leaves the old file or none)."""
+    """Write ``saved`` to ``path`` (``write_atomically``: a crash leaves the old file or none)."""
     path = Path(path).expanduser()
-    path.parent.mkdir(parents=True, exist_ok=True)
     header = {
         "format": FORMAT,
         "version": VERSION,
@@ -57,17 +56,16 @@ def save_model(path: Path, saved: SavedModel) -> Path:
         "vocabulary_fingerprint": saved.vocabulary.fingerprint(),
         **saved.about,
     }
-    tmp = path.with_name(f".{path.name}.tmp")
-    with tmp.open("wb") as f:
+
+    def write(file: BinaryIO) -> None:
         np.savez_compressed(
-            f,
+            file,
             header=np.array(json.dumps(header)),
             weights=saved.model.weights,
             words=np.array(saved.vocabulary.words[1:], dtype=str),
         )
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+
+    write_atomically(path, write)
     return path
 
 

@@ -9,6 +9,8 @@ import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
+from storage.atomic_write import replace_durably, write_atomically
+
 # Metsis, Androutsopoulos & Paliouras (2006), "Spam Filtering with Naive Bayes -
 # Which Naive Bayes?", CEAS. The preprocessed archives' public home:
 ENRON_BASE_URL = "https://www2.aueb.gr/users/ion/data/enron-spam/preprocessed"
@@ -53,11 +55,8 @@ def read_manifest(path: Path) -> dict[str, str]:
 
 
 def _write_manifest(path: Path, digests: dict[str, str]) -> None:
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(
-        "".join(f"{d}  {name}\n" for name, d in sorted(digests.items())), encoding="utf-8"
-    )
-    os.replace(tmp, path)
+    lines = "".join(f"{d}  {name}\n" for name, d in sorted(digests.items()))
+    write_atomically(path, lines.encode("utf-8"))
 
 
 def sha256_of(path: Path) -> str:
@@ -70,7 +69,7 @@ def sha256_of(path: Path) -> str:
 
 
 def _fetch(url: str, target: Path, timeout: float, progress: Callable[[int], None] | None) -> str:
-    """Stream ``url`` into ``target``; return its SHA-256."""
+    """Stream ``url`` into ``target``; return its SHA-256 (``replace_durably`` fsyncs it)."""
     digest = hashlib.sha256()
     with urllib.request.urlopen(url, timeout=timeout) as response, target.open("wb") as out:
         while chunk := response.read(CHUNK):
@@ -78,8 +77,6 @@ def _fetch(url: str, target: Path, timeout: float, progress: Callable[[int], Non
             out.write(chunk)
             if progress:
                 progress(len(chunk))
-        out.flush()
-        os.fsync(out.fileno())
     return digest.hexdigest()
 
 
@@ -152,7 +149,7 @@ def download_enron(
                 f"{name}: SHA-256 mismatch, expected {expected} but got {actual}; "
                 "the file was deleted, nothing was cached."
             )
-        os.replace(partial, target)
+        replace_durably(partial, target)
         recorded[name] = actual
         _write_manifest(manifest_path, recorded)
         results.append((target, actual, "verified" if expected else "recorded"))

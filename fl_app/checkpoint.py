@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-import io
 import json
-import os
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, BinaryIO
 
 import numpy as np
+
+from storage.atomic_write import write_atomically
 
 CHECKPOINT_FILE = "checkpoint.npz"
 FORMAT_VERSION = 1
@@ -31,9 +32,7 @@ class Checkpoint:
 
 
 def save_checkpoint(directory: Path, checkpoint: Checkpoint) -> Path:
-    """Write ``checkpoint.npz`` in ``directory``: write a temporary file, fsync, rename."""
-    directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
+    """Write ``checkpoint.npz`` in ``directory`` (created if missing) with ``write_atomically``."""
     meta = {
         "format": FORMAT_VERSION,
         "server_round": checkpoint.server_round,
@@ -42,24 +41,18 @@ def save_checkpoint(directory: Path, checkpoint: Checkpoint) -> Path:
         "history": checkpoint.history,
         "num_arrays": len(checkpoint.arrays),
     }
-    buffer = io.BytesIO()
-    np.savez(
-        buffer,
-        meta=np.array(json.dumps(meta)),
+    # Any: typed as arrays, **members would be checked against the stubs' keyword
+    # allow_pickle: bool (NumPy >= 2.1), which is not passed since NumPy 1.26 lacks it.
+    members: dict[str, Any] = {
+        "meta": np.array(json.dumps(meta)),
         **{f"array_{i}": a for i, a in enumerate(checkpoint.arrays)},
-    )
-    target = directory / CHECKPOINT_FILE
-    tmp = directory / f".{CHECKPOINT_FILE}.tmp"
-    with tmp.open("wb") as f:
-        f.write(buffer.getvalue())
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, target)
-    dir_fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)  # make the rename itself durable
-    finally:
-        os.close(dir_fd)
+    }
+
+    def write(file: BinaryIO) -> None:
+        np.savez(file, **members)
+
+    target = Path(directory) / CHECKPOINT_FILE
+    write_atomically(target, write)
     return target
 
 
@@ -96,8 +89,9 @@ def load_checkpoint(directory: Path, vocabulary_fingerprint: str) -> Checkpoint:
         )
     if meta["vocabulary_fingerprint"] != vocabulary_fingerprint:
         raise CheckpointError(
-            f"{path}: written for another vocabulary (fingerprint {meta['vocabulary_fingerprint'][:12]}..., "
-            f"this corpus has {vocabulary_fingerprint[:12]}...); its weights would mean other words."
+            f"{path}: written for another vocabulary (fingerprint "
+            f"{meta['vocabulary_fingerprint'][:12]}..., this corpus has "
+            f"{vocabulary_fingerprint[:12]}...); its weights would mean other words."
         )
     return Checkpoint(
         int(meta["server_round"]),

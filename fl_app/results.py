@@ -1,27 +1,20 @@
-"""Results of a run: ``results/<run-id>.json`` and a PNG beside it (figures per round, ROC curve)."""
+"""Results of a run: ``results/<run-id>.json`` and a PNG beside it (figures per round, ROC)."""
 
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from clients.spam_metrics import TARGET_FPR, roc_curve
+from storage.atomic_write import write_atomically
 
 
 def write_json(path: Path, payload: dict[str, Any]) -> Path:
-    """Write ``payload`` atomically (write, fsync, rename) so a crash leaves no half file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    with tmp.open("w", encoding="utf-8") as f:
-        json.dump(payload, f, indent=2)
-        f.write("\n")
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    """Write ``payload`` with ``write_atomically``, so a crash leaves no half file."""
+    write_atomically(path, (json.dumps(payload, indent=2) + "\n").encode("utf-8"))
     return path
 
 

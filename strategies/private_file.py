@@ -1,29 +1,16 @@
-"""Files that hold a private key: created 0600 before a byte is written, refused if others can read them."""
+"""Private-key files: created 0600 before a byte is written, refused if others can read them."""
 
 from __future__ import annotations
 
-import os
 import stat
 from pathlib import Path
 
+from storage.atomic_write import write_atomically
+
 
 def write_private(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` atomically (write, fsync, rename, fsync the folder), mode 0600."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.unlink(missing_ok=True)
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-    folder = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(folder)
-    finally:
-        os.close(folder)
+    """Write ``data`` to ``path`` with ``write_atomically``, mode 0600 from its creation."""
+    write_atomically(path, data, mode=0o600)
 
 
 def read_private(path: Path, what: str) -> bytes:

@@ -1,0 +1,1 @@
+"""Storage primitives shared by every layer; imports only the standard library."""
