@@ -297,8 +297,8 @@ def _train_secure(
     ledger: RunLedger,
 ) -> Message:
     """Encrypt the update into ``context.state``; the reply carries the chain key only."""
-    record = wire.config_record(msg.content, wire.PAILLIER_RECORD)
-    config = dict(wire.config_record(msg.content, "config"))
+    record = wire.read_record(msg.content, wire.PAILLIER_RECORD, ConfigRecord)
+    config = dict(wire.read_record(msg.content, "config", ConfigRecord))
     params = CodecParams.from_config(dict(record))
     policy = _policy(context)
     noise, noise_clients = None, 0
@@ -358,7 +358,7 @@ def _precompute(msg: Message, context: Context) -> None:
     """Start this round's obfuscators in the worker pool, so they are computed while the
     client trains (the next round's start once this one's are used), within the memory
     bound of node-config ``precompute-mb``."""
-    record = wire.config_record(msg.content, wire.PAILLIER_RECORD)
+    record = wire.read_record(msg.content, wire.PAILLIER_RECORD, ConfigRecord)
     try:
         n = public_key_from_n(
             n_from_bytes(wire.read_bytes(record, wire.N)), _policy(context).insecure_demo_key
@@ -382,7 +382,7 @@ def _client(client_for: ClientFactory, context: Context) -> SpamClient:
 
 
 def _hop(msg: Message) -> Hop:
-    fields = wire.config_record(msg.content, wire.RECORD)
+    fields = wire.read_record(msg.content, wire.RECORD, ConfigRecord)
     envelopes = wire.read_list(fields, wire.ENVELOPES, bytes)
     steps = wire.read_list(fields, wire.IN_STEPS, int)
     senders = wire.read_list(fields, wire.SENDERS, int)
@@ -406,7 +406,7 @@ def chain(msg: Message, context: Context) -> Message:
     hop = _hop(msg)
     state = load_round_state(context, hop.server_round)
     me = _identity(context)
-    action = str(wire.config_record(msg.content, wire.RECORD)[wire.ACTION])
+    action = wire.read_str(wire.read_record(msg.content, wire.RECORD, ConfigRecord), wire.ACTION)
     if action == wire.ADD:
         sealed, contributors = add(state, hop, me)
     elif action == wire.RESEAL:
@@ -426,7 +426,7 @@ def chain(msg: Message, context: Context) -> Message:
 
 def unmask(msg: Message, context: Context) -> Message:
     """This client's correction for the survivor set the server names."""
-    fields = wire.config_record(msg.content, wire.RECORD)
+    fields = wire.read_record(msg.content, wire.RECORD, ConfigRecord)
     server_round = wire.read_int(fields, wire.ROUND)
     state = load_round_state(context, server_round)
     survivors = ids_from_bytes(wire.read_bytes(fields, wire.SURVIVORS), "survivors")
@@ -450,8 +450,8 @@ def build_client_app(client_for: ClientFactory = spam_client) -> ClientApp:
     def train(msg: Message, context: Context) -> Message:
         """Train on the local shard; reply with new weights, or (secure round) only a chain key."""
         client = _client(client_for, context)
-        parameters = wire.array_record(msg.content, "arrays").to_numpy_ndarrays()
-        config = dict(wire.config_record(msg.content, "config"))
+        parameters = wire.read_record(msg.content, "arrays", ArrayRecord).to_numpy_ndarrays()
+        config = dict(wire.read_record(msg.content, "config", ConfigRecord))
         ledger = _ledger(context)
         digest = check_training_request(
             ledger, wire.read_int(config, "server-round", 0), parameters, config
@@ -487,9 +487,9 @@ def build_client_app(client_for: ClientFactory = spam_client) -> ClientApp:
         if _policy(context).distrusts_server:
             raise ProtocolError("this node does not report per-client evaluation metrics")
         client = _client(client_for, context)
-        parameters = wire.array_record(msg.content, "arrays").to_numpy_ndarrays()
+        parameters = wire.read_record(msg.content, "arrays", ArrayRecord).to_numpy_ndarrays()
         loss, num_examples, metrics = client.evaluate(
-            parameters, dict(wire.config_record(msg.content, "config"))
+            parameters, dict(wire.read_record(msg.content, "config", ConfigRecord))
         )
         content = RecordDict(
             {"metrics": MetricRecord({"num-examples": num_examples, "loss": loss, **metrics})}

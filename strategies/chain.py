@@ -250,7 +250,7 @@ class PaillierChainFedAvg(BoundedFedAvg):
                 log(WARNING, "\t> node %d dropped at training (code %d)", node, msg.error.code)
                 continue
             try:
-                record = wire.config_record(msg.content, wire.RECORD)
+                record = wire.read_record(msg.content, wire.RECORD, ConfigRecord)
                 key = wire.read_bytes(record, wire.CHAIN_KEY)
                 name = wire.read_str(record, wire.MEMBER, "")
                 signature = wire.read_bytes(record, wire.SIGNATURE, b"")
@@ -332,7 +332,7 @@ class PaillierChainFedAvg(BoundedFedAvg):
         if reply.has_error():
             return HopOutcome(ok=False, code=int(reply.error.code))
         try:
-            record = wire.config_record(reply.content, wire.RECORD)
+            record = wire.read_record(reply.content, wire.RECORD, ConfigRecord)
             sealed = wire.read_bytes(record, field_name)
             contributors = ids_from_bytes(
                 wire.read_bytes(record, wire.CONTRIBUTORS), "contributors"
@@ -408,7 +408,7 @@ class PaillierChainFedAvg(BoundedFedAvg):
                 )
             try:
                 data = wire.read_bytes(
-                    wire.config_record(reply.content, wire.RECORD), wire.CORRECTION
+                    wire.read_record(reply.content, wire.RECORD, ConfigRecord), wire.CORRECTION
                 )
             except ProtocolError as exc:
                 raise RoundAbortedError(f"survivor {node} sent no correction: {exc}") from exc

@@ -15,6 +15,7 @@ from flwr.app import ArrayRecord, ConfigRecord, RecordDict
 from .errors import ProtocolError
 
 T = TypeVar("T", int, float, bytes, str)
+R = TypeVar("R", ConfigRecord, ArrayRecord)
 
 # Message types: the ClientApp registers @app.train() and @app.train("chain"),
 # @app.train("unmask").
@@ -127,17 +128,10 @@ def read_list(fields: Mapping[str, object], key: str, kind: type[T]) -> list[T]:
     return value
 
 
-def config_record(content: RecordDict, key: str) -> ConfigRecord:
-    """The ``ConfigRecord`` under ``key`` of a message's content."""
+def read_record(content: RecordDict, key: str, kind: type[R]) -> R:
+    """The record of type ``kind`` (``ConfigRecord``, ``ArrayRecord``) under ``key`` of a
+    message's content."""
     record = content.get(key)
-    if not isinstance(record, ConfigRecord):
-        raise ProtocolError(f"record {key!r}: expected a config record")
-    return record
-
-
-def array_record(content: RecordDict, key: str) -> ArrayRecord:
-    """The ``ArrayRecord`` under ``key`` of a message's content."""
-    record = content.get(key)
-    if not isinstance(record, ArrayRecord):
-        raise ProtocolError(f"record {key!r}: expected an array record")
+    if not isinstance(record, kind):
+        raise ProtocolError(f"record {key!r}: expected a {kind.__name__}")
     return record

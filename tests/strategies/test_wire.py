@@ -40,8 +40,8 @@ def test_values_of_the_right_kind_and_defaults_are_read_as_they_are():
 def test_a_record_of_the_wrong_kind_is_refused():
     content = RecordDict({"arrays": ConfigRecord({"a": 1}), "config": ArrayRecord([])})
     with pytest.raises(ProtocolError, match="'arrays'"):
-        wire.array_record(content, "arrays")
+        wire.read_record(content, "arrays", ArrayRecord)
     with pytest.raises(ProtocolError, match="'config'"):
-        wire.config_record(content, "config")
+        wire.read_record(content, "config", ConfigRecord)
     with pytest.raises(ProtocolError, match="'absent'"):
-        wire.config_record(content, "absent")
+        wire.read_record(content, "absent", ConfigRecord)
