@@ -67,7 +67,8 @@ class SpamMetrics:
     def line(self) -> str:
         """One log line: every figure, accuracy beside the majority baseline."""
         return (
-            f"accuracy {100 * self.accuracy:.2f}% (majority baseline {100 * self.majority_accuracy:.2f}%), "
+            f"accuracy {100 * self.accuracy:.2f}% "
+            f"(majority baseline {100 * self.majority_accuracy:.2f}%), "
             f"precision {100 * self.precision:.2f}%, recall {100 * self.recall:.2f}%, "
             f"F1 {100 * self.f1:.2f}%, FPR {100 * self.fpr:.2f}%, AUC {self.auc:.4f}, "
             f"recall at 1% FPR {100 * self.recall_at_fpr_1pct:.2f}%"
@@ -148,9 +149,9 @@ def slice_report(scores: np.ndarray, labels: np.ndarray) -> dict[str, int | list
 
 def from_reports(reports: list[dict]) -> SpamMetrics:
     """The figures of the union of the slices behind ``reports`` (``slice_report``'s)."""
-    counts = [sum(int(r[k]) for r in reports) for k in ("tp", "fp", "tn", "fn")]
-    hists = [
+    tp, fp, tn, fn = (sum(int(r[k]) for r in reports) for k in ("tp", "fp", "tn", "fn"))
+    spam_hist, ham_hist = (
         np.sum([np.asarray(r[k], dtype=np.int64) for r in reports], axis=0)
         for k in ("spam-hist", "ham-hist")
-    ]
-    return from_counts(*counts, *hists)
+    )
+    return from_counts(tp, fp, tn, fn, spam_hist, ham_hist)

@@ -48,12 +48,8 @@ _BOUNDARY_LINE = re.compile(rb"^--([!-~]+?)(?:--)?[ \t]*\r?$", re.MULTILINE)
 _TAG = re.compile(r"<[^>]*>")
 
 
-def _decode_bytes(data: bytes, charset: str | None, strict: bool = False) -> str | None:
-    """``data`` as text: the declared charset, then UTF-8, then windows-1252, then latin-1.
-
-    With ``strict``, only the declared charset and UTF-8 are tried and None
-    means neither fits.
-    """
+def _decode_first(data: bytes, charset: str | None, fallbacks: tuple[str, ...]) -> str | None:
+    """``data`` in the declared charset, else the first of ``fallbacks`` that fits (or None)."""
     candidates: list[str] = []
     if charset:
         try:
@@ -61,13 +57,23 @@ def _decode_bytes(data: bytes, charset: str | None, strict: bool = False) -> str
             candidates.append(_CHARSET_SUPERSETS.get(name, name))
         except LookupError:
             pass  # an unknown charset: fall back below
-    candidates += _FALLBACK_CHARSETS[:1] if strict else _FALLBACK_CHARSETS
-    for candidate in candidates:
+    for candidate in (*candidates, *fallbacks):
         try:
             return data.decode(candidate)
         except UnicodeDecodeError:
             continue
-    return None if strict else data.decode(_LAST_RESORT_CHARSET)
+    return None
+
+
+def _decode_bytes(data: bytes, charset: str | None) -> str:
+    """``data`` as text: the declared charset, then UTF-8, then windows-1252, then latin-1."""
+    text = _decode_first(data, charset, _FALLBACK_CHARSETS)
+    return data.decode(_LAST_RESORT_CHARSET) if text is None else text
+
+
+def _decode_strict(data: bytes, charset: str | None) -> str | None:
+    """``data`` as text in the declared charset or UTF-8; None means neither fits."""
+    return _decode_first(data, charset, _FALLBACK_CHARSETS[:1])
 
 
 class _HTMLText(HTMLParser):
@@ -140,7 +146,7 @@ def _header_text(message: email.message.Message, name: str, charset: str | None)
     except UnicodeEncodeError:
         # The parser keeps undecodable bytes as surrogates and the header
         # object turns them into U+FFFD; decode them as the body is decoded.
-        return _decode_bytes(raw.encode("ascii", "surrogateescape"), charset) or ""
+        return _decode_bytes(raw.encode("ascii", "surrogateescape"), charset)
     try:
         return str(message[name] or "")
     except Exception:  # the email package's header parser has raised on odd input
@@ -170,9 +176,10 @@ def _leaf_text(part: email.message.Message, as_plain: bool = False) -> str:
         # Stray characters in base64 are usually harmless (trailing blanks),
         # but a part that is no base64 at all decodes to noise: keep the
         # part only if what came out is text in its own charset or UTF-8.
-        text = _decode_bytes(data, charset, strict=True)
-        if text is None:
+        strict_text = _decode_strict(data, charset)
+        if strict_text is None:
             raise ValueError(f"{kind} part is not valid base64")
+        text = strict_text
     else:
         text = _decode_bytes(data, charset)
     return html_text(text) if kind == "text/html" else text
@@ -187,6 +194,16 @@ def _recovered_multipart(part: email.message.Message) -> email.message.Message |
     header = b"Content-Type: " + part.get_content_type().encode() + b'; boundary="' + boundary
     recovered = email.message_from_bytes(header + b'"\n\n' + body, policy=email.policy.default)
     return recovered if recovered.is_multipart() else None
+
+
+def _subparts(part: email.message.Message) -> list[email.message.Message]:
+    """The parts directly inside multipart ``part``."""
+    payload = part.get_payload()
+    children = payload if isinstance(payload, list) else [payload]
+    parts = [child for child in children if isinstance(child, email.message.Message)]
+    if len(parts) != len(children):
+        raise TypeError(f"{part.get_content_type()} holds something other than MIME parts")
+    return parts
 
 
 def _part_texts(part: email.message.Message, problems: list[str]) -> list[str]:
@@ -205,7 +222,7 @@ def _part_texts(part: email.message.Message, problems: list[str]) -> list[str]:
             problems.append(f"{part.get_content_type()}: {exc}")
             return []
         return [text] if text.strip() else []
-    children = part.get_payload()
+    children = _subparts(part)
     if part.get_content_type() == "multipart/alternative":
         # The same text twice (plain and HTML): read it once, plain text first.
         ordered = [c for c in children if c.get_content_type() == "text/plain"]

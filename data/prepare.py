@@ -32,12 +32,12 @@ def prepare(corpus: Corpus, split: str = "stratified", seed: int = 0) -> Prepare
     ``split`` is ``"stratified"`` (seeded with ``seed``) or ``"book"``.
     """
     vocabulary = Vocabulary.build(corpus.spam + corpus.ham)
-    split = split_corpus(corpus, split, seed)
+    halves = split_corpus(corpus, split, seed)
     return PreparedData(
         corpus=corpus.label,
         synthetic=corpus.synthetic,
         vocabulary=vocabulary,
-        train=vocabulary.encode(split.train_emails, split.train_labels),
-        test=vocabulary.encode(split.test_emails, split.test_labels),
-        split_note=split.note,
+        train=vocabulary.encode(halves.train_emails, halves.train_labels),
+        test=vocabulary.encode(halves.test_emails, halves.test_labels),
+        split_note=halves.note,
     )

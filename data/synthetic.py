@@ -162,11 +162,11 @@ def synthetic_corpus(seed: int = 0, n_spam: int = DEFAULT_SPAM, n_ham: int = DEF
     # Label noise: swap a few e-mails between the classes.
     flip_spam = rng.random(n_spam) < LABEL_NOISE
     flip_ham = rng.random(n_ham) < LABEL_NOISE
-    new_spam = [e for e, f in zip(spam, flip_spam) if not f] + [
-        e for e, f in zip(ham, flip_ham) if f
+    new_spam = [e for e, f in zip(spam, flip_spam, strict=True) if not f] + [
+        e for e, f in zip(ham, flip_ham, strict=True) if f
     ]
-    new_ham = [e for e, f in zip(ham, flip_ham) if not f] + [
-        e for e, f in zip(spam, flip_spam) if f
+    new_ham = [e for e, f in zip(ham, flip_ham, strict=True) if not f] + [
+        e for e, f in zip(spam, flip_spam, strict=True) if f
     ]
     # Restore a deterministic mixed order so flipped e-mails are not all at the end.
     new_spam = [new_spam[i] for i in rng.permutation(len(new_spam))]
