@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
+from dataclasses import MISSING, dataclass, fields
+from typing import Any
 
 from clients.model import BOOK_RECIPE, DEFAULT_RECIPE, LOSSES, Recipe
 from data.loaders import CORPORA, DEFAULT_CORPUS
@@ -132,13 +133,16 @@ class RunConfig:
     def from_mapping(cls, values: Mapping[str, object]) -> RunConfig:
         """Parse a run-config (``context.run_config``); unknown keys are an error."""
         known = {f.name: f for f in fields(cls)}
-        kwargs: dict[str, object] = {}
+        # Each value is checked against, or converted to, its field's type below.
+        kwargs: dict[str, Any] = {}
         for key, value in values.items():
             name = key.replace("-", "_")
             if name not in known:
                 options = ", ".join(sorted(k.replace("_", "-") for k in known))
                 raise ValueError(f"Unknown run-config key {key!r}; known keys: {options}")
             default = known[name].default
+            if default is MISSING:  # every field has a default: its type is the key's type
+                raise TypeError(f"RunConfig.{name} has no default to take its type from")
             if isinstance(default, bool):
                 if not isinstance(value, bool):
                     raise ValueError(f"run-config {key} = {value!r}: expected true or false")
@@ -155,7 +159,7 @@ class RunConfig:
             name = key.replace("-", "_")
             if kwargs.get(name, known[name].default) == PRESETS["default"][key]:
                 kwargs[name] = value
-        return cls(**kwargs)  # type: ignore[arg-type]
+        return cls(**kwargs)
 
     @property
     def recipe(self) -> Recipe:

@@ -19,11 +19,9 @@ from urllib.parse import unquote, urlparse
 
 from .config import RunConfig
 
-PATH_KEYS = ("results_dir", "checkpoint_dir", "data_path", "key_file")
-
 
 def project_dir() -> Path | None:
-    """The local folder fl-spam was pip-installed from, if it was and still holds its pyproject.toml."""
+    """The local folder fl-spam was pip-installed from, if any and still holding pyproject.toml."""
     # A build's fl_spam.egg-info in the working folder may come first: take the installed one.
     texts = [d.read_text("direct_url.json") for d in distributions(name="fl-spam")]
     info = json.loads(next((t for t in texts if t), "{}"))
@@ -35,12 +33,22 @@ def project_dir() -> Path | None:
 
 
 def with_absolute_paths(cfg: RunConfig, base: Path | None = None) -> RunConfig:
-    """``cfg`` with every relative path made absolute against ``base`` (default: the project folder)."""
-    base = base or project_dir() or Path.cwd()
-    absolute = {}
-    for key in PATH_KEYS:
-        value = getattr(cfg, key)
-        if value:
-            path = Path(value).expanduser()
-            absolute[key] = str(path if path.is_absolute() else base / path)
-    return replace(cfg, **absolute)
+    """``cfg`` with every relative path made absolute against ``base``.
+
+    ``base`` defaults to the project folder (``project_dir``), else the working folder.
+    """
+    folder = base or project_dir() or Path.cwd()
+
+    def absolute(value: str) -> str:
+        if not value:
+            return value  # not set: stays unset
+        path = Path(value).expanduser()
+        return str(path if path.is_absolute() else folder / path)
+
+    return replace(
+        cfg,
+        results_dir=absolute(cfg.results_dir),
+        checkpoint_dir=absolute(cfg.checkpoint_dir),
+        data_path=absolute(cfg.data_path),
+        key_file=absolute(cfg.key_file),
+    )
