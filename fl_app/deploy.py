@@ -1,4 +1,4 @@
-"""``fl-spam deploy``: a real SuperLink and N SuperNodes on loopback, and ``flwr run`` against them.
+"""``fl-spam deploy``: a real SuperLink and N SuperNodes on loopback, ``flwr run`` against them.
 
 Every process runs in its own process group and is stopped again on success,
 on failure, on Ctrl-C, SIGTERM and SIGHUP (``LocalDeployment`` is a context
@@ -13,6 +13,7 @@ simulation engine instead of waiting for SuperNodes (the benchmark times
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import re
@@ -238,7 +239,7 @@ class LocalDeployment:
         mode = (
             ["--simulation"] if self.simulation else ["--disable-runtime-dependency-installation"]
         )
-        self.superlink = self._spawn(
+        superlink = self._spawn(
             "superlink",
             [
                 "flower-superlink",
@@ -250,7 +251,8 @@ class LocalDeployment:
                 str(self.workdir / "superlink.db"),
             ],
         )
-        self._wait_healthy()
+        self.superlink = superlink
+        self._wait_healthy(superlink)
 
     def start_supernodes(self) -> None:
         """Start one SuperNode per partition."""
@@ -281,7 +283,7 @@ class LocalDeployment:
                 )
             )
 
-    def _wait_healthy(self) -> None:
+    def _wait_healthy(self, superlink: subprocess.Popen) -> None:
         scheme = "http" if self.tls is None else "https"
         context = (
             None if self.tls is None else ssl.create_default_context(cafile=str(self.tls.ca_cert))
@@ -296,14 +298,15 @@ class LocalDeployment:
                         return
             except OSError:
                 pass
-            if self.superlink.poll() is not None or time.monotonic() > deadline:
+            if superlink.poll() is not None or time.monotonic() > deadline:
                 raise DeploymentError(
-                    f"SuperLink did not start on 127.0.0.1:{self.port}:\n{self.log_tail('superlink')}"
+                    f"SuperLink did not start on 127.0.0.1:{self.port}:\n"
+                    f"{self.log_tail('superlink')}"
                 )
             time.sleep(POLL_S)
 
     def kill_superlink(self) -> None:
-        """Crash the server side: SIGKILL the SuperLink; wait until its SuperExec and ServerApp are gone.
+        """Crash the server side: SIGKILL the SuperLink; wait till its SuperExec and ServerApp exit.
 
         Those run in a session of their own and exit when they see their
         parent gone (Flower polls every 0.2 s); whatever is left after
@@ -338,9 +341,10 @@ class LocalDeployment:
         for sig in signals:
             if not (pids := find()):
                 return []
-            for pid in pids if sig is not None else []:
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(pid, sig)
+            if sig is not None:
+                for pid in pids:
+                    with contextlib.suppress(ProcessLookupError):
+                        os.kill(pid, sig)
             deadline = time.monotonic() + STOP_TIMEOUT_S
             while find() and time.monotonic() < deadline:
                 time.sleep(POLL_S)
@@ -364,7 +368,10 @@ class LocalDeployment:
         ] + strays
 
     def _strays(self) -> list[int]:
-        """Live processes (not zombies) this deployment started, or whose command line names its port or workdir."""
+        """Live processes (not zombies) this deployment started.
+
+        Also those whose command line names its port or workdir.
+        """
         marks = (f"127.0.0.1:{self.port}", str(self.workdir))
         return live_processes(
             lambda args, environ: self._mine(environ) or any(m in a for a in args for m in marks)
@@ -380,11 +387,14 @@ class LocalDeployment:
             raise
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         self._close()
 
     def _close(self) -> None:
-        """Stop everything (a SIGTERM or SIGHUP meanwhile waits until it is done); then drop the signal guard."""
+        """Stop everything, then drop the signal guard.
+
+        A SIGTERM or SIGHUP meanwhile waits until everything is stopped.
+        """
         try:
             with self._guard.deferred() if self._guard else contextlib.nullcontext():
                 self.stop()
@@ -442,10 +452,14 @@ class LocalDeployment:
         ]
         if federation_config:
             command += ["--federation-config", federation_config]
+        # Each SuperNode's log, with what its new lines go to.
         followers = (
-            {i: _LogFollower(self.logs / f"supernode-{i}.log") for i in range(len(self.supernodes))}
+            [
+                (functools.partial(on_node_line, i), _LogFollower(self.logs / f"supernode-{i}.log"))
+                for i in range(len(self.supernodes))
+            ]
             if on_node_line
-            else {}
+            else []
         )
         lines: list[str] = []
         deadline = time.monotonic() + timeout
@@ -461,17 +475,20 @@ class LocalDeployment:
             )
             self._runs.append(process)
             try:
+                output = process.stdout
+                if output is None:  # not with stdout=PIPE; the finally below stops the process
+                    raise DeploymentError("flwr run started without a pipe for its output")
                 with selectors.DefaultSelector() as selector:
-                    selector.register(process.stdout, selectors.EVENT_READ)
+                    selector.register(output, selectors.EVENT_READ)
                     while True:
                         if time.monotonic() > deadline:
                             raise DeploymentError(f"flwr run did not finish within {timeout:.0f} s")
                         ready = selector.select(timeout=POLL_S)
-                        for i, follower in followers.items():
+                        for node_callback, follower in followers:
                             for node_line in follower.new_lines():
-                                on_node_line(i, node_line)
+                                node_callback(node_line)
                         if ready:
-                            line = process.stdout.readline()
+                            line = output.readline()
                             if not line:
                                 break
                             lines.append(line.rstrip())
@@ -482,11 +499,13 @@ class LocalDeployment:
             finally:
                 with guard.deferred():
                     stop_process_group(process)
-                    process.stdout.close()
+                    if process.stdout is not None:
+                        process.stdout.close()
         saved = sorted(set(results_dir.glob("*.json")) - before)
         if not saved:
             tail = "\n".join(lines[-40:])
             raise DeploymentError(
-                f"flwr run produced no results:\n{tail}\n--- superlink log ---\n{self.log_tail('superlink')}"
+                f"flwr run produced no results:\n{tail}\n"
+                f"--- superlink log ---\n{self.log_tail('superlink')}"
             )
         return json.loads(saved[-1].read_text())

@@ -1,4 +1,5 @@
-"""Child processes on loopback: free ports, stopping a whole process group, SIGTERM and SIGHUP as interrupts."""
+"""Child processes on loopback: free ports, stopping a whole process group, and SIGTERM and
+SIGHUP as interrupts."""
 
 from __future__ import annotations
 
@@ -10,13 +11,17 @@ import subprocess
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from types import FrameType
 
 STOP_TIMEOUT_S = 15.0
 POLL_S = 0.25
 
 
 class Terminated(KeyboardInterrupt):
-    """SIGTERM or SIGHUP arrived: unwinds like Ctrl-C, so every ``finally`` and ``__exit__`` stops its processes."""
+    """SIGTERM or SIGHUP arrived.
+
+    Unwinds like Ctrl-C, so every ``finally`` and ``__exit__`` stops its processes.
+    """
 
 
 def free_port() -> int:
@@ -50,7 +55,7 @@ def kill_process_group(process: subprocess.Popen, timeout: float = STOP_TIMEOUT_
 
 
 def live_processes(match: Callable[[list[str], dict[str, str]], bool]) -> list[int]:
-    """Pids of the live processes (not zombies, not this one) for which ``match(args, environ)`` holds.
+    """Pids of the live processes (not zombies, not this one) where ``match(args, environ)`` holds.
 
     A process's environment is inherited by everything it starts, also by
     what runs in a session of its own or outlives its parent: a variable set
@@ -92,7 +97,7 @@ class SignalGuard:
         self._deferring = 0
         self._pending: str | None = None
 
-    def _handle(self, signum, frame) -> None:
+    def _handle(self, signum: int, frame: FrameType | None) -> None:
         name = signal.Signals(signum).name
         if self._deferring:
             self._pending = self._pending or name
@@ -129,8 +134,9 @@ def signal_guard() -> Iterator[SignalGuard]:
     """
     current = {sig: signal.getsignal(sig) for sig in GUARDED_SIGNALS}
     for handler in current.values():
-        if isinstance(getattr(handler, "__self__", None), SignalGuard):
-            yield handler.__self__  # nested: one guard per process
+        owner = getattr(handler, "__self__", None)
+        if isinstance(owner, SignalGuard):
+            yield owner  # nested: one guard per process
             return
     guard = SignalGuard()
     if threading.current_thread() is not threading.main_thread():
