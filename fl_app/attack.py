@@ -17,19 +17,20 @@ from pathlib import Path
 
 import numpy as np
 from flwr.app import ArrayRecord, ConfigRecord, Context, Message
-from flwr.serverapp.strategy import FedAvg
+from flwr.serverapp.strategy import FedAvg, Strategy
 
 from clients.secure_chain import ClientPolicy, RoundState, contribute
 from clients.spam_client import SpamClient
 from data.prepare import PreparedData
 from strategies import envelope, masks, paillier_math, wire
 from strategies.chain import PaillierChainFedAvg
+from strategies.codec import DEFAULT_CLIP
 from strategies.errors import SecureAggregationError
 from strategies.keys import generate_keypair
 from strategies.privacy import DEFAULT_DELTA, DpSettings, noise_multiplier_for
 from strategies.roster import Roster
 
-from .attack_arena import Arena
+from .attack_arena import Arena, reply_bytes
 from .client_app import (
     CHAIN_KEY_STATE,
     build_client_app,
@@ -39,7 +40,7 @@ from .client_app import (
 from .config import RunConfig
 from .dataset import load_data, make_client
 from .federation import make_federation
-from .local_grid import FIRST_NODE_ID, run_strategy
+from .local_grid import FIRST_NODE_ID, LocalGrid, run_strategy
 
 BOB_EMAIL = "my computer password is pizza"
 BOB_NODE = FIRST_NODE_ID  # partition 0
@@ -129,7 +130,9 @@ class Federation:
             node_config or self.node_config,
         )
 
-    def secure(self, **kwargs) -> PaillierChainFedAvg:
+    def secure(
+        self, clip: float = DEFAULT_CLIP, one_example_each: bool = False
+    ) -> PaillierChainFedAvg:
         """The honest strategy over every client."""
         return PaillierChainFedAvg(
             min_clients=CLIENTS,
@@ -137,10 +140,17 @@ class Federation:
             min_train_nodes=CLIENTS,
             min_available_nodes=CLIENTS,
             insecure_demo_key=self.scenario.insecure_demo_key,
-            **kwargs,
+            clip=clip,
+            one_example_each=one_example_each,
         )
 
-    def run(self, strategy, rounds: int = 1, train_config: dict | None = None, initial=None):
+    def run(
+        self,
+        strategy: Strategy,
+        rounds: int = 1,
+        train_config: dict | None = None,
+        initial: np.ndarray | None = None,
+    ) -> tuple[list[np.ndarray], LocalGrid]:
         """``rounds`` of ``strategy`` over a fresh in-process grid."""
         return run_strategy(
             strategy,
@@ -154,7 +164,7 @@ class Federation:
         )
 
 
-def _result(recovered: list[str], arena_or_count, **extra) -> dict:
+def _result(recovered: list[str], arena_or_count: Arena | int, **extra: object) -> dict:
     inspected = arena_or_count if isinstance(arena_or_count, int) else len(arena_or_count.messages)
     return {"recovered": sorted(set(recovered)), "messages_inspected": inspected, **extra}
 
@@ -163,16 +173,23 @@ def _changed_words(delta: np.ndarray, data: PreparedData) -> list[str]:
     return sorted(data.vocabulary.words[i] for i in np.flatnonzero(delta.ravel() != 0))
 
 
+def _plain() -> FedAvg:
+    """Plain FedAvg over every client, no federated evaluation."""
+    return FedAvg(min_train_nodes=CLIENTS, min_available_nodes=CLIENTS, fraction_evaluate=0.0)
+
+
 # ------------------------------------------------------------------ baseline
 def attack_plain(fed: Federation) -> dict:
-    """Plain FedAvg: the server reads Bob's reply; his new weights minus the global ones are his e-mail."""
-    nodes = {"min_train_nodes": CLIENTS, "min_available_nodes": CLIENTS, "fraction_evaluate": 0.0}
-    _, grid = fed.run(FedAvg(**nodes))
+    """Plain FedAvg: the server reads Bob's reply.
+
+    His new weights minus the global ones are his e-mail.
+    """
+    _, grid = fed.run(_plain())
     recovered = []
     for msg in grid.received:
         if msg.metadata.src_node_id == BOB_NODE and not msg.has_error():
             recovered = _changed_words(
-                msg.content["arrays"].to_numpy_ndarrays()[0] - fed.weights, fed.data
+                msg.content.array_records["arrays"].to_numpy_ndarrays()[0] - fed.weights, fed.data
             )
     return _result(recovered, len(grid.received))
 
@@ -198,7 +215,7 @@ def guess_last_word(fed: Federation, loss: float, weights: np.ndarray) -> list[s
 
 def _per_client_numbers(msg: Message) -> list[float]:
     """Every number a reply carries in clear, outside the protocol's own fields."""
-    values = []
+    values: list[float] = []
     for record in msg.content.metric_records.values():
         values.extend(float(v) for v in record.values() if isinstance(v, int | float))
     return values
@@ -211,9 +228,8 @@ def attack_metrics(fed: Federation, secure: bool = True) -> dict:
     and every number in Bob's replies. With a per-client loss in clear one
     word of the vocabulary reproduces it: ``pizza``.
     """
-    nodes = {"min_train_nodes": CLIENTS, "min_available_nodes": CLIENTS, "fraction_evaluate": 0.0}
-    first, _ = fed.run(fed.secure() if secure else FedAvg(**nodes))
-    round2, grid = fed.run(fed.secure() if secure else FedAvg(**nodes), initial=first[0])
+    first, _ = fed.run(fed.secure() if secure else _plain())
+    round2, grid = fed.run(fed.secure() if secure else _plain(), initial=first[0])
     recovered: list[str] = []
     numbers = [
         v
@@ -221,14 +237,13 @@ def attack_metrics(fed: Federation, secure: bool = True) -> dict:
         if m.metadata.src_node_id == BOB_NODE
         for v in _per_client_numbers(m)
     ]
-    if (
-        grid.result is not None
-    ):  # the round's aggregate metrics: not Bob's, but a curious server tries them too
+    # The round's aggregate metrics: not Bob's, but a curious server tries them too.
+    if grid.result is not None:
         for metrics in grid.result.train_metrics_clientapp.values():
-            numbers.extend(float(v) for v in metrics.values())
+            numbers.extend(float(v) for v in metrics.values() if isinstance(v, int | float))
     for value in numbers:
         recovered.extend(guess_last_word(fed, value, first[0]))
-    errors = [m.error.reason for m in grid.received if m.has_error()]
+    errors = [m.error.reason or "" for m in grid.received if m.has_error()]
     return _result(
         recovered,
         len(grid.received),
@@ -247,9 +262,10 @@ def attack_late_reply(fed: Federation) -> dict:
     alice, sue = [n for n in arena.nodes if n != BOB_NODE]
     first = arena.hop(alice, 1, roster, next_id=sue)
     second = arena.hop(sue, 1, roster, _env(first), 1, 2, BOB_NODE, sender=alice)
+    # The reply that came "too late":
     late = arena.hop(
         BOB_NODE, 1, roster, _env(second), 2, 3, 0, survivors=[alice, sue, BOB_NODE], sender=sue
-    )  # the reply that came "too late"
+    )
     again = arena.hop(
         sue, 1, roster, out_step=4, next_id=0, action=wire.RESEAL, survivors=[alice, sue]
     )
@@ -259,13 +275,13 @@ def attack_late_reply(fed: Federation) -> dict:
         with_bob = arena.decrypt(arena.total_of(late))
         without = arena.decrypt(arena.total_of(again))
         recovered = arena.words_of_single_update(
-            [(a - b) % arena.n for a, b in zip(with_bob, without)]
+            [(a - b) % arena.n for a, b in zip(with_bob, without, strict=True)]
         )
     return _result(recovered, arena, refused=refused)
 
 
 def _env(reply: Message) -> bytes:
-    return bytes(reply.content[wire.RECORD][wire.ENVELOPE]) if not reply.has_error() else b""
+    return reply_bytes(reply, wire.ENVELOPE) if not reply.has_error() else b""
 
 
 # ------------------------------------------------------- 3. deviating server
@@ -298,7 +314,7 @@ def attack_deviating(fed: Federation) -> dict:
             everyone = arena.decrypt(arena.total_of(total_all))
             two = arena.decrypt(arena.total_of(total_two))
             recovered += arena.words_of_single_update(
-                [(x - y) % arena.n for x, y in zip(everyone, two)]
+                [(x - y) % arena.n for x, y in zip(everyone, two, strict=True)]
             )
     requests = {"chain-of-one": alone, "seal-for-himself": to_himself, "second-pass": again}
     return _result(
@@ -320,7 +336,7 @@ def attack_retrain(fed: Federation) -> dict:
         without = arena.unmasked_total(1, again, others)
         if everyone is not None and without is not None:
             recovered = arena.words_of_single_update(
-                [(a - b) % arena.n for a, b in zip(everyone, without)]
+                [(a - b) % arena.n for a, b in zip(everyone, without, strict=True)]
             )
     return _result(
         recovered, arena, refused=["train-round-again"] if len(again) < len(others) else []
@@ -361,7 +377,8 @@ def attack_colluder(fed: Federation) -> dict:
     arena = fed.arena()
     roster, _ = arena.train(1, fed.weights, fed.train_config)
     alice, sue = [n for n in arena.nodes if n != BOB_NODE]
-    sue_key = bytes(arena.grid.contexts[sue].state[CHAIN_KEY_STATE]["key"])
+    sue_state = arena.grid.contexts[sue].state.config_records[CHAIN_KEY_STATE]
+    sue_key = wire.read_bytes(sue_state, "key")
     bob_hop = arena.hop(BOB_NODE, 1, roster, next_id=sue)
     recovered: list[str] = []
     if not bob_hop.has_error():
@@ -458,7 +475,7 @@ def attack_dp_claim(fed: Federation, check: bool = True) -> dict:
         len(replies),
         accepted=arrays is not None,
         examples_claimed=CLAIMED_EXAMPLES,
-        contributors=int(metrics["contributors"]) if metrics else 0,
+        contributors=wire.read_int(metrics, "contributors") if metrics else 0,
     )
 
 
@@ -510,7 +527,7 @@ def _inspect_every_reply(arena: Arena) -> dict:
 
 
 def _aggregate_view(aggregate: np.ndarray, fed: Federation) -> dict[str, int]:
-    """What the server sees in a decrypted sum: how many words moved, and whether Bob's stand out."""
+    """What the server sees in a decrypted sum: how many words moved, whether Bob's stand out."""
     largest = np.argsort(-np.abs(aggregate.ravel()))[:SHORTLIST]
     bob = {fed.data.vocabulary.index[w] for w in fed.scenario.words}
     return {

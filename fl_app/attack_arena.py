@@ -13,18 +13,33 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from flwr.app import ArrayRecord, ConfigRecord, Message, RecordDict
+from flwr.app.typing import ConfigRecordValues
 from flwr.clientapp import ClientApp
 from phe import paillier
 
 from data.prepare import PreparedData
 from strategies import envelope, paillier_math, wire
 from strategies.chain import PaillierChainFedAvg, SecureRoundState
-from strategies.codec import decode
+from strategies.codec import DEFAULT_MAX_EXAMPLES, CodecParams, decode
 from strategies.errors import SecureAggregationError
 from strategies.keys import fingerprint
 from strategies.roster import Roster, ids_from_bytes, ids_to_bytes
 
 from .local_grid import LocalGrid
+
+
+def reply_bytes(reply: Message, key: str) -> bytes:
+    """Bytes field ``key`` of a client's secure-round reply (its ``wire.RECORD`` record).
+
+    Raises
+    ------
+    KeyError
+        If the reply holds no such record.
+    ProtocolError
+        If the field is missing or holds anything but bytes (``bytes()`` of an
+        int would be that many zero bytes).
+    """
+    return wire.read_bytes(reply.content.config_records[wire.RECORD], key)
 
 
 @dataclass
@@ -85,7 +100,7 @@ class Arena:
             keypair=self.keypair,
             min_train_nodes=len(self.nodes),
             min_available_nodes=len(self.nodes),
-            **({"max_examples": max_examples} if max_examples else {}),
+            max_examples=max_examples or DEFAULT_MAX_EXAMPLES,
         )
         messages = strategy.configure_train(
             server_round, ArrayRecord([weights]), ConfigRecord(train_config), self.grid
@@ -93,12 +108,15 @@ class Arena:
         replies = self._send(
             [m for m in messages if nodes is None or m.metadata.dst_node_id in nodes]
         )
-        assert strategy.state is not None
-        self.round_state = strategy.state
+        state = strategy.state
+        if state is None:
+            raise RuntimeError("configure_train left no round state")
+        self.round_state = state
         strategy.min_clients = 0  # a deviating server takes any roster, even of one or none
-        strategy.stage_roster(strategy.state, replies)
-        assert strategy.state.roster is not None
-        return strategy.state.roster, strategy.state
+        strategy.stage_roster(state, replies)
+        if state.roster is None:
+            raise RuntimeError("stage_roster left no roster")
+        return state.roster, state
 
     def _send(self, messages: list[Message]) -> list[Message]:
         replies = list(self.grid.send_and_receive(messages))
@@ -121,7 +139,7 @@ class Arena:
         """Send one chain request, any request, to ``node``: add ``envelope_`` (if any, sealed by
         ``sender``) and seal for ``next_id``, or, as the root (``next_id`` 0), return the total for
         ``survivors``; its reply."""
-        fields = {
+        fields: dict[str, ConfigRecordValues] = {
             wire.ROUND: server_round,
             wire.ACTION: action,
             wire.ROSTER: roster.to_bytes(),
@@ -144,7 +162,7 @@ class Arena:
 
     def unmask(self, node: int, server_round: int, roster: Roster, survivors: list[int]) -> Message:
         """Ask ``node`` for its correction for the survivor set ``survivors``; its reply."""
-        fields = {
+        fields: dict[str, ConfigRecordValues] = {
             wire.ROUND: server_round,
             wire.ROSTER: roster.to_bytes(),
             wire.SURVIVORS: b"".join(s.to_bytes(8, "big") for s in survivors),
@@ -164,7 +182,7 @@ class Arena:
     ) -> list[int]:
         """Open an envelope sealed (by the node that sent ``reply``) for a member whose chain key
         the server holds."""
-        sealed = bytes(reply.content[wire.RECORD][wire.ENVELOPE])
+        sealed = reply_bytes(reply, wire.ENVELOPE)
         me, sender = envelope.public_key_of(private_key), roster.keys[reply.metadata.src_node_id]
         aad = envelope.associated_data(
             self.grid.run.run_id,
@@ -184,17 +202,21 @@ class Arena:
     def total_of(self, reply: Message) -> list[int]:
         """The ciphertexts of a reply that returned a total."""
         return paillier_math.from_bytes(
-            self.n, bytes(reply.content[wire.RECORD][wire.TOTAL]), self._count(), "total"
+            self.n, reply_bytes(reply, wire.TOTAL), self._count(), "total"
         )
 
     def correction_of(self, reply: Message) -> list[int]:
         """The values of an unmask reply."""
-        data = bytes(reply.content[wire.RECORD][wire.CORRECTION])
+        data = reply_bytes(reply, wire.CORRECTION)
         return paillier_math.values_from_bytes(self.n, data, self._count(), "correction")
 
+    def _codec(self) -> CodecParams:
+        if self.round_state is None:
+            raise RuntimeError("run the training stage first")
+        return self.round_state.codec
+
     def _count(self) -> int:
-        assert self.round_state is not None, "run the training stage first"
-        return self.round_state.codec.num_plaintexts
+        return self._codec().num_plaintexts
 
     def unmasked_total(
         self, server_round: int, roster: Roster, order: list[int]
@@ -217,7 +239,7 @@ class Arena:
             )
             if reply.has_error():
                 return None
-            sealed = bytes(reply.content[wire.RECORD][wire.TOTAL if last else wire.ENVELOPE])
+            sealed = reply_bytes(reply, wire.TOTAL if last else wire.ENVELOPE)
             replies.append(reply)
         corrections = [
             self.unmask(node, server_round, roster, order) for node in order[:-1]
@@ -232,7 +254,7 @@ class Arena:
         """Decrypt, then add known plaintext values (masks the server could compute)."""
         plaintexts = [self.keypair[1].raw_decrypt(c) for c in ciphertexts]
         for shift in plain_shifts:
-            plaintexts = [(m + s) % self.n for m, s in zip(plaintexts, shift)]
+            plaintexts = [(m + s) % self.n for m, s in zip(plaintexts, shift, strict=True)]
         return plaintexts
 
     def words_of_single_update(self, plaintexts: list[int]) -> list[str]:
@@ -241,9 +263,9 @@ class Arena:
         A masked or summed value fails the codec's checks (the contributor
         count slot is not 1, or slots overflow): then nothing is attributable.
         """
+        codec = self._codec()
         try:
-            assert self.round_state is not None
-            single = decode(plaintexts, 1, self.round_state.codec)
+            single = decode(plaintexts, 1, codec)
         except SecureAggregationError:
             return []
         changed = np.flatnonzero(single.mean_delta != 0)
@@ -252,7 +274,7 @@ class Arena:
     @staticmethod
     def contributors_of(reply: Message) -> list[int]:
         """The contributor list a chain reply reports."""
-        return ids_from_bytes(bytes(reply.content[wire.RECORD][wire.CONTRIBUTORS]), "contributors")
+        return ids_from_bytes(reply_bytes(reply, wire.CONTRIBUTORS), "contributors")
 
     @staticmethod
     def refused(reply: Message) -> bool:

@@ -18,10 +18,12 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from importlib.metadata import version
 from pathlib import Path
 
 import numpy as np
+from flwr.app import Message
 from flwr.serverapp.strategy import FedAvg
 from phe import paillier
 
@@ -50,9 +52,9 @@ CRITERIA = {
     "in_process_over_floor_100": 1.5,
     "flwr_run_over_floor_100": 1.5,
 }
-# flwr run: Flower's default is a fresh `uv sync` environment per run, which costs start-up only (and
-# makes Ray's first round import everything cold); the bench runs the app in this environment, as the
-# deployment's SuperNodes do.
+# flwr run: Flower's default is a fresh `uv sync` environment per run, which costs start-up
+# only (and makes Ray's first round import everything cold); the bench runs the app in this
+# environment, as the deployment's SuperNodes do.
 NO_DEPENDENCY_INSTALL = {"FLWR_DISABLE_RUNTIME_DEPENDENCY_INSTALLATION": "1"}
 
 Progress = Callable[[str], None]
@@ -68,7 +70,7 @@ def _median_time(fn: Callable[[], object], repeats: int) -> float:
 
 
 class Physics:
-    """The floor a secure round is measured against: one exponentiation ``r^n mod n^2``, on every core.
+    """The floor a secure round is measured against: exponentiations ``r^n mod n^2`` on every core.
 
     Its time is sampled before each measurement (the machine may be busier at
     some times than at others) and the median of all samples is used.
@@ -110,7 +112,9 @@ def phe_per_weight(public_key: paillier.PaillierPublicKey, sample: int) -> dict[
     return {"encrypt_s": seconds, "bytes": size, "sample": sample, "check": len(encrypted)}
 
 
-def codec_per_weight(public_key, private_key, weights: int) -> dict[str, float]:
+def codec_per_weight(
+    public_key: paillier.PaillierPublicKey, private_key: paillier.PaillierPrivateKey, weights: int
+) -> dict[str, float]:
     """Encrypt (obfuscators included, cold), add and decrypt per weight with the packed codec
     (random updates: the codec's cost does not depend on the data)."""
     WORKERS.discard_ahead()
@@ -147,9 +151,9 @@ def codec_per_weight(public_key, private_key, weights: int) -> dict[str, float]:
 def _masks_and_checks_off() -> Iterator[None]:
     """For measuring only: zero masks and no client-side checks, to see what they cost."""
     saved = masks.mask, masks.correction, secure_chain._require
-    masks.mask = lambda seed, pairs, me, n, count: [0] * count  # type: ignore[assignment]
-    masks.correction = lambda seed, pairs, me, dropped, n, count: [0] * count  # type: ignore[assignment]
-    secure_chain._require = lambda ok, problem: None  # type: ignore[assignment]
+    masks.mask = lambda self_seed, pair_seeds, my_id, n, count: [0] * count
+    masks.correction = lambda self_seed, pair_seeds, my_id, dropped, n, count: [0] * count
+    secure_chain._require = lambda ok, problem: None
     try:
         yield
     finally:
@@ -157,10 +161,35 @@ def _masks_and_checks_off() -> Iterator[None]:
 
 
 def _with_floor(entry: dict, physics: Physics, seconds_key: str) -> dict:
-    """``entry`` with its round's CPU floor and the secure time over it (``None`` without a time)."""
+    """``entry`` with its round's CPU floor and the secure time over it (None without a time)."""
     floor = physics.floor_s(entry["clients"], entry["ciphertexts"])
     seconds = entry.get(seconds_key)
     return {**entry, "floor_s": floor, "paillier_over_floor": seconds / floor if seconds else None}
+
+
+@dataclass(frozen=True)
+class _SecureRun:
+    """One secure round in process: its time, its aggregate and what crossed the wire."""
+
+    seconds: float
+    message_depth: int
+    ready: float  # obfuscators the worker pool had ready
+    waited: float  # obfuscators waited for
+    aggregate: list[np.ndarray]
+    codec: CodecParams
+    envelope_sizes: list[int]  # bytes of every envelope a client sealed
+
+
+def _envelope_sizes(replies: list[Message]) -> list[int]:
+    """Bytes of every envelope among the chain replies (a root's carries a total instead)."""
+    sizes = []
+    for reply in replies:
+        if reply.metadata.message_type != wire.CHAIN:
+            continue
+        record = reply.content.config_records[wire.RECORD]
+        if wire.ENVELOPE in record:
+            sizes.append(len(wire.read_bytes(record, wire.ENVELOPE)))
+    return sizes
 
 
 def round_times(
@@ -187,76 +216,80 @@ def round_times(
     data = load_data(cfg)
     initial = [SpamModel.zeros(len(data.vocabulary)).weights]
     train = cfg.train_config()
-    nodes = {"min_train_nodes": clients, "min_available_nodes": clients, "fraction_evaluate": 0.0}
     keypair = keypair or generate_keypair()
     physics = physics or Physics(keypair[0].n)
-    results: dict[str, object] = {}
+    plain: list[list[np.ndarray]] = []  # each plain round's aggregate
 
-    def plain_round():
-        results["plain"] = run_strategy(
-            FedAvg(**nodes), client_app, clients, cfg.to_dict(), initial, train
-        )[0]
+    def plain_round() -> None:
+        fedavg = FedAvg(min_train_nodes=clients, min_available_nodes=clients, fraction_evaluate=0.0)
+        plain.append(run_strategy(fedavg, client_app, clients, cfg.to_dict(), initial, train)[0])
 
-    def secure_round(fanin: int) -> dict:
+    def secure_round(fanin: int) -> _SecureRun:
         physics.sample()  # also drops what an earlier measurement computed ahead
         strategy = PaillierChainFedAvg(
-            min_clients=cfg.min_clients, chain_fanin=fanin, keypair=keypair, **nodes
+            min_clients=cfg.min_clients,
+            chain_fanin=fanin,
+            keypair=keypair,
+            min_train_nodes=clients,
+            min_available_nodes=clients,
+            fraction_evaluate=0.0,
         )
         before = WORKERS.stats()
         start = time.perf_counter()
         arrays, grid = run_strategy(strategy, client_app, clients, cfg.to_dict(), initial, train)
         seconds = time.perf_counter() - start
         after = WORKERS.stats()
-        results["secure"], results["codec"] = arrays, strategy.codec
-        results["envelopes"] = [
-            len(m.content[wire.RECORD][wire.ENVELOPE])
-            for m in grid.received
-            if m.metadata.message_type == wire.CHAIN and wire.ENVELOPE in m.content[wire.RECORD]
-        ]
-        return {
-            "seconds": seconds,
-            "message_depth": int(grid.result.train_metrics_clientapp[1]["message_depth"]),
-            "ready": after["ready"] - before["ready"],
-            "waited": after["waited"] - before["waited"],
-        }
+        if strategy.codec is None or grid.result is None:
+            raise RuntimeError("the secure round left no codec or no result")
+        return _SecureRun(
+            seconds=seconds,
+            message_depth=wire.read_int(grid.result.train_metrics_clientapp[1], "message_depth"),
+            ready=after["ready"] - before["ready"],
+            waited=after["waited"] - before["waited"],
+            aggregate=arrays,
+            codec=strategy.codec,
+            envelope_sizes=_envelope_sizes(grid.received),
+        )
 
     def unmasked_round() -> float:
         with _masks_and_checks_off():
-            return secure_round(DEFAULT_FANIN)["seconds"]
+            return secure_round(DEFAULT_FANIN).seconds
 
     plain_s = _median_time(plain_round, 3 if clients <= 10 else 1)
     main = DEFAULT_FANIN if DEFAULT_FANIN in fanins else fanins[0]
-    by_fanin, unmasked_times = [], []
-    for fanin in sorted(
-        fanins, key=lambda k: k != main
-    ):  # the default first: its aggregate is checked
+    by_fanin: list[dict[str, float]] = []
+    unmasked_times: list[float] = []
+    checked: _SecureRun | None = None  # the default fan-in's last real round
+    # The default fan-in first: its aggregate is checked.
+    for fanin in sorted(fanins, key=lambda k: k != main):
         if len(fanins) > 1:
             progress(f"rounds in process, {clients} clients, fan-in {fanin}")
-        runs = []
+        runs: list[_SecureRun] = []
         for _ in range(repeats):
             if masks_and_checks and fanin == main:
                 unmasked_times.append(unmasked_round())
-            runs.append(
-                secure_round(fanin)
-            )  # the real protocol last: its aggregate is the one checked
+            # The real protocol last: its aggregate is the one checked.
+            runs.append(secure_round(fanin))
         if fanin == main:
-            checked = {key: results[key] for key in ("secure", "codec", "envelopes")}
-        ready, waited = sum(r["ready"] for r in runs), sum(r["waited"] for r in runs)
+            checked = runs[-1]
+        ready, waited = sum(r.ready for r in runs), sum(r.waited for r in runs)
         by_fanin.append(
             {
                 "fanin": fanin,
-                "paillier_s": statistics.median(r["seconds"] for r in runs),
-                "message_depth": runs[-1]["message_depth"],
+                "paillier_s": statistics.median(r.seconds for r in runs),
+                "message_depth": runs[-1].message_depth,
                 "planned_depth": tree_walk.depth(clients, fanin),
                 "obfuscators_ready": ready,
                 "obfuscators_waited": waited,
                 "ready_share": ready / (ready + waited) if ready + waited else 0.0,
             }
         )
-    codec: CodecParams = checked["codec"]  # type: ignore[assignment]
+    if checked is None:
+        raise RuntimeError(f"no secure round ran at fan-in {main}")
+    codec = checked.codec
     own = next(f for f in by_fanin if f["fanin"] == main)
     unmasked_s = statistics.median(unmasked_times) if unmasked_times else None
-    entry = {
+    entry: dict[str, object] = {
         "clients": clients,
         "weights": codec.num_weights,
         "ciphertexts": codec.num_plaintexts,
@@ -265,8 +298,8 @@ def round_times(
         "ratio": own["paillier_s"] / plain_s,
         "without_masks_and_checks_s": unmasked_s,
         "masks_and_checks_overhead": own["paillier_s"] / unmasked_s - 1 if unmasked_s else None,
-        "envelope_bytes_per_weight": statistics.mean(checked["envelopes"]) / codec.num_weights,
-        "max_abs_diff": float(np.abs(checked["secure"][0] - results["plain"][0]).max()),
+        "envelope_bytes_per_weight": statistics.mean(checked.envelope_sizes) / codec.num_weights,
+        "max_abs_diff": float(np.abs(checked.aggregate[0] - plain[-1][0]).max()),
         "corpus": data.corpus,
     }
     if len(fanins) > 1:
@@ -354,9 +387,8 @@ def flwr_run_times(
                             "planned_depth": tree_walk.depth(
                                 clients, runs["paillier"]["config"]["chain-fanin"]
                             ),
-                            "plain_accuracy": plain_first[
-                                "accuracy"
-                            ],  # after round 1, as the secure run's
+                            # After round 1, as the secure run's:
+                            "plain_accuracy": plain_first["accuracy"],
                             "paillier_accuracy": secure["accuracy"],
                         },
                         physics,
@@ -367,8 +399,8 @@ def flwr_run_times(
 
 
 def _ciphertexts(config: dict, physics: Physics) -> int:
-    """Ciphertexts per client of a run with this (results-file) run-config: one per weight of the model on its
-    corpus, packed as the server packs them."""
+    """Ciphertexts per client of a run with this (results-file) run-config: one per weight of
+    the model on its corpus, packed as the server packs them."""
     weights = SpamModel.zeros(
         len(load_data(RunConfig(corpus=str(config["corpus"]))).vocabulary)
     ).weights.size
@@ -385,9 +417,10 @@ def deployment_times(
     physics: Physics | None = None,
     progress: Progress = lambda s: None,
 ) -> dict:
-    """One plain and one secure run of one round on a real SuperLink and ``clients`` SuperNodes (loopback),
-    every process stopped afterwards. Round times are the server's (``round_s``); a message wave's
-    latency is the plain round's time over its waves (training and federated evaluation)."""
+    """One plain and one secure run of one round on a real SuperLink and ``clients`` SuperNodes
+    (loopback), every process stopped afterwards. Round times are the server's (``round_s``); a
+    message wave's latency is the plain round's time over its waves (training and federated
+    evaluation)."""
     physics = physics or Physics(generate_keypair()[0].n)
     runs, run_s = {}, {}
     with tempfile.TemporaryDirectory(prefix="fl-spam-bench-deploy-") as workdir:
@@ -430,8 +463,8 @@ def deployment_times(
 
 
 def fanin_choice(sweep: list[dict], wave_latency_s: float) -> dict:
-    """Estimated deployment round per fan-in: the in-process secure round plus its message depth times
-    the measured latency of one message wave; the fan-in that minimises it."""
+    """Estimated deployment round per fan-in: the in-process secure round plus its message depth
+    times the measured latency of one message wave; the fan-in that minimises it."""
     rows = [
         {
             **row,
@@ -463,8 +496,8 @@ def machine() -> dict[str, object]:
     }
 
 
-def _criteria(in_process: dict, flwr_run: dict | None, deployment: dict | None) -> dict:
-    """Each done-criterion: its figure, its limit, and whether it is met (``None``: not measured)."""
+def _criteria(in_process: dict | None, flwr_run: dict | None, deployment: dict | None) -> dict:
+    """Each done-criterion: its figure, its limit, whether it is met (``None``: not measured)."""
     figures = {
         "deployment_secure_over_plain_10": deployment["ratio"] if deployment else None,
         "in_process_over_floor_100": in_process["paillier_over_floor"] if in_process else None,
@@ -481,8 +514,8 @@ def _criteria(in_process: dict, flwr_run: dict | None, deployment: dict | None) 
 
 
 def run_bench(quick: bool = False, progress: Progress = lambda s: None) -> dict:
-    """All measurements; ``quick`` keeps it under a minute (10k weights, 2048 bits, one 3-client round in
-    process; no flwr run, no deployment: it starts neither Ray nor SuperNodes)."""
+    """All measurements; ``quick`` keeps it under a minute (10k weights, 2048 bits, one 3-client
+    round in process; no flwr run, no deployment: it starts neither Ray nor SuperNodes)."""
     phases: dict[str, float] = {}
     started = time.perf_counter()
     load_before = os.getloadavg()
