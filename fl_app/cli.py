@@ -1,4 +1,5 @@
-"""The ``fl-spam`` command line: centralized training, attack demo, benchmark, deployment, privacy curve, corpus tools."""
+"""The ``fl-spam`` command line: centralized training, attack demo, benchmark, deployment,
+privacy curve, corpus tools."""
 
 from __future__ import annotations
 
@@ -142,23 +143,28 @@ def cmd_classify(args: argparse.Namespace) -> dict[str, Any]:
         for path in sources
         for m in iter_messages(sys.stdin.buffer if path == "-" else Path(path))
     ]
-    scores = saved.scores([text for _, text in messages]) if messages else []
-    results = [
-        {"source": source, "spam_probability": float(p), "spam": bool(p > args.threshold)}
-        for (source, _), p in zip(messages, scores)
+    texts = [text for _, text in messages]
+    scores: list[float] = saved.scores(texts).tolist() if texts else []
+    verdicts = [
+        (source, float(p), bool(p > args.threshold))
+        for (source, _), p in zip(messages, scores, strict=True)
     ]
     if not args.json:
-        for r in results:
-            print(f"{r['spam_probability']:.4f}\t{'spam' if r['spam'] else 'ham'}\t{r['source']}")
+        for source, probability, spam in verdicts:
+            print(f"{probability:.4f}\t{'spam' if spam else 'ham'}\t{source}")
     console.print(
-        f"{sum(r['spam'] for r in results)} of {len(results)} message(s) over threshold "
+        f"{sum(spam for _, _, spam in verdicts)} of {len(verdicts)} message(s) over threshold "
         f"{args.threshold:g}"
     )
+    results = [
+        {"source": source, "spam_probability": probability, "spam": spam}
+        for source, probability, spam in verdicts
+    ]
     return {"model": args.model, "threshold": args.threshold, "messages": results}
 
 
 def cmd_evaluate(args: argparse.Namespace) -> dict[str, Any]:
-    """A saved model's spam-filter figures on a corpus: its test split, or every e-mail with --all."""
+    """A saved model's spam-filter figures on a corpus: its test split, or all e-mail with --all."""
     saved = load_model(Path(args.model))
     cfg = _run_config(args)
     with console.status(f"loading corpus {cfg.corpus}"):
@@ -245,25 +251,32 @@ def cmd_data_download(args: argparse.Namespace) -> dict[str, Any]:
 
 
 ATTACK_LINES = {
-    "metrics": "curious server, Bob's loss and counts ({numbers_tried} numbers tried, {error_texts_with_digits} "
-    "error texts with digits)",
+    "metrics": "curious server, Bob's loss and counts ({numbers_tried} numbers tried, "
+    "{error_texts_with_digits} error texts with digits)",
     "late_reply": "curious server keeping a late reply for a second total (refused: {refused})",
     "deviating_server": "deviating server (refused: {refused})",
-    "retrain_difference": "deviating server training round 1 again without Bob (refused: {refused})",
-    "count_oracle": "deviating server bisecting max-examples ({requests} requests, {refusals} refusals)",
-    "colluder": "server + {colluders} colluding client opening Bob's sum, then false blame (refused: {refused})",
+    "retrain_difference": "deviating server training round 1 again without Bob "
+    "(refused: {refused})",
+    "count_oracle": "deviating server bisecting max-examples "
+    "({requests} requests, {refusals} refusals)",
+    "colluder": "server + {colluders} colluding client opening Bob's sum, then false blame "
+    "(refused: {refused})",
     "dp_example_claim": "a DP client claiming {examples_claimed} e-mails (accepted: {accepted})",
     "sybil": "server inventing members, authenticated roster (without one it reads "
     "{without_authenticated_roster})",
-    "paillier": "honest secure round, every reply inspected ({aggregate_changed_words} words of the sum "
-    "changed, {bob_words_in_top_50} of Bob's among the 50 that changed most)",
+    "paillier": "honest secure round, every reply inspected "
+    "({aggregate_changed_words} words of the sum changed, "
+    "{bob_words_in_top_50} of Bob's among the 50 that changed most)",
     "paillier_dp": "honest secure round with DP at epsilon {epsilon:.1f} ({neighbouring}; "
     "{bob_words_in_top_50} of Bob's words among the 50 that changed most)",
 }
 
 
 def cmd_attack(args: argparse.Namespace) -> dict[str, Any]:
-    """Every attack on Bob's update: plain FedAvg leaks; each attack on the secure round recovers nothing."""
+    """Every attack on Bob's update.
+
+    Plain FedAvg leaks; each attack on the secure round recovers nothing.
+    """
     from .attack import run_attack  # imports Flower: only when asked
 
     with console.status("attacking Bob's update") as status:
@@ -353,7 +366,8 @@ def cmd_bench(args: argparse.Namespace) -> dict[str, Any]:
             (
                 f"  over floor ({entry['floor_s']:.2f} s); depth (planned); obfuscators ready",
                 (
-                    f"{entry['paillier_over_floor']:.2f}x; {entry['message_depth']} ({entry['planned_depth']}); "
+                    f"{entry['paillier_over_floor']:.2f}x; "
+                    f"{entry['message_depth']} ({entry['planned_depth']}); "
                     f"{100 * entry['ready_share']:.0f}%"
                 ),
             )
@@ -378,7 +392,8 @@ def cmd_bench(args: argparse.Namespace) -> dict[str, Any]:
         rows.append(
             (
                 f"deployment, {deployment['clients']} SuperNodes: secure round s / plain round s",
-                f"{deployment['paillier_s']:.1f} / {deployment['plain_s']:.1f} = {deployment['ratio']:.2f}x",
+                f"{deployment['paillier_s']:.1f} / {deployment['plain_s']:.1f} "
+                f"= {deployment['ratio']:.2f}x",
             )
         )
         rows.append(
@@ -410,7 +425,7 @@ def cmd_bench(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def cmd_deploy(args: argparse.Namespace) -> dict[str, Any]:
-    """Real SuperLink + SuperNodes on loopback, the app submitted with flwr run; all stopped after."""
+    """Real SuperLink + SuperNodes on loopback, the app run with flwr run; all stopped after."""
     import tempfile
 
     from .deploy import LocalDeployment
@@ -434,7 +449,9 @@ def cmd_deploy(args: argparse.Namespace) -> dict[str, Any]:
         ] * args.clients
         if args.authenticated:
             members = make_federation(Path(workdir) / "federation", args.clients)
-            node_config = [{**floor, **member} for floor, member in zip(node_config, members)]
+            node_config = [
+                {**floor, **member} for floor, member in zip(node_config, members, strict=True)
+            ]
         deployment = LocalDeployment(
             args.clients, Path(workdir), tls=args.tls, node_config=lambda i: node_config[i]
         )
@@ -482,7 +499,10 @@ def cmd_privacy_curve(args: argparse.Namespace) -> dict[str, Any]:
             progress=lambda s: status.update(f"privacy curve: {s}"),
         )
     table = Table(
-        title=f"accuracy vs epsilon ({result['clients']} clients, {result['rounds']} rounds; {result['corpus']})"
+        title=(
+            f"accuracy vs epsilon ({result['clients']} clients, {result['rounds']} rounds; "
+            f"{result['corpus']})"
+        )
     )
     for column in ("noise multiplier", "epsilon", "accuracy"):
         table.add_column(column, justify="right")

@@ -1,4 +1,4 @@
-"""A throwaway federation for one machine: an identity key per node and the file that pins them all."""
+"""A throwaway federation for one machine: an identity key per node, a file that pins them all."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from strategies.identity import new_identity_key
 
 
 def make_federation(workdir: Path, members: int) -> list[dict[str, str]]:
-    """Identity keys ``member-0 .. member-<members-1>`` (0600) and ``federation.toml`` in ``workdir``;
-    the node-config entries of each node, in partition order."""
+    """Identity keys ``member-0 .. member-<members-1>`` (0600) and ``federation.toml`` in
+    ``workdir``; the node-config entries of each node, in partition order."""
     workdir.mkdir(parents=True, exist_ok=True)
     federation = workdir / "federation.toml"
     lines, configs = ["[members]"], []

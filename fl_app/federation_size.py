@@ -58,7 +58,9 @@ def fix_command(nodes: int) -> str:
 
 
 def clients_of_federation(grid: Grid, cfg: RunConfig) -> RunConfig | None:
-    """``cfg`` with ``num-clients`` set from the federation, or ``None`` (logged) when it cannot serve the run.
+    """``cfg`` with ``num-clients`` set from the federation.
+
+    ``None`` (logged) when the federation cannot serve the run.
 
     Secure aggregation never runs below ``min-clients`` (a sum of fewer could
     be one client's update); plain FedAvg, which shows every update to the
@@ -81,8 +83,8 @@ def clients_of_federation(grid: Grid, cfg: RunConfig) -> RunConfig | None:
         if have < max(want, 2):
             log(
                 ERROR,
-                "num-clients = %d but this simulation has %d SuperNodes; run: %s (or leave num-clients "
-                "at 0: one client per SuperNode)",
+                "num-clients = %d but this simulation has %d SuperNodes; run: %s "
+                "(or leave num-clients at 0: one client per SuperNode)",
                 want,
                 have,
                 fix_command(max(want, 2)),

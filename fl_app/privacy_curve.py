@@ -39,7 +39,10 @@ MIN_CLIENT_FRACTION = 0.9
 
 
 def _accuracy(cfg: RunConfig, dp: DpSettings | None) -> float:
-    """Test accuracy after ``num-server-rounds`` of equal-weight DP-FedAvg (plain FedAvg without ``dp``)."""
+    """Test accuracy after ``num-server-rounds`` of equal-weight DP-FedAvg.
+
+    Plain (example-weighted) FedAvg without ``dp``.
+    """
     data = load_data(cfg)
     clients = [make_client(cfg, i) for i in range(cfg.num_clients)]
     weights = SpamModel.zeros(len(data.vocabulary)).weights
@@ -51,7 +54,7 @@ def _accuracy(cfg: RunConfig, dp: DpSettings | None) -> float:
             deltas.append(new[0] - weights)
             sizes.append(size)
         if dp is None:
-            weights = weights + sum(n * d for n, d in zip(sizes, deltas)) / sum(sizes)
+            weights = weights + sum(n * d for n, d in zip(sizes, deltas, strict=True)) / sum(sizes)
             continue
         total = sum(clip_l2(d, dp.clip) for d in deltas)
         sum_std = dp.share_std * np.sqrt(len(clients))
