@@ -31,7 +31,7 @@ for sig in (signal.SIGTERM, signal.SIGKILL):
 
 
 def pytest_configure(config):
-    """However pytest ends (SIGTERM, SIGHUP, SIGKILL, a crash), nothing the tests started outlives it.
+    """However pytest ends (SIGTERM, SIGHUP, SIGKILL, a crash), nothing the tests started survives.
 
     A handler turning SIGTERM into KeyboardInterrupt would let finalizers run,
     but would also take the signal from ``signal_guard`` (which only takes over

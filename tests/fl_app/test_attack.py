@@ -1,4 +1,5 @@
-"""Every attack on Bob's update, run as the server and colluders would, and its twin with the defence off.
+"""Every attack on Bob's update, run as the server and colluders would, and its twin with the
+defence off.
 
 Each attack must recover nothing from the hardened protocol; each twin shows
 the same attack does recover Bob's e-mail when its defence is switched off

@@ -1,5 +1,5 @@
-"""fl-spam bench --quick: its JSON fields, depths and floors, and secure and plain aggregates agreeing
-(no timing asserts)."""
+"""fl-spam bench --quick: its JSON fields, depths and floors, and secure and plain aggregates
+agreeing (no timing asserts)."""
 
 import json
 

@@ -8,6 +8,7 @@ the results and checkpoints, not on log wording. They run on the tiny
 label-TAB-text corpus so that one secure round is a ciphertext per client.
 """
 
+import itertools
 import os
 import selectors
 import signal
@@ -229,17 +230,23 @@ def test_an_unreachable_superlink_is_one_clear_error(tmp_path):
 
 # ------------------------------------------------------------ interruptions
 def processes_on_port(port: int) -> list[int]:
-    """Live processes (not zombies) whose arguments name ``port``: the SuperLink's, or one linking to it."""
+    """Live processes (not zombies) whose arguments name ``port``.
+
+    The SuperLink's, or one linking to it.
+    """
     return live_processes(
         lambda args, environ: (
             any(f"127.0.0.1:{port}" in a for a in args)
-            or any(a == "--port" and b == str(port) for a, b in zip(args, args[1:]))
+            or any(a == "--port" and b == str(port) for a, b in itertools.pairwise(args))
         )
     )
 
 
 def processes_marked(mark: str) -> list[int]:
-    """Live processes (not zombies) that inherited ``TEST_MARK=mark``: everything a command started, in any session."""
+    """Live processes (not zombies) that inherited ``TEST_MARK=mark``.
+
+    Everything a command started, in any session.
+    """
     return live_processes(lambda args, environ: environ.get(TEST_MARK) == mark)
 
 

@@ -1,4 +1,5 @@
-"""DP in a whole (in-process) run: the budget stops training, epsilon is reported, off is untouched."""
+"""DP in a whole (in-process) run: the budget stops training, epsilon is reported;
+off leaves the run untouched."""
 
 import pytest
 

@@ -90,11 +90,15 @@ def wait_for_line(proc: subprocess.Popen, want: str) -> str:
 
 
 def signal_and_check(proc: subprocess.Popen, mark: str, sig: signal.Signals) -> dict[int, str]:
-    """Send ``sig`` to the command alone; check it stopped everything it started; return what that was."""
+    """Send ``sig`` to the command alone; check it stopped everything it started.
+
+    Return what that was.
+    """
     started = marked(mark)
     proc.send_signal(sig)
     proc.wait(timeout=EXIT_TIMEOUT_S)
-    # The command waited for what it stopped; only what ends on its own once it is gone may take a moment.
+    # The command waited for what it stopped; only what ends on its own once it is gone may
+    # take a moment.
     assert wait_for(lambda: not marked(mark), GONE_TIMEOUT_S), f"left running: {marked(mark)}"
     assert running(started) == []
     output = proc.stdout.read()  # read only now: a process left behind would hold the pipe open
@@ -117,7 +121,10 @@ def kill_what_is_left(proc: subprocess.Popen, mark: str) -> None:
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP], ids=["sigterm", "sighup"])
 def test_a_signal_stops_every_process_deploy_started(tmp_path, sig):
-    """Signalled as soon as its SuperLink is up: SuperLink and SuperNodes, each in a session of its own."""
+    """Signalled as soon as its SuperLink is up.
+
+    SuperLink and SuperNodes, each in a session of its own.
+    """
     mark = str(tmp_path)
     proc = start(
         mark,
@@ -140,7 +147,10 @@ def test_a_signal_stops_every_process_deploy_started(tmp_path, sig):
 
 
 def test_sigterm_stops_the_worker_pool_bench_started(tmp_path):
-    """Signalled as soon as its first Paillier worker is up: a spawned pool, in the command's process group."""
+    """Signalled as soon as its first Paillier worker is up.
+
+    A spawned pool, in the command's process group.
+    """
     mark = str(tmp_path)
     proc = start(mark, "bench", "--quick")
     try:

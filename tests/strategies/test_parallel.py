@@ -7,7 +7,10 @@ from strategies.parallel import PaillierWorkers
 
 
 class YieldingLock:
-    """A lock that lets the other thread run right after every release: the worst legal interleaving."""
+    """A lock that lets the other thread run right after every release.
+
+    The worst legal interleaving.
+    """
 
     def __init__(self):
         self._lock = threading.Lock()

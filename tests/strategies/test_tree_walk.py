@@ -1,4 +1,4 @@
-"""The tree walk with a fake send: who is asked what, level by level, and when the round is skipped."""
+"""The tree walk with a fake send: who is asked what, level by level, when the round is skipped."""
 
 import pytest
 
