@@ -32,7 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
-from strategies import envelope, masks, paillier_math
+from strategies import envelope, masks, paillier_math, wire
 from strategies.codec import CodecParams, encode
 from strategies.errors import ProtocolError
 from strategies.identity import MemberIdentity, load_federation, load_identity_key
@@ -126,14 +126,17 @@ class ClientPolicy:
             identity = MemberIdentity(
                 member, load_identity_key(Path(str(node_config[NODE_IDENTITY_KEY]))), federation
             )
-        return cls(
-            min_clients=int(node_config.get(NODE_MIN_CLIENTS, DEFAULT_NODE_MIN_CLIENTS)),  # type: ignore[call-overload]
-            insecure_demo_key=demo is True or str(demo).lower() == "true",
-            min_noise_multiplier=float(node_config.get(NODE_MIN_NOISE_MULTIPLIER, 0.0)),  # type: ignore[arg-type]
-            identity=identity,
-            max_epsilon=float(node_config.get(NODE_MAX_EPSILON, 0.0)),  # type: ignore[arg-type]
-            dp_delta=float(node_config.get(NODE_DP_DELTA, DEFAULT_DELTA)),  # type: ignore[arg-type]
-        )
+        try:
+            return cls(
+                min_clients=wire.read_int(node_config, NODE_MIN_CLIENTS, DEFAULT_NODE_MIN_CLIENTS),
+                insecure_demo_key=demo is True or str(demo).lower() == "true",
+                min_noise_multiplier=wire.read_float(node_config, NODE_MIN_NOISE_MULTIPLIER, 0.0),
+                identity=identity,
+                max_epsilon=wire.read_float(node_config, NODE_MAX_EPSILON, 0.0),
+                dp_delta=wire.read_float(node_config, NODE_DP_DELTA, DEFAULT_DELTA),
+            )
+        except ProtocolError as exc:  # the operator's own setting, not the server's
+            raise ValueError(f"node-config: {exc}") from exc
 
 
 @dataclass(frozen=True)

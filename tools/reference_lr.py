@@ -20,7 +20,7 @@ import numpy as np
 # scipy ships no type information and scipy-stubs is no test dependency. The fix belongs
 # in pyproject.toml: "scipy.*" in the ignore_missing_imports override, next to sklearn
 # (this tool is the only importer). Drop this ignore then (warn_unused_ignores flags it).
-from scipy.sparse import csr_matrix  # type: ignore[import-untyped]
+from scipy.sparse import csr_matrix
 from sklearn.linear_model import LogisticRegression
 
 from clients.spam_metrics import spam_metrics
