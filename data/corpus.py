@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
+
+log = logging.getLogger(__name__)
 
 
 class CorpusError(ValueError):
@@ -23,6 +26,13 @@ class Corpus:
         output derived from such a corpus must say so.
     spam, ham : list[list[str]]
         The e-mails of each class.
+
+    Raises
+    ------
+    CorpusError
+        If a class has no e-mail, or none of the e-mails of a class has a word
+        (a file read in the wrong format or encoding). When only some e-mails
+        have no words, a warning says how many: the model sees nothing of them.
     """
 
     name: str
@@ -35,8 +45,48 @@ class Corpus:
             if not emails:
                 raise CorpusError(
                     f"Corpus '{self.name}' has no {label} e-mails; "
-                    "expected at least one e-mail of each class."
+                    f"expected at least one e-mail of each class — add {label} e-mails"
                 )
+        self._check_words()
+
+    def _check_words(self) -> None:
+        """Refuse a class whose e-mails have no words, warn when some e-mails have none.
+
+        Every loader builds its ``Corpus`` once, so this runs once per corpus of
+        any kind. An e-mail with no words gives the model nothing but its bias:
+        a class of them trains to a coin toss, which must not pass unsaid.
+        """
+        wordless = {
+            "spam": sum(1 for email in self.spam if not email),
+            "ham": sum(1 for email in self.ham if not email),
+        }
+        sizes = {"spam": len(self.spam), "ham": len(self.ham)}
+        total, empty = sum(sizes.values()), sum(wordless.values())
+        fix = "check the file's format/encoding"
+        if empty == total:
+            raise CorpusError(
+                f"Corpus '{self.name}': none of its {total} e-mails has a word; "
+                f"expected e-mail text — {fix}"
+            )
+        for label, n in wordless.items():
+            if n == sizes[label]:
+                raise CorpusError(
+                    f"Corpus '{self.name}': none of its {n} {label} e-mails has a word; "
+                    f"expected e-mail text for both classes — {fix}"
+                )
+        if empty:
+            share = empty / total
+            log.warning(
+                "Corpus '%s': %d of %d e-mails (%s) have no words: they cannot be classified "
+                "(%d spam, %d ham) — %s, or remove them",
+                self.name,
+                empty,
+                total,
+                f"{share:.0%}" if share >= 0.01 else "<1%",
+                wordless["spam"],
+                wordless["ham"],
+                fix,
+            )
 
     @property
     def label(self) -> str:

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from .corpus import CorpusError
+from .file_kind import SAMPLE_BYTES, is_binary, path_kind, permission_denied, require, wide_encoding
 
 log = logging.getLogger(__name__)
 
@@ -309,29 +310,43 @@ def iter_eml_files(folder: str | Path) -> Iterator[tuple[str, bytes]]:
     Raises
     ------
     CorpusError
-        If ``folder`` is not a folder.
+        If ``folder`` is not a folder, or a file in it may not be read.
     """
     folder = Path(folder)
-    if not folder.is_dir():
-        raise CorpusError(f"{folder}: no such folder; expected a folder of .eml files.")
+    require(folder, "a folder of .eml files", "folder")
     for path in sorted(p for p in folder.rglob("*") if _is_eml(p)):
         try:
             raw = path.read_bytes()
+        except PermissionError as exc:
+            # Unlike a file that went away meanwhile, this one stays unread on
+            # every run until its owner acts: say so rather than skip it.
+            raise CorpusError(permission_denied(path, exc)) from exc
         except OSError as exc:
             log.warning("%s: skipped, cannot read it (%s)", path, exc)
             continue
         yield str(path), raw
 
 
+def _not_text(start: bytes) -> str | None:
+    """Why the first bytes of a file are no mail at all (UTF-16/32 or binary), or None."""
+    encoding = wide_encoding(start)
+    if encoding is not None:
+        return f"is {encoding} text, not mail in UTF-8 or ASCII"
+    return "is not a text file (binary data)" if is_binary(start) else None
+
+
 def _require_mbox(path: Path) -> None:
-    if not path.is_file():
-        raise CorpusError(f"{path}: no such file; expected an mbox file.")
-    with path.open("rb") as f:
-        start = f.read(len(MBOX_SEPARATOR))
-    if start and start != MBOX_SEPARATOR:
+    expected = "an mbox file (messages each after a 'From ' line)"
+    require(path, expected, "file")
+    try:
+        with path.open("rb") as f:
+            start = f.read(SAMPLE_BYTES)
+    except PermissionError as exc:
+        raise CorpusError(permission_denied(path, exc)) from exc
+    if start and not start.startswith(MBOX_SEPARATOR):
+        found = _not_text(start) or f"does not start with {MBOX_SEPARATOR.decode()!r}"
         raise CorpusError(
-            f"{path}: does not start with {MBOX_SEPARATOR.decode()!r}; expected an mbox file "
-            "(messages each after a 'From ' line)."
+            f"{path}: {found}; expected {expected} — export the mail as mbox from the mail client"
         )
 
 
@@ -446,11 +461,16 @@ def iter_maildir_folder(path: str | Path) -> Iterator[tuple[str, bytes]]:
     """
     path = Path(path)
     if not _is_maildir(path):
-        raise CorpusError(f"{path}: not a Maildir; expected a folder with cur/ and new/.")
+        raise CorpusError(
+            f"{path}: not a Maildir; expected a folder with cur/ and new/ — "
+            "pass the folder that holds cur/ and new/"
+        )
     box = mailbox.Maildir(path, factory=None, create=False)
     for key in sorted(box.iterkeys()):
         try:
             raw = box.get_bytes(key)
+        except PermissionError as exc:  # stays unread until its owner acts: say so
+            raise CorpusError(permission_denied(path / key, exc)) from exc
         except (OSError, KeyError) as exc:  # e.g. moved by a mail client meanwhile
             log.warning("%s:%s: skipped, cannot read it (%s)", path, key, exc)
             continue
@@ -468,7 +488,10 @@ def iter_maildir(root: str | Path) -> Iterator[tuple[str, bytes]]:
     root = Path(root)
     folders = maildir_folders(root) if root.is_dir() else []
     if not folders:
-        raise CorpusError(f"{root}: no Maildir found; expected a folder with cur/ and new/.")
+        raise CorpusError(
+            f"{root}: no Maildir found; expected a folder with cur/ and new/ — "
+            "pass the folder that holds cur/ and new/"
+        )
     for folder in folders:
         yield from iter_maildir_folder(folder.path)
 
@@ -483,7 +506,9 @@ def _single(source: str, raw: bytes) -> Iterator[tuple[str, str]]:
     try:
         text = message_text(raw)
     except CorpusError as exc:
-        raise CorpusError(f"{source}: {exc}; expected {_EXPECTED_INPUT}.") from exc
+        raise CorpusError(
+            f"{source}: {exc}; expected {_EXPECTED_INPUT} — check that it is an e-mail"
+        ) from exc
     yield source, text
 
 
@@ -506,7 +531,9 @@ def _messages_of_stream(stream: BinaryIO) -> Iterator[tuple[str, str]]:
         yield from _single(name, data)
     else:
         what = "is empty" if not data.strip() else "holds no message"
-        raise CorpusError(f"{name}: {what}; expected {_EXPECTED_INPUT}.")
+        raise CorpusError(
+            f"{name}: {what}; expected {_EXPECTED_INPUT} — pipe one message or an mbox"
+        )
 
 
 def iter_messages(source: str | os.PathLike[str] | BinaryIO) -> Iterator[tuple[str, str]]:
@@ -533,34 +560,53 @@ def iter_messages(source: str | os.PathLike[str] | BinaryIO) -> Iterator[tuple[s
         If ``source`` is missing or in no known layout, or is one message that
         cannot be read; the message names the path and what was expected.
     """
-    if hasattr(source, "read"):
-        yield from _messages_of_stream(source)  # type: ignore[arg-type]
+    if not isinstance(source, str | os.PathLike):
+        yield from _messages_of_stream(source)
         return
     path = Path(source)
-    if not path.exists():
-        raise CorpusError(f"{path}: no such file or folder; expected {_EXPECTED_INPUT}.")
-    if path.is_dir():
+    kind = path_kind(path)
+    if kind == "missing":
+        raise CorpusError(
+            f"{path}: no such file or folder; expected {_EXPECTED_INPUT} — check the path"
+        )
+    if kind not in ("file", "folder"):
+        # Not opened: opening a FIFO with no writer blocks, a device may never end.
+        raise CorpusError(
+            f"{path}: is {kind}, not a file or folder; expected {_EXPECTED_INPUT} — "
+            "pipe the mail to standard input instead"
+        )
+    if kind == "folder":
         if maildir_folders(path):
             yield from iter_texts(iter_maildir(path))
         elif any(_is_eml(p) for p in path.rglob("*")):
             yield from iter_texts(iter_eml_files(path))
         else:
             raise CorpusError(
-                f"{path}: holds no Maildir and no .eml file; expected {_EXPECTED_INPUT}."
+                f"{path}: holds no Maildir and no .eml file; expected {_EXPECTED_INPUT} — "
+                "check the path"
             )
         return
     try:
         with path.open("rb") as f:
-            start = f.read(1000)
+            start = f.read(SAMPLE_BYTES)
         is_mbox = start.startswith(MBOX_SEPARATOR) and path.suffix.lower() != EML_SUFFIX
         one = not is_mbox and (path.suffix.lower() == EML_SUFFIX or _looks_like_message(start))
         raw = path.read_bytes() if one else b""
+    except PermissionError as exc:
+        raise CorpusError(permission_denied(path, exc)) from exc
     except OSError as exc:
-        raise CorpusError(f"{path}: cannot be read ({exc}); expected {_EXPECTED_INPUT}.") from exc
+        raise CorpusError(
+            f"{path}: cannot be read ({exc.strerror or exc}); expected {_EXPECTED_INPUT} — "
+            "check the file and its disk"
+        ) from exc
     if one:
         yield from _single(str(path), raw)
     elif is_mbox:
         yield from iter_texts(iter_mbox(path))  # mailbox reads it message by message
     else:
-        what = "is empty" if not start.strip() else "is neither a message nor an mbox"
-        raise CorpusError(f"{path}: {what}; expected {_EXPECTED_INPUT}.")
+        what = (
+            "is empty"
+            if not start.strip()
+            else _not_text(start) or "is neither a message nor an mbox"
+        )
+        raise CorpusError(f"{path}: {what}; expected {_EXPECTED_INPUT} — check the path")
