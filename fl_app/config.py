@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from dataclasses import MISSING, dataclass, fields
 from typing import Any
@@ -12,10 +13,21 @@ from data.partition import PARTITIONERS
 from data.split import SPLITS
 from strategies.chain import DEFAULT_FANIN, MIN_CLIENTS_FLOOR
 from strategies.codec import DEFAULT_CLIP, DEFAULT_MAX_EXAMPLES
-from strategies.keys import DEFAULT_KEY_BITS
+from strategies.keys import DEFAULT_KEY_BITS, MAX_KEY_BITS, MIN_DEMO_KEY_BITS, MIN_KEY_BITS
 from strategies.privacy import DEFAULT_DELTA, DpSettings, noise_multiplier_for
 
 AGGREGATIONS = ("plain", "paillier")
+# Corpora that read no files of the user's: a data-path given with them would be ignored.
+BUILT_IN_CORPORA = ("synthetic",)
+# Corpora that need a data-path (sms reads the shipped file unless given another copy).
+FILE_CORPORA = tuple(c for c in CORPORA if c not in ("sms", "synthetic"))
+PATH_KEYS = ("data-path", "results-dir", "checkpoint-dir", "key-file")
+
+
+class RunConfigError(ValueError):
+    """A run-config value that cannot run; the message names the key, the value and the fix."""
+
+
 # A preset gives its values to the keys left at their defaults (the "default" preset's).
 PRESETS = {
     "default": {
@@ -92,8 +104,23 @@ class RunConfig:
             ),
             (
                 "key-bits",
-                self.key_bits >= 64,
-                "a number of bits (2048 or more; smaller only with insecure-demo-key)",
+                self.aggregation == "plain"
+                or MIN_KEY_BITS <= self.key_bits <= MAX_KEY_BITS
+                or (self.insecure_demo_key and MIN_DEMO_KEY_BITS <= self.key_bits),
+                f"{MIN_KEY_BITS} to {MAX_KEY_BITS} bits (down to {MIN_DEMO_KEY_BITS} only with "
+                "insecure-demo-key = true, for the book's demo)",
+            ),
+            (
+                "data-path",
+                self.data_path or self.corpus not in FILE_CORPORA,
+                f"the path of the {self.corpus} files: corpus = {self.corpus!r} reads the "
+                "user's files",
+            ),
+            (
+                "data-path",
+                not self.data_path or self.corpus not in BUILT_IN_CORPORA,
+                f"empty: corpus = {self.corpus!r} reads no files (name the corpus kind of "
+                f"the files: one of {FILE_CORPORA})",
             ),
             ("clip", self.clip > 0, "a number > 0"),
             ("max-examples", self.max_examples >= 1, "an integer >= 1"),
@@ -124,10 +151,33 @@ class RunConfig:
                 "> 0 when dp-noise-multiplier or target-epsilon is set",
             ),
         ]
+        checks += [
+            (
+                key,
+                (user := _user_of(getattr(self, key.replace("-", "_")))) is None,
+                f"a path on this machine: there is no user {user!r} — check the ~user part",
+            )
+            for key in PATH_KEYS
+        ]
         for key, ok, expected in checks:
             if not ok:
                 value = getattr(self, key.replace("-", "_"))
-                raise ValueError(f"run-config {key} = {value!r}: expected {expected}")
+                raise RunConfigError(f"run-config {key} = {value!r}: expected {expected}")
+
+    def check_training_set(self, train_size: int) -> None:
+        """Refuse a ``max-examples`` below the training set: every secure round would be
+        skipped (a client's count is refused above it), and the run would end untrained.
+
+        Raises
+        ------
+        RunConfigError
+            Naming the key, the value and the size it must reach.
+        """
+        if self.aggregation == "paillier" and not self.dp_clip and self.max_examples < train_size:
+            raise RunConfigError(
+                f"run-config max-examples = {self.max_examples}: expected at least the "
+                f"{train_size} training e-mails of the corpus (the bound on a round's total)"
+            )
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, object]) -> RunConfig:
@@ -139,19 +189,19 @@ class RunConfig:
             name = key.replace("-", "_")
             if name not in known:
                 options = ", ".join(sorted(k.replace("_", "-") for k in known))
-                raise ValueError(f"Unknown run-config key {key!r}; known keys: {options}")
+                raise RunConfigError(f"Unknown run-config key {key!r}; known keys: {options}")
             default = known[name].default
             if default is MISSING:  # every field has a default: its type is the key's type
                 raise TypeError(f"RunConfig.{name} has no default to take its type from")
             if isinstance(default, bool):
                 if not isinstance(value, bool):
-                    raise ValueError(f"run-config {key} = {value!r}: expected true or false")
+                    raise RunConfigError(f"run-config {key} = {value!r}: expected true or false")
                 kwargs[name] = value
                 continue
             try:
                 kwargs[name] = type(default)(value)  # TOML gives int for 1, float for 1.0
             except (TypeError, ValueError) as exc:
-                raise ValueError(
+                raise RunConfigError(
                     f"run-config {key} = {value!r}: expected {type(default).__name__}"
                 ) from exc
         preset = PRESETS.get(str(kwargs.get("preset", "default")), {})
@@ -189,3 +239,10 @@ class RunConfig:
     def to_dict(self) -> dict[str, object]:
         """As run-config keys, for results files."""
         return {f.name.replace("_", "-"): getattr(self, f.name) for f in fields(self)}
+
+
+def _user_of(path: str) -> str | None:
+    """The unknown user of a ``~user/...`` path (``None`` when there is none)."""
+    if not path.startswith("~") or os.path.expanduser(path) != path:
+        return None
+    return path[1:].split("/", 1)[0] or "(you)"

@@ -502,6 +502,9 @@ class LocalDeployment:
                     if process.stdout is not None:
                         process.stdout.close()
         saved = sorted(set(results_dir.glob("*.json")) - before)
+        failed = [line.split("error: ", 1)[1] for line in lines if "error: " in line]
+        if not saved and failed:  # the ServerApp's one line for a user's error (user_errors)
+            raise DeploymentError(f"the run failed: {failed[-1]}")
         if not saved:
             tail = "\n".join(lines[-40:])
             raise DeploymentError(

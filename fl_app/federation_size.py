@@ -3,22 +3,23 @@
 In Flower's simulation every SuperNode registers at once, right as the
 ServerApp starts, and no other ever comes: the count is known within a
 second, and a run the federation cannot serve fails at once with the
-command that fixes it. In a deployment SuperNodes connect over time: the
-server waits, logging who is there and who is missing.
+command that fixes it (one ``error:`` line; the run ends as failed). In a
+deployment SuperNodes connect over time: the server waits, logging who is
+there and who is missing.
 """
 
 from __future__ import annotations
 
 import time
 from dataclasses import replace
-from logging import ERROR, INFO
+from logging import INFO
 
 from flwr.common.logger import log
 from flwr.serverapp import Grid
 
 from strategies.bounded import wait_for_nodes
 
-from .config import RunConfig
+from .config import RunConfig, RunConfigError
 
 SIMULATION_TASK = "flwr-simulation"  # flwr.supercore.constant.TaskType.SIMULATION
 # Simulated nodes register within milliseconds of each other: a count unchanged
@@ -57,48 +58,41 @@ def fix_command(nodes: int) -> str:
     return f'flwr run . --stream --federation-config "num-supernodes={nodes}"'
 
 
-def clients_of_federation(grid: Grid, cfg: RunConfig) -> RunConfig | None:
+def clients_of_federation(grid: Grid, cfg: RunConfig) -> RunConfig:
     """``cfg`` with ``num-clients`` set from the federation.
-
-    ``None`` (logged) when the federation cannot serve the run.
 
     Secure aggregation never runs below ``min-clients`` (a sum of fewer could
     be one client's update); plain FedAvg, which shows every update to the
     server anyway, runs on as few as there are, down to 2.
+
+    Raises
+    ------
+    RunConfigError
+        When the federation cannot serve the run, with the command that fixes it.
     """
     secure = cfg.aggregation == "paillier"
     if is_simulation(grid):
         have = len(simulated_nodes(grid))
         want = cfg.num_clients or have
         if secure and have < cfg.min_clients:
-            log(
-                ERROR,
-                "secure aggregation needs min-clients = %d SuperNodes and this simulation has %d; "
-                "run: %s",
-                cfg.min_clients,
-                have,
-                fix_command(max(cfg.min_clients, want)),
+            raise RunConfigError(
+                f"secure aggregation needs min-clients = {cfg.min_clients} SuperNodes and this "
+                f"simulation has {have} — run: {fix_command(max(cfg.min_clients, want))}"
             )
-            return None
         if have < max(want, 2):
-            log(
-                ERROR,
-                "num-clients = %d but this simulation has %d SuperNodes; run: %s "
-                "(or leave num-clients at 0: one client per SuperNode)",
-                want,
-                have,
-                fix_command(max(want, 2)),
+            raise RunConfigError(
+                f"num-clients = {want} but this simulation has {have} SuperNodes — run: "
+                f"{fix_command(max(want, 2))} (or leave num-clients at 0: one client per "
+                "SuperNode)"
             )
-            return None
     else:
         want = cfg.num_clients or cfg.min_clients
         try:
             wait_for_nodes(grid, want, cfg.round_timeout)
         except TimeoutError as exc:
-            log(
-                ERROR, "num-clients = %d: %s; start more SuperNodes or lower num-clients", want, exc
-            )
-            return None
+            raise RunConfigError(
+                f"num-clients = {want}: {exc} — start more SuperNodes or lower num-clients"
+            ) from exc
         want = cfg.num_clients or len(list(grid.get_node_ids()))
     log(
         INFO,

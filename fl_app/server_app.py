@@ -31,9 +31,11 @@ from .federation_size import clients_of_federation
 from .log_routing import route_package_logs
 from .results import save_run
 from .run_paths import with_absolute_paths
+from .user_errors import RunFailedError, install_run_error_filter
 
 app = ServerApp()
 route_package_logs()
+install_run_error_filter()
 
 
 def evaluate_and_checkpoint(
@@ -179,16 +181,25 @@ def main(grid: Grid, context: Context) -> None:
     run(grid, with_absolute_paths(RunConfig.from_mapping(context.run_config)), context.run_id)
 
 
-def run(grid: Grid, cfg: RunConfig, run_id: int | str) -> dict | None:
+def run(grid: Grid, cfg: RunConfig, run_id: int | str) -> dict:
     """Run ``num-server-rounds`` of FedAvg over ``num-clients`` nodes and save the results.
 
     Returns
     -------
-    dict | None
-        The payload written to ``<results-dir>/<run-id>.json``; ``None`` when
-        the federation cannot serve the run (logged in one line with the fix).
+    dict
+        The payload written to ``<results-dir>/<run-id>.json``.
+
+    Raises
+    ------
+    RunConfigError
+        When the federation cannot serve the run, or ``max-examples`` is below
+        the training set; before any message is sent.
+    RunFailedError
+        When every round was skipped: the model never trained, and no results
+        are written. The message holds the last round's reason.
     """
     data = load_data(cfg)
+    cfg.check_training_set(len(data.train))
     log(INFO, "corpus: %s (%s)", data.corpus, data.split_note)
     log(
         INFO,
@@ -249,11 +260,9 @@ def run(grid: Grid, cfg: RunConfig, run_id: int | str) -> dict | None:
         train_config.update(dp.train_config())
     remaining = last_round - first_round
     if remaining > 0:
-        sized = clients_of_federation(grid, cfg)
-        if sized is None:
-            return None
-        cfg = sized
-        result = make_strategy(cfg, dp).start(
+        cfg = clients_of_federation(grid, cfg)
+        strategy = make_strategy(cfg, dp)
+        result = strategy.start(
             grid=grid,
             initial_arrays=ArrayRecord(initial),
             num_rounds=remaining,
@@ -261,7 +270,14 @@ def run(grid: Grid, cfg: RunConfig, run_id: int | str) -> dict | None:
             train_config=ConfigRecord(train_config),
             evaluate_fn=evaluate_and_checkpoint(cfg, data, first_round, rounds, dp),
         )
-        final = result.arrays.to_numpy_ndarrays() or initial  # empty when every round was skipped
+        if len(strategy.skipped) == remaining:
+            last_skipped = max(strategy.skipped)
+            raise RunFailedError(
+                f"every round was skipped, so the model never trained (round "
+                f"{first_round + last_skipped}: {strategy.skipped[last_skipped]}) — fix that and "
+                "run again; no results were written"
+            )
+        final = result.arrays.to_numpy_ndarrays()
         by_round = {r["round"]: r for r in rounds}
         for strategy_round, metrics in result.train_metrics_clientapp.items():
             for key in (

@@ -124,6 +124,14 @@ class BoundedFedAvg(FedAvg):
         super().__init__(**kwargs)
         self.node_timeout = node_timeout
         self.message_ttl = message_ttl
+        # Why each skipped round was skipped, by round: a run whose every round was
+        # skipped trained nothing, and its caller says why instead of "completed".
+        self.skipped: dict[int, str] = {}
+
+    def skip(self, server_round: int, reason: str) -> None:
+        """Log that ``server_round`` is skipped (the global model unchanged), and why."""
+        self.skipped[server_round] = reason
+        log(ERROR, "round %d skipped, global model unchanged: %s", server_round, reason)
 
     def _construct_messages(
         self, record: RecordDict, node_ids: list[int], message_type: str
@@ -148,7 +156,10 @@ class BoundedFedAvg(FedAvg):
         try:
             return wait_for_nodes(grid, max(minimum, self.min_available_nodes), timeout)
         except TimeoutError as exc:
-            log(ERROR, "round %d: %s skipped: %s", server_round, step, exc)
+            if step == "training":
+                self.skip(server_round, f"too few nodes for training: {exc}")
+            else:
+                log(ERROR, "round %d: %s skipped: %s", server_round, step, exc)
             return None
 
     def enough_nodes(
@@ -198,12 +209,9 @@ class BoundedFedAvg(FedAvg):
                         msg.metadata.src_node_id,
                         msg.error.reason,
                     )
-            log(
-                ERROR,
-                "round %d skipped, global model unchanged: %d of the %d replies needed arrived",
+            self.skip(
                 server_round,
-                len(valid),
-                self.min_train_nodes,
+                f"{len(valid)} of the {self.min_train_nodes} training replies needed arrived",
             )
             return None, None
         return super().aggregate_train(server_round, replies)

@@ -6,7 +6,7 @@ import logging
 import random
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from logging import ERROR, INFO, WARNING
+from logging import INFO, WARNING
 from typing import Any
 
 from flwr.app import ArrayRecord, ConfigRecord, Message, MetricRecord, RecordDict
@@ -219,7 +219,7 @@ class PaillierChainFedAvg(BoundedFedAvg):
             self.stage_total(state)
             aggregate = self.stage_decrypt(state)
         except SecureAggregationError as exc:
-            log(ERROR, "round %d skipped, global model unchanged: %s", server_round, exc)
+            self.skip(server_round, str(exc))
             return None, None
         assert state.tree is not None
         # training, each level and re-seal wave of the tree, then the root with the unmask stage

@@ -21,6 +21,9 @@ log = logging.getLogger(__name__).log
 DEFAULT_KEY_BITS = 2048
 MIN_KEY_BITS = 2048
 STRONG_KEY_BITS = 3072
+# Even a demo key must hold one codec slot per plaintext and be a key phe can make:
+# below this, phe's prime search fails or the codec has no room.
+MIN_DEMO_KEY_BITS = 256
 # A received modulus above this is refused as oversized: 4x the default already
 # costs ~50x per operation, and an absurd size would stall every client.
 MAX_KEY_BITS = 8192
@@ -34,7 +37,20 @@ INSECURE_WARNING = (
 )
 
 
-def _check_size(bits: int, insecure_demo_key: bool) -> None:
+def check_key_size(bits: int, insecure_demo_key: bool) -> None:
+    """Refuse a key size outside the policy; warn for a demo key.
+
+    Raises
+    ------
+    InsecureKeyError
+        Below ``MIN_KEY_BITS`` without ``insecure_demo_key``, below
+        ``MIN_DEMO_KEY_BITS`` or above ``MAX_KEY_BITS`` in any case.
+    """
+    if not MIN_DEMO_KEY_BITS <= bits <= MAX_KEY_BITS:
+        raise InsecureKeyError(
+            f"Refusing a {bits}-bit Paillier key: expected {MIN_KEY_BITS} to {MAX_KEY_BITS} bits "
+            f"(down to {MIN_DEMO_KEY_BITS} only with insecure-demo-key)"
+        )
     if bits < MIN_KEY_BITS:
         if not insecure_demo_key:
             raise InsecureKeyError(
@@ -54,7 +70,7 @@ def generate_keypair(
     InsecureKeyError
         If ``bits < MIN_KEY_BITS`` and ``insecure_demo_key`` is not set.
     """
-    _check_size(bits, insecure_demo_key)
+    check_key_size(bits, insecure_demo_key)
     return paillier.generate_paillier_keypair(n_length=bits)
 
 
@@ -74,7 +90,7 @@ def public_key_from_n(n: int, insecure_demo_key: bool = False) -> paillier.Paill
         raise ValueError(
             f"Refusing an oversized {n.bit_length()}-bit Paillier modulus (maximum {MAX_KEY_BITS})"
         )
-    _check_size(n.bit_length(), insecure_demo_key)
+    check_key_size(n.bit_length(), insecure_demo_key)
     if n % 2 == 0 or gmpy2.is_square(n):
         raise ValueError(
             f"Not a Paillier modulus: a {n.bit_length()}-bit n that is even or a square"
@@ -133,7 +149,7 @@ def load_keypair(
         n, p, q = int(values["n"]), int(values["p"]), int(values["q"])
     except (ValueError, KeyError, TypeError) as exc:
         raise ValueError(f"{path}: not a Paillier key file (expected JSON with n, p, q)") from exc
-    _check_size(n.bit_length(), insecure_demo_key)
+    check_key_size(n.bit_length(), insecure_demo_key)
     public_key = paillier.PaillierPublicKey(n)
     try:
         return public_key, paillier.PaillierPrivateKey(public_key, p, q)

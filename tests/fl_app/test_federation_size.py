@@ -1,13 +1,13 @@
 """How many clients a run gets, and when the federation cannot serve it."""
 
-import logging
+import re
 from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
 
 from fl_app import federation_size
-from fl_app.config import RunConfig
+from fl_app.config import RunConfig, RunConfigError
 from fl_app.federation_size import clients_of_federation, fix_command
 from fl_app.run_paths import project_dir, with_absolute_paths
 
@@ -29,26 +29,24 @@ def fast(monkeypatch):
     monkeypatch.setattr(federation_size, "SETTLE_S", 0.02)
 
 
-def test_a_secure_run_on_flowers_default_two_nodes_stops_with_the_command_that_fixes_it(caplog):
-    with caplog.at_level(logging.ERROR, logger="flwr"):
-        assert clients_of_federation(FakeGrid([2]), RunConfig()) is None
-    assert fix_command(3) in caplog.text  # the one line names the fix
+def test_a_secure_run_on_flowers_default_two_nodes_stops_with_the_command_that_fixes_it():
+    with pytest.raises(RunConfigError, match=re.escape(fix_command(3))):
+        clients_of_federation(FakeGrid([2]), RunConfig())
 
 
 def test_num_clients_0_takes_every_simulated_node_even_those_registering_late():
     cfg = clients_of_federation(FakeGrid([0, 0, 1, 4]), RunConfig())
-    assert cfg is not None and cfg.num_clients == 4 and cfg.min_clients == 3
+    assert cfg.num_clients == 4 and cfg.min_clients == 3
 
 
 def test_plain_fedavg_runs_on_two_nodes():
     cfg = clients_of_federation(FakeGrid([2]), RunConfig(aggregation="plain"))
-    assert cfg is not None and (cfg.num_clients, cfg.min_clients) == (2, 2)
+    assert (cfg.num_clients, cfg.min_clients) == (2, 2)
 
 
-def test_more_clients_than_simulated_nodes_is_refused(caplog):
-    with caplog.at_level(logging.ERROR, logger="flwr"):
-        assert clients_of_federation(FakeGrid([3]), RunConfig(num_clients=5)) is None
-    assert fix_command(5) in caplog.text
+def test_more_clients_than_simulated_nodes_is_refused_at_once_not_waited_for():
+    with pytest.raises(RunConfigError, match=re.escape(fix_command(5))):
+        clients_of_federation(FakeGrid([3]), RunConfig(num_clients=5))
 
 
 def test_a_deployment_waits_for_nodes_connecting_over_time(monkeypatch):
@@ -56,11 +54,9 @@ def test_a_deployment_waits_for_nodes_connecting_over_time(monkeypatch):
     cfg = clients_of_federation(
         FakeGrid([0, 1, 2, 3, 4], task="flwr-serverapp"), RunConfig(round_timeout=10)
     )
-    assert cfg is not None and cfg.num_clients >= 3
-    assert (
+    assert cfg.num_clients >= 3
+    with pytest.raises(RunConfigError, match="start more SuperNodes"):
         clients_of_federation(FakeGrid([2], task="flwr-serverapp"), RunConfig(round_timeout=0.01))
-        is None
-    )
 
 
 def test_relative_paths_resolve_against_the_project_folder(tmp_path):

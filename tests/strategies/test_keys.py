@@ -20,11 +20,12 @@ def test_default_keys_are_2048_bits_and_3072_is_an_option():
     assert generate_keypair(3072)[0].n.bit_length() == 3072
 
 
-def test_small_keys_are_refused_without_the_demo_flag():
-    with pytest.raises(
-        InsecureKeyError, match="Refusing a 128-bit Paillier key: the minimum is 2048"
-    ):
-        generate_keypair(128)
+@pytest.mark.parametrize(
+    "bits, demo", [(1024, False), (128, False), (128, True), (0, True), (8193, True)]
+)
+def test_keys_outside_the_policy_are_refused_even_with_the_demo_flag_below_256(bits, demo):
+    with pytest.raises(InsecureKeyError, match=f"Refusing a {bits}-bit Paillier key"):
+        generate_keypair(bits, insecure_demo_key=demo)
 
 
 def test_small_keys_with_the_demo_flag_warn_loudly(caplog):
