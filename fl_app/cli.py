@@ -5,24 +5,22 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
+import os
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
 from clients.model import LOSSES
-from clients.model_file import ModelFileError, SavedModel, load_model, save_model
-from data.corpus import CorpusError
+from clients.model_file import SavedModel, load_model, save_model
 from data.download import (
     DOWNLOAD_TIMEOUT_S,
     ENRON_BASE_URL,
-    DownloadError,
     default_cache_dir,
     download_enron,
     read_manifest,
@@ -30,14 +28,14 @@ from data.download import (
 from data.loaders import CORPORA, DEFAULT_CORPUS, load_corpus
 from data.prepare import PreparedData
 from data.split import SPLITS, split_corpus
-from strategies.errors import SecureAggregationError
+from strategies.keys import check_key_size
 
 from .centralized import train_centralized
-from .config import PRESETS, RunConfig
+from .config import FILE_CORPORA, PRESETS, RunConfig, RunConfigError
 from .dataset import load_data
-from .deploy import DeploymentError
-from .log_routing import set_log_level
+from .log_routing import route_package_logs, set_log_level
 from .processes import signal_guard
+from .user_errors import CLI_ERRORS, error_line
 
 # Progress and tables go to stderr so that stdout's last line stays the JSON.
 console = Console(stderr=True)
@@ -47,7 +45,7 @@ def _add_corpus_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--corpus",
         choices=CORPORA,
-        default=DEFAULT_CORPUS,
+        default=None,
         help=f"which corpus (default: {DEFAULT_CORPUS}, the shipped SMS Spam Collection)",
     )
     parser.add_argument(
@@ -64,13 +62,24 @@ def _add_corpus_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--seed", type=int, default=0, help="seed of the split, shuffles and synthetic corpus"
     )
-    _add_json_option(parser)
+    _add_output_options(parser)
 
 
 def _run_config(args: argparse.Namespace, **options: Any) -> RunConfig:
-    """The run-config the command line asks for; options left out take the preset's values."""
+    """The run-config the command line asks for; options left out take the preset's values.
+
+    Raises
+    ------
+    RunConfigError
+        For a value that cannot run, before anything starts.
+    """
+    if args.data and not args.corpus:
+        raise RunConfigError(
+            f"--data {args.data} without --corpus — say what kind of corpus it is: "
+            f"--corpus {{{','.join(FILE_CORPORA)}}} (sms for a copy of the SMS file)"
+        )
     given = {
-        "corpus": args.corpus,
+        "corpus": args.corpus or DEFAULT_CORPUS,
         "data-path": args.data or "",
         "seed": args.seed,
         "spam-folders": args.spam_folders,
@@ -80,9 +89,15 @@ def _run_config(args: argparse.Namespace, **options: Any) -> RunConfig:
     return RunConfig.from_mapping({k: v for k, v in given.items() if v is not None})
 
 
-def _add_json_option(parser: argparse.ArgumentParser) -> None:
+def _add_output_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--json", action="store_true", help="print one JSON object as the last line"
+    )
+    parser.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        help="also show Flower's log and every step's INFO lines (default: warnings only)",
     )
 
 
@@ -279,6 +294,7 @@ def cmd_attack(args: argparse.Namespace) -> dict[str, Any]:
     """
     from .attack import run_attack  # imports Flower: only when asked
 
+    check_key_size(args.key_bits, args.insecure_demo_key)  # before a key is made
     with console.status("attacking Bob's update") as status:
         result = run_attack(
             args.key_bits,
@@ -431,6 +447,11 @@ def cmd_deploy(args: argparse.Namespace) -> dict[str, Any]:
     from .deploy import LocalDeployment
     from .federation import make_federation
 
+    if args.clients < 2:
+        raise RunConfigError(
+            f"--clients {args.clients}: expected at least 2 SuperNodes (3 for secure "
+            "aggregation's default min-clients) — e.g. --clients 3"
+        )
     run_config: dict[str, object] = {
         "num-clients": args.clients,
         "num-server-rounds": args.rounds,
@@ -441,6 +462,7 @@ def cmd_deploy(args: argparse.Namespace) -> dict[str, Any]:
         "checkpoint-dir": str(Path(args.checkpoint_dir).resolve()),
         "resume": args.resume,
     }
+    RunConfig.from_mapping(run_config)  # every value checked before a process starts
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="fl-spam-deploy-") as workdir:
         # Each node's own floor: the loopback demo's mail owners accept what the run asks.
@@ -519,7 +541,7 @@ def cmd_privacy_curve(args: argparse.Namespace) -> dict[str, Any]:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``fl-spam``."""
-    parser = argparse.ArgumentParser(prog="fl-spam", description=__doc__)
+    parser = _Parser(prog="fl-spam", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
 
     central = sub.add_parser(
@@ -555,7 +577,7 @@ def build_parser() -> argparse.ArgumentParser:
     classify.add_argument(
         "paths", nargs="*", help=".eml file, folder of .eml, mbox or Maildir; - or none: stdin"
     )
-    _add_json_option(classify)
+    _add_output_options(classify)
     classify.set_defaults(func=cmd_classify)
 
     evaluate = sub.add_parser("evaluate", help="a saved model's spam-filter figures on a corpus")
@@ -575,7 +597,7 @@ def build_parser() -> argparse.ArgumentParser:
     attack.add_argument(
         "--insecure-demo-key", action="store_true", help="allow keys below 2048 bits"
     )
-    _add_json_option(attack)
+    _add_output_options(attack)
     attack.set_defaults(func=cmd_attack)
 
     identity = sub.add_parser(
@@ -587,7 +609,7 @@ def build_parser() -> argparse.ArgumentParser:
     identity.add_argument(
         "--key-file", required=True, help="where to write the private key (never overwritten)"
     )
-    _add_json_option(identity)
+    _add_output_options(identity)
     identity.set_defaults(func=cmd_identity)
 
     bench = sub.add_parser(
@@ -599,7 +621,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="under a minute: 10k weights, 2048 bits, one 3-client round in process; "
         "no flwr run, no deployment",
     )
-    _add_json_option(bench)
+    _add_output_options(bench)
     bench.set_defaults(func=cmd_bench)
 
     deploy = sub.add_parser(
@@ -627,7 +649,7 @@ def build_parser() -> argparse.ArgumentParser:
     deploy.add_argument("--timeout", type=float, default=1800.0, help="seconds for the whole run")
     deploy.add_argument("--results-dir", default="results")
     deploy.add_argument("--checkpoint-dir", default="checkpoints")
-    _add_json_option(deploy)
+    _add_output_options(deploy)
     deploy.set_defaults(func=cmd_deploy)
 
     curve = sub.add_parser("privacy-curve", help="accuracy against epsilon for a few noise levels")
@@ -635,7 +657,7 @@ def build_parser() -> argparse.ArgumentParser:
     curve.add_argument("--rounds", type=int, default=3)
     curve.add_argument("--clip", type=float, default=0.5, help="L2 clip of each client's update")
     curve.add_argument("--png", default="results/privacy-curve.png")
-    _add_json_option(curve)
+    _add_output_options(curve)
     curve.set_defaults(func=cmd_privacy_curve)
 
     data = sub.add_parser("data", help="corpus tools").add_subparsers(
@@ -651,40 +673,46 @@ def build_parser() -> argparse.ArgumentParser:
     download.add_argument("--base-url", default=ENRON_BASE_URL)
     download.add_argument("--sha256", default=None, help="file of known digests, sha256sum format")
     download.add_argument("--timeout", type=float, default=DOWNLOAD_TIMEOUT_S)
-    _add_json_option(download)
+    _add_output_options(download)
     download.set_defaults(func=cmd_data_download)
     return parser
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, except that a usage mistake is one ``error:`` line like every other."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"error: {message} — see {self.prog} --help\n")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of ``fl-spam``; returns the exit code (2 on bad input)."""
+    """Entry point of ``fl-spam``; returns the exit code.
+
+    0 on success; 2 on an error the user can fix, printed as one line
+    ``error: <what> — <what to do>`` on stderr (and, with ``--json``, as
+    ``{"error": ...}`` on stdout); 130 when interrupted. Anything else is a
+    bug: it propagates with its traceback (exit code 1) so that it is reported.
+    """
     args = build_parser().parse_args(argv)
-    # Flower logs every strategy step at INFO; the commands print their own summary.
-    set_log_level(logging.WARNING)
-    func: Callable[[argparse.Namespace], dict[str, Any]] = args.func
+    # Flower logs every step at INFO, and its own warnings about its defaults: the
+    # commands print their own summary, and -v shows all of it.
+    route_package_logs()  # our warnings (e.g. e-mails without words) in Flower's format
+    set_log_level(args.verbose)
     try:
-        with (
-            signal_guard()
-        ):  # SIGTERM and SIGHUP unwind like Ctrl-C: what a command started is stopped
-            payload = func(args)
+        with signal_guard():  # SIGTERM and SIGHUP unwind like Ctrl-C: what it started is stopped
+            payload = args.func(args)
+            if args.json:
+                print(json.dumps(payload), flush=True)
     except KeyboardInterrupt:
         console.print("[red]interrupted[/red]: every process this command started was stopped")
         return 130
-    except (
-        CorpusError,
-        DownloadError,
-        DeploymentError,
-        SecureAggregationError,
-        ModelFileError,
-        ValueError,
-        FileExistsError,
-    ) as exc:
-        console.print(f"[red]error:[/red] {exc}")
-        if args.json:
-            print(json.dumps({"error": str(exc)}))
+    except CLI_ERRORS as exc:
+        if isinstance(exc, BrokenPipeError):  # stdout's reader is gone: nothing more to it
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        print(f"error: {error_line(exc)}", file=sys.stderr, flush=True)
+        if args.json and not isinstance(exc, BrokenPipeError):
+            print(json.dumps({"error": error_line(exc)}), flush=True)
         return 2
-    if args.json:
-        print(json.dumps(payload))
     return 0
 
 

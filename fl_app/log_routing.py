@@ -17,12 +17,15 @@ def route_package_logs() -> None:
     """Send the records of ``PACKAGES`` to Flower's console handler (idempotent)."""
     for name in PACKAGES:
         logger = logging.getLogger(name)
-        logger.setLevel(logging.DEBUG)  # as Flower's logger: the handler decides what shows
+        if logger.level == logging.NOTSET:  # never undo set_log_level
+            logger.setLevel(logging.DEBUG)  # as Flower's logger: the handler decides what shows
         if console_handler not in logger.handlers:
             logger.addHandler(console_handler)
 
 
-def set_log_level(level: int) -> None:
-    """Show records of ``level`` and above from Flower and from ``PACKAGES``."""
-    for logger in (FLOWER_LOGGER, *(logging.getLogger(name) for name in PACKAGES)):
-        logger.setLevel(level)
+def set_log_level(verbose: bool) -> None:
+    """Quiet (the command line's default): our warnings only, and Flower's errors; verbose:
+    every INFO line of both."""
+    FLOWER_LOGGER.setLevel(logging.INFO if verbose else logging.ERROR)
+    for name in PACKAGES:
+        logging.getLogger(name).setLevel(logging.INFO if verbose else logging.WARNING)

@@ -74,6 +74,7 @@ def privacy_curve(
     """Accuracy of the non-private run and of one DP run per noise multiplier."""
     min_clients = max(2, math.floor(MIN_CLIENT_FRACTION * clients))
     # The figures in the README were measured on the synthetic corpus with the book's recipe.
+    RunConfig(dp_clip=clip, dp_noise_multiplier=max(multipliers), dp_delta=delta)  # checks them
     cfg = RunConfig.from_mapping(
         {
             "num-clients": clients,
