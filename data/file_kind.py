@@ -160,13 +160,19 @@ def read_file(path: Path, expected: str, fix: str | None = None) -> bytes:
     require(path, expected, "file", fix)
     try:
         return path.read_bytes()
-    except PermissionError as exc:
-        raise CorpusError(permission_denied(path, exc)) from exc
     except OSError as exc:
-        raise CorpusError(
-            f"{path}: cannot be read ({exc.strerror or exc}); expected {expected} — "
-            "check the file and its disk"
-        ) from exc
+        raise read_error(path, exc, expected) from exc
+
+
+def read_error(path: Path, exc: OSError, expected: str) -> CorpusError:
+    """The error for the file ``path`` that could not be read: permission denied, or the OS
+    error (an I/O error, say) with ``expected``, what the loader expects there."""
+    if isinstance(exc, PermissionError):
+        return CorpusError(permission_denied(path, exc))
+    return CorpusError(
+        f"{path}: cannot be read ({exc.strerror or exc}); expected {expected} — "
+        "check the file and its disk"
+    )
 
 
 def wide_encoding(data: bytes) -> str | None:

@@ -19,7 +19,15 @@ from pathlib import Path
 from typing import BinaryIO
 
 from .corpus import CorpusError
-from .file_kind import SAMPLE_BYTES, is_binary, path_kind, permission_denied, require, wide_encoding
+from .file_kind import (
+    SAMPLE_BYTES,
+    is_binary,
+    path_kind,
+    permission_denied,
+    read_error,
+    require,
+    wide_encoding,
+)
 
 log = logging.getLogger(__name__)
 
@@ -592,13 +600,8 @@ def iter_messages(source: str | os.PathLike[str] | BinaryIO) -> Iterator[tuple[s
         is_mbox = start.startswith(MBOX_SEPARATOR) and path.suffix.lower() != EML_SUFFIX
         one = not is_mbox and (path.suffix.lower() == EML_SUFFIX or _looks_like_message(start))
         raw = path.read_bytes() if one else b""
-    except PermissionError as exc:
-        raise CorpusError(permission_denied(path, exc)) from exc
     except OSError as exc:
-        raise CorpusError(
-            f"{path}: cannot be read ({exc.strerror or exc}); expected {_EXPECTED_INPUT} — "
-            "check the file and its disk"
-        ) from exc
+        raise read_error(path, exc, _EXPECTED_INPUT) from exc
     if one:
         yield from _single(str(path), raw)
     elif is_mbox:

@@ -46,6 +46,20 @@ def _interleave(spam: list[list[str]], ham: list[list[str]]) -> tuple[list[list[
     return emails, labels
 
 
+def _require_fraction(name: str, value: float) -> None:
+    """Raise ValueError unless ``value``, the parameter ``name``, is between 0 and 1."""
+    if not 0.0 < value < 1.0:
+        raise ValueError(f"Expected 0 < {name} < 1, got {value}")
+
+
+def _too_few(corpus: Corpus, label: str, n: int) -> CorpusError:
+    """The error for a class of ``n`` e-mails, too few to give a train and a test e-mail."""
+    return CorpusError(
+        f"Corpus '{corpus.name}' has only {n} {label} e-mail(s); "
+        "expected at least 2 to split into train and test."
+    )
+
+
 def book_split(
     corpus: Corpus,
     test_per_class: int = BOOK_TEST_PER_CLASS,
@@ -62,8 +76,7 @@ def book_split(
     CorpusError
         If a class has too few e-mails to give both a train and a test e-mail.
     """
-    if not 0.0 < fallback_fraction < 1.0:
-        raise ValueError(f"Expected 0 < fallback_fraction < 1, got {fallback_fraction}")
+    _require_fraction("fallback_fraction", fallback_fraction)
     sizes = {"spam": len(corpus.spam), "ham": len(corpus.ham)}
     if min(sizes.values()) >= 2 * test_per_class:
         counts = {label: test_per_class for label in sizes}
@@ -77,10 +90,7 @@ def book_split(
         )
     for label, n in sizes.items():
         if n - counts[label] < 1:
-            raise CorpusError(
-                f"Corpus '{corpus.name}' has only {n} {label} e-mail(s); "
-                "expected at least 2 to split into train and test."
-            )
+            raise _too_few(corpus, label, n)
     spam_cut = sizes["spam"] - counts["spam"]
     ham_cut = sizes["ham"] - counts["ham"]
     train_emails, train_labels = _interleave(corpus.spam[:spam_cut], corpus.ham[:ham_cut])
@@ -110,16 +120,12 @@ def stratified_split(
     CorpusError
         If a class has too few e-mails to give both a train and a test e-mail.
     """
-    if not 0.0 < test_fraction < 1.0:
-        raise ValueError(f"Expected 0 < test_fraction < 1, got {test_fraction}")
+    _require_fraction("test_fraction", test_fraction)
     rng = np.random.default_rng(seed)
     parts = {}
     for label, emails in (("spam", corpus.spam), ("ham", corpus.ham)):
         if len(emails) < 2:
-            raise CorpusError(
-                f"Corpus '{corpus.name}' has only {len(emails)} {label} e-mail(s); "
-                "expected at least 2 to split into train and test."
-            )
+            raise _too_few(corpus, label, len(emails))
         shuffled = [emails[i] for i in rng.permutation(len(emails))]
         k = min(len(emails) - 1, max(1, round(len(emails) * test_fraction)))
         parts[label] = (shuffled[k:], shuffled[:k])

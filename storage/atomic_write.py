@@ -63,7 +63,7 @@ def write_atomically(
     except BaseException:
         temporary.unlink(missing_ok=True)
         raise
-    _fsync_folder(target.parent)
+    _fsync(target.parent)
 
 
 def replace_durably(source: str | os.PathLike[str], target: str | os.PathLike[str]) -> None:
@@ -92,13 +92,9 @@ def replace_durably(source: str | os.PathLike[str], target: str | os.PathLike[st
     source, target = Path(source), Path(target)
     if source.parent.resolve() != target.parent.resolve():
         raise ValueError(f"{source} -> {target}: a durable replace stays in one folder")
-    fd = os.open(source, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    _fsync(source)
     os.replace(source, target)
-    _fsync_folder(target.parent)
+    _fsync(target.parent)
 
 
 def _create_temporary(target: Path, mode: int) -> tuple[int, Path]:
@@ -121,12 +117,13 @@ def _make_folder(folder: Path) -> None:
         folder.mkdir()
     except FileExistsError:
         return  # made meanwhile by someone else (or a file: then opening in it fails)
-    _fsync_folder(folder.parent)
+    _fsync(folder.parent)
 
 
-def _fsync_folder(folder: Path) -> None:
-    """Fsync a folder, which makes the names created or replaced in it durable."""
-    fd = os.open(folder, os.O_RDONLY)
+def _fsync(path: Path) -> None:
+    """Fsync a file or folder by name: a folder's fsync makes the names created or replaced
+    in it durable."""
+    fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
     finally:

@@ -86,36 +86,39 @@ def _wrong(key: str, expected: str, value: object) -> ProtocolError:
     return ProtocolError(f"field {key!r}: expected {expected}, got {type(value).__name__}")
 
 
+def _read(
+    fields: Mapping[str, object],
+    key: str,
+    default: object,
+    kind: type[T] | tuple[type[T], ...],
+    what: str,
+) -> T:
+    """``fields[key]`` if it is a ``kind`` (one of them, for a tuple) and not a bool; else a
+    ProtocolError saying ``what`` was expected."""
+    value = _value(fields, key, default)
+    if isinstance(value, bool) or not isinstance(value, kind):
+        raise _wrong(key, what, value)
+    return value
+
+
 def read_int(fields: Mapping[str, object], key: str, default: int | object = _MISSING) -> int:
     """``fields[key]`` as an int (a bool is not one); ``default`` when absent, if given."""
-    value = _value(fields, key, default)
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise _wrong(key, "an integer", value)
-    return value
+    return _read(fields, key, default, int, "an integer")
 
 
 def read_float(fields: Mapping[str, object], key: str, default: float | object = _MISSING) -> float:
     """``fields[key]`` as a float (an int is accepted, a bool is not)."""
-    value = _value(fields, key, default)
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise _wrong(key, "a number", value)
-    return float(value)
+    return float(_read(fields, key, default, (int, float), "a number"))
 
 
 def read_bytes(fields: Mapping[str, object], key: str, default: bytes | object = _MISSING) -> bytes:
     """``fields[key]`` as bytes."""
-    value = _value(fields, key, default)
-    if not isinstance(value, bytes):
-        raise _wrong(key, "bytes", value)
-    return value
+    return _read(fields, key, default, bytes, "bytes")
 
 
 def read_str(fields: Mapping[str, object], key: str, default: str | object = _MISSING) -> str:
     """``fields[key]`` as a str."""
-    value = _value(fields, key, default)
-    if not isinstance(value, str):
-        raise _wrong(key, "a string", value)
-    return value
+    return _read(fields, key, default, str, "a string")
 
 
 def read_list(fields: Mapping[str, object], key: str, kind: type[T]) -> list[T]:
