@@ -123,6 +123,11 @@ class Arena:
         self.messages.extend(replies)
         return replies
 
+    def _ask(self, node: int, message_type: str, fields: dict[str, ConfigRecordValues]) -> Message:
+        """Send one request of ``message_type`` with ``fields`` to ``node``; its reply."""
+        record = RecordDict({wire.RECORD: ConfigRecord(fields)})
+        return self._send([Message(record, dst_node_id=node, message_type=message_type)])[0]
+
     def hop(
         self,
         node: int,
@@ -150,15 +155,7 @@ class Arena:
             wire.NEXT: next_id,
             wire.SURVIVORS: ids_to_bytes(survivors),
         }
-        return self._send(
-            [
-                Message(
-                    RecordDict({wire.RECORD: ConfigRecord(fields)}),
-                    dst_node_id=node,
-                    message_type=wire.CHAIN,
-                )
-            ]
-        )[0]
+        return self._ask(node, wire.CHAIN, fields)
 
     def unmask(self, node: int, server_round: int, roster: Roster, survivors: list[int]) -> Message:
         """Ask ``node`` for its correction for the survivor set ``survivors``; its reply."""
@@ -167,15 +164,7 @@ class Arena:
             wire.ROSTER: roster.to_bytes(),
             wire.SURVIVORS: b"".join(s.to_bytes(8, "big") for s in survivors),
         }
-        return self._send(
-            [
-                Message(
-                    RecordDict({wire.RECORD: ConfigRecord(fields)}),
-                    dst_node_id=node,
-                    message_type=wire.UNMASK,
-                )
-            ]
-        )[0]
+        return self._ask(node, wire.UNMASK, fields)
 
     def open_as_member(
         self, private_key: bytes, reply: Message, server_round: int, roster: Roster, step: int

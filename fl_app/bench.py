@@ -372,10 +372,7 @@ def flwr_run_times(
                 entries.append(
                     _with_floor(
                         {
-                            "clients": clients,
-                            "ciphertexts": _ciphertexts(runs["paillier"]["config"], physics),
-                            "plain_run_s": run_s["plain"],
-                            "paillier_run_s": run_s["paillier"],
+                            **_compared_runs(clients, runs, run_s, physics),
                             "plain_first_round_s": plain_first["round_s"],
                             "plain_s": plain["round_s"],
                             "plain_message_waves": _plain_waves(plain),
@@ -396,6 +393,17 @@ def flwr_run_times(
                     )
                 )
     return entries
+
+
+def _compared_runs(clients: int, runs: dict, run_s: dict, physics: Physics) -> dict:
+    """The fields an entry comparing a plain and a secure run (``runs``, their results files,
+    and ``run_s``, their times) over ``clients`` starts with."""
+    return {
+        "clients": clients,
+        "ciphertexts": _ciphertexts(runs["paillier"]["config"], physics),
+        "plain_run_s": run_s["plain"],
+        "paillier_run_s": run_s["paillier"],
+    }
 
 
 def _ciphertexts(config: dict, physics: Physics) -> int:
@@ -442,10 +450,7 @@ def deployment_times(
     waves = _plain_waves(plain)
     return _with_floor(
         {
-            "clients": clients,
-            "ciphertexts": _ciphertexts(runs["paillier"]["config"], physics),
-            "plain_run_s": run_s["plain"],
-            "paillier_run_s": run_s["paillier"],
+            **_compared_runs(clients, runs, run_s, physics),
             "plain_s": plain["round_s"],
             "plain_message_waves": waves,
             "wave_latency_s": plain["round_s"] / waves,

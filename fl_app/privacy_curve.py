@@ -27,6 +27,7 @@ from strategies.privacy import DEFAULT_DELTA, DpSettings, clip_l2, grid_noise
 
 from .config import RunConfig
 from .dataset import load_data, make_client
+from .results import save_figure
 
 # Replace-one neighbours: twice the add/remove multiplier for the same epsilon.
 NOISE_MULTIPLIERS = (1.2, 1.6, 2.4, 4.0, 8.0)
@@ -130,9 +131,4 @@ def plot_curve(result: dict, path: Path) -> Path:
     )
     ax.grid(alpha=0.3)
     ax.legend()
-    fig.tight_layout()
-    path = Path(path).resolve()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+    return save_figure(fig, Path(path).resolve())

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from clients.spam_metrics import TARGET_FPR, roc_curve
 from storage.atomic_write import write_atomically
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 
 def write_json(path: Path, payload: dict[str, Any]) -> Path:
@@ -56,6 +59,13 @@ def plot_run(
     roc.legend(fontsize=8)
     roc.grid(alpha=0.3)
     fig.suptitle(title, fontsize=9)
+    return save_figure(fig, path)
+
+
+def save_figure(fig: Figure, path: Path) -> Path:
+    """Lay out ``fig``, write it to ``path`` (making its folder) and close it; ``path``."""
+    import matplotlib.pyplot as plt
+
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path)
