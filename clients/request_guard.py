@@ -9,8 +9,9 @@ encoded as 0 and counted as clipped, and its weight is capped at the round's
 ``max-examples`` (``strategies.codec.encode``).
 
 The ledger is per run and never overwritten by a round: one training per
-round, rounds only increase (the run's true round, ``server-round`` plus
-``rounds-before``, so a server cannot replay a round's shuffle), and no
+round, rounds only increase and ``rounds-before`` never changes within a run
+(so no ``server-round``, to which masks, envelopes and the client's round
+state are bound, comes twice, and no round's shuffle is replayed), and no
 model is trained on twice (weights and settings compared as the client uses
 them, so ``-0.0`` or ``"0.05"`` for ``0.05`` is the same model), so that two
 sums cannot differ by exactly one client's update for free. A model that
@@ -47,6 +48,10 @@ class RunLedger:
     last_round: int = 0
     models: list[bytes] = field(default_factory=list)
     dp_spent: list[float] = field(default_factory=list)
+    # The run's rounds-before, fixed by its first training (-1: none yet). Rounds,
+    # masks and envelopes are bound to server-round, so with rounds-before fixed a true
+    # round that increases is a server-round that increases: no round number comes twice.
+    rounds_before: int = -1
 
 
 def training_round(server_round: int, config: Mapping[str, object]) -> int:
@@ -55,45 +60,66 @@ def training_round(server_round: int, config: Mapping[str, object]) -> int:
     return server_round + wire.read_int(config, "rounds-before", 0)
 
 
-def _settings(config: Mapping[str, object]) -> tuple[float, int, int]:
-    """``lr``, ``local-epochs`` and ``batch-size`` as the client uses them."""
+def _settings(
+    config: Mapping[str, object], defaults: Mapping[str, object] | None
+) -> tuple[float, int, int]:
+    """``lr``, ``local-epochs`` and ``batch-size`` as the client uses them: the request's,
+    else the client's own ``defaults`` (``SpamClient.defaults``); without defaults a
+    missing one is refused, never replaced by a value the client would not use."""
+    used = {**(defaults or {}), **config}
     return (
-        wire.read_float(config, "lr", 0.01),
-        wire.read_int(config, "local-epochs", 1),
-        wire.read_int(config, "batch-size", 1),
+        wire.read_float(used, "lr"),
+        wire.read_int(used, "local-epochs"),
+        wire.read_int(used, "batch-size"),
     )
 
 
-def model_digest(parameters: list[np.ndarray], config: Mapping[str, object]) -> bytes:
+def model_digest(
+    parameters: list[np.ndarray],
+    config: Mapping[str, object],
+    defaults: Mapping[str, object] | None = None,
+) -> bytes:
     """SHA-256 of the global weights (``-0.0`` as ``0.0``) and the training settings as used."""
     digest = hashlib.sha256()
     for array in parameters:
         digest.update(np.ascontiguousarray(np.asarray(array, dtype=np.float64) + 0.0).tobytes())
-    digest.update(repr(_settings(config)).encode())
+    digest.update(repr(_settings(config, defaults)).encode())
     return digest.digest()
 
 
 def check_training_request(
-    ledger: RunLedger, server_round: int, parameters: list[np.ndarray], config: Mapping[str, object]
+    ledger: RunLedger,
+    server_round: int,
+    parameters: list[np.ndarray],
+    config: Mapping[str, object],
+    defaults: Mapping[str, object] | None = None,
 ) -> bytes:
     """Refuse a training request that breaks the protocol; its model digest otherwise.
+
+    ``defaults`` are the settings the client trains with when the request
+    leaves one out: the bounds and the digest apply to what is really used.
 
     Raises
     ------
     ProtocolError
-        For a round (the run's true round) at or below one already trained, a
-        model already trained on, non-finite or huge weights, or settings
-        outside sane bounds.
+        For a round at or below one already trained, a ``rounds-before`` other
+        than the run's, a model already trained on, non-finite or huge
+        weights, or settings outside sane bounds.
     """
+    rounds_before = wire.read_int(config, "rounds-before", 0)
+    if rounds_before < 0 or ledger.rounds_before not in (-1, rounds_before):
+        raise ProtocolError(
+            f"rounds-before = {rounds_before}: this run's is {ledger.rounds_before}"
+        )
     true_round = training_round(server_round, config)
-    if wire.read_int(config, "rounds-before", 0) < 0 or true_round <= ledger.last_round:
+    if true_round <= ledger.last_round:
         raise ProtocolError(
             f"round {true_round}: this client already trained round {ledger.last_round}"
         )
     for array in parameters:
         if not np.all(np.isfinite(array)) or np.abs(array).max(initial=0.0) > MAX_ABS_WEIGHT:
             raise ProtocolError(f"global weights must be finite and within +-{MAX_ABS_WEIGHT:g}")
-    lr, epochs, batch = _settings(config)
+    lr, epochs, batch = _settings(config, defaults)
     if not (
         0 < lr <= MAX_LEARNING_RATE
         and 1 <= epochs <= MAX_LOCAL_EPOCHS
@@ -103,10 +129,19 @@ def check_training_request(
             f"training settings lr={lr}, local-epochs={epochs}, batch-size={batch} are out of "
             f"bounds (lr in (0, {MAX_LEARNING_RATE}], epochs 1..{MAX_LOCAL_EPOCHS})"
         )
-    digest = model_digest(parameters, config)
+    digest = model_digest(parameters, config, defaults)
     if digest in ledger.models:
         raise ProtocolError("this client already trained on this model in this run")
     return digest
+
+
+def record_training(
+    ledger: RunLedger, server_round: int, config: Mapping[str, object], digest: bytes
+) -> None:
+    """Note in ``ledger`` a training ``check_training_request`` allowed."""
+    ledger.rounds_before = wire.read_int(config, "rounds-before", 0)
+    ledger.last_round = training_round(server_round, config)
+    ledger.models = [*ledger.models, digest]
 
 
 def check_dp_budget(

@@ -29,7 +29,7 @@ from clients.request_guard import (
     RunLedger,
     check_dp_budget,
     check_training_request,
-    training_round,
+    record_training,
 )
 from clients.secure_chain import (
     ClientPolicy,
@@ -228,6 +228,7 @@ def _ledger(context: Context) -> RunLedger:
         wire.read_int(record, "last-round"),
         [data[i : i + 32] for i in range(0, len(data), 32)],
         wire.read_list(record, "dp-spent", float),
+        wire.read_int(record, "rounds-before"),
     )
 
 
@@ -235,6 +236,7 @@ def _save_ledger(context: Context, ledger: RunLedger) -> None:
     context.state[LEDGER_STATE] = ConfigRecord(
         {
             "last-round": ledger.last_round,
+            "rounds-before": ledger.rounds_before,
             "models": b"".join(ledger.models),
             "dp-spent": list(ledger.dp_spent),
         }
@@ -453,14 +455,12 @@ def build_client_app(client_for: ClientFactory = spam_client) -> ClientApp:
         parameters = wire.read_record(msg.content, "arrays", ArrayRecord).to_numpy_ndarrays()
         config = dict(wire.read_record(msg.content, "config", ConfigRecord))
         ledger = _ledger(context)
-        digest = check_training_request(
-            ledger, wire.read_int(config, "server-round", 0), parameters, config
-        )
+        server_round = wire.read_int(config, "server-round", 0)
+        digest = check_training_request(ledger, server_round, parameters, config, client.defaults)
         if wire.PAILLIER_RECORD in msg.content:
             _precompute(msg, context)
         weights, num_examples, metrics = client.fit(parameters, config)
-        ledger.last_round = training_round(wire.read_int(config, "server-round", 0), config)
-        ledger.models = [*ledger.models, digest]
+        record_training(ledger, server_round, config, digest)
         if wire.PAILLIER_RECORD not in msg.content:
             reply = _train_plain(msg, weights, num_examples, metrics, context)
         else:

@@ -3,7 +3,12 @@
 import numpy as np
 import pytest
 
-from clients.request_guard import RunLedger, check_dp_budget, check_training_request
+from clients.request_guard import (
+    RunLedger,
+    check_dp_budget,
+    check_training_request,
+    record_training,
+)
 from strategies.errors import ProtocolError
 from strategies.privacy import epsilon_after
 
@@ -42,13 +47,39 @@ def test_a_setting_of_the_wrong_kind_is_refused_not_converted(key, value):
 
 
 def test_the_true_round_only_increases_so_no_rounds_shuffle_is_replayed():
-    ledger = RunLedger(last_round=1)
+    ledger = RunLedger(last_round=1, rounds_before=0)
     for rounds_before in (-1, -5):  # round 2 replaying round 1's shuffle, or any negative offset
-        with pytest.raises(ProtocolError, match="already trained"):
+        with pytest.raises(ProtocolError, match="rounds-before"):
             check_training_request(ledger, 2, WEIGHTS, {**CONFIG, "rounds-before": rounds_before})
-    check_training_request(
-        ledger, 1, WEIGHTS, {**CONFIG, "rounds-before": 3}
-    )  # a resumed run's round 1
+    # A resumed run is a new run, with a new ledger: its round 1 after 3 rounds before.
+    check_training_request(RunLedger(), 1, WEIGHTS, {**CONFIG, "rounds-before": 3})
+
+
+def test_rounds_before_never_changes_within_a_run_so_no_server_round_comes_twice():
+    """Masks, envelopes and the round state are bound to server-round: server-round 1 again,
+    as true round 2 (rounds-before 1), would let a server reuse a client's round-1 envelope
+    and correction to decrypt its update alone (review finding F1)."""
+    ledger = RunLedger()
+    record_training(ledger, 1, CONFIG, check_training_request(ledger, 1, WEIGHTS, CONFIG))
+    assert (ledger.last_round, ledger.rounds_before) == (1, 0)
+    with pytest.raises(ProtocolError, match="rounds-before = 1: this run's is 0"):
+        check_training_request(ledger, 1, [WEIGHTS[0] + 1], {**CONFIG, "rounds-before": 1})
+    check_training_request(ledger, 2, [WEIGHTS[0] + 1], CONFIG)
+
+
+def test_a_setting_left_out_is_checked_and_digested_as_the_client_uses_it():
+    """Review findings F2 and F7: without lr, the client trains with its own default; a
+    request leaving lr out must neither escape the bounds nor make a new digest."""
+    defaults = {"lr": 0.01, "batch-size": 500, "local-epochs": 1}
+    without_lr = {k: v for k, v in CONFIG.items() if k != "lr"}
+    with pytest.raises(ProtocolError, match="'lr' is missing"):
+        check_training_request(RunLedger(), 1, WEIGHTS, without_lr)  # no defaults: refused
+    with pytest.raises(ProtocolError, match="out of bounds"):
+        check_training_request(RunLedger(), 1, WEIGHTS, without_lr, {**defaults, "lr": 1e6})
+    ledger = RunLedger()
+    ledger.models.append(check_training_request(ledger, 1, WEIGHTS, without_lr, defaults))
+    with pytest.raises(ProtocolError, match="already trained on this model"):
+        check_training_request(ledger, 2, WEIGHTS, CONFIG, defaults)  # lr given: the same model
 
 
 @pytest.mark.parametrize(
