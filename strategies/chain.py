@@ -33,7 +33,7 @@ from .errors import (
 )
 from .keys import DEFAULT_KEY_BITS, INSECURE_WARNING, generate_keypair, n_to_bytes
 from .parallel import WORKERS
-from .roster import Roster, ids_from_bytes, ids_to_bytes
+from .roster import MAX_FIELD_BYTES, Roster, ids_from_bytes, ids_to_bytes
 from .tree_walk import HopOutcome, HopRequest, TreeResult
 
 log = logging.getLogger(__name__).log
@@ -153,6 +153,7 @@ class PaillierChainFedAvg(BoundedFedAvg):
         self.chain_fanin = chain_fanin
         self.one_example_each = one_example_each
         self._rng = random.Random(seed) if seed is not None else random.SystemRandom()
+        self._key_owners: dict[bytes, int] = {}  # chain key -> the node that showed it first
         self._grid: Grid | None = None
         self.state: SecureRoundState | None = None
 
@@ -260,11 +261,17 @@ class PaillierChainFedAvg(BoundedFedAvg):
             if len(key) != KEY_BYTES:
                 log(WARNING, "\t> node %d dropped: its chain key is %d bytes", node, len(key))
                 continue
+            if max(len(name.encode()), len(signature)) > MAX_FIELD_BYTES:
+                log(WARNING, "\t> node %d dropped: its member name or signature is too long", node)
+                continue
+            # A chain key is fresh per run and node, and no one sees it before the roster of
+            # the round it first comes in: the node that showed it first owns it, so a client
+            # copying another's key (from an earlier roster) drops only itself.
+            owner = self._key_owners.setdefault(key, node)
+            if owner != node:
+                log(WARNING, "\t> node %d dropped: its chain key is node %d's", node, owner)
+                continue
             keys[node], names[node], signatures[node] = key, name, signature
-        shared = {k for k in keys.values() if list(keys.values()).count(k) > 1}
-        for node in [n for n, k in keys.items() if k in shared]:
-            log(WARNING, "\t> node %d dropped: its chain key is another node's too", node)
-            del keys[node]
         self._require_enough(len(keys), "roster")
         try:
             state.roster = Roster.of(keys, names, signatures)

@@ -19,6 +19,9 @@ from .errors import ProtocolError
 
 _ID = struct.Struct(">Q")  # node ids are unsigned 64-bit in Flower
 
+# A member name or signature is length-prefixed by one byte in the canonical bytes.
+MAX_FIELD_BYTES = 255
+
 
 def ids_to_bytes(node_ids: Iterable[int]) -> bytes:
     """Node ids as 8 big-endian bytes each, in order."""
@@ -56,8 +59,8 @@ class Roster:
         if len(set(keys.values())) != len(keys):
             raise ProtocolError("Roster: two members share a chain key")
         names, signatures = dict(names or {}), dict(signatures or {})
-        if any(len(v.encode()) > 255 for v in names.values()) or any(
-            len(v) > 255 for v in signatures.values()
+        if any(len(v.encode()) > MAX_FIELD_BYTES for v in names.values()) or any(
+            len(v) > MAX_FIELD_BYTES for v in signatures.values()
         ):
             raise ProtocolError("Roster: a member name or signature is too long")
         order = sorted(keys)

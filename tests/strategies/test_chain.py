@@ -463,3 +463,40 @@ def test_a_training_reply_with_a_field_of_the_wrong_kind_drops_that_node_not_the
 
     weights, _ = run(secure(3), corpus, 3, intercept=member_as_number)
     assert np.abs(weights - survivors_plain(corpus, 3, {seen["node"]})).max() <= BOUND
+
+
+def test_an_oversized_member_name_drops_that_node_not_the_round(corpus):
+    """Review F3(a): a well-typed name too long for the roster's bytes aborted the round."""
+    seen = {}
+
+    def long_name(ins, rep):
+        if ins.metadata.message_type == "train" and "node" not in seen and not rep.has_error():
+            seen["node"] = ins.metadata.dst_node_id
+            rep.content[wire.RECORD][wire.MEMBER] = "x" * 300
+        return rep
+
+    weights, _ = run(secure(4, min_clients=3), corpus, 4, intercept=long_name, floor=3)
+    assert np.abs(weights - survivors_plain(corpus, 4, {seen["node"]})).max() <= BOUND
+
+
+def test_a_copied_chain_key_drops_the_copier_and_keeps_its_owner(corpus):
+    """Review F3(b): a client replaying another's chain key (seen in an earlier roster) got
+    both dropped; the node that showed the key first keeps its place."""
+    keys, rounds = {}, {}
+
+    def copy_key(ins, rep):
+        if ins.metadata.message_type != "train" or rep.has_error():
+            return rep
+        node = ins.metadata.dst_node_id
+        rounds[node] = rounds.get(node, 0) + 1
+        record = rep.content[wire.RECORD]
+        keys.setdefault(node, record[wire.CHAIN_KEY])
+        if rounds[node] == 2 and node == sorted(keys)[1]:  # round 1 showed every key
+            record[wire.CHAIN_KEY] = keys[sorted(keys)[0]]
+        return rep
+
+    strategy = secure(4, min_clients=3)
+    run(strategy, corpus, 4, intercept=copy_key, rounds=2, floor=3)
+    owner, copier = sorted(keys)[:2]
+    assert owner in strategy.state.roster.keys and copier not in strategy.state.roster.keys
+    assert len(strategy.state.roster.keys) == 3 and not strategy.skipped
