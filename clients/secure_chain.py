@@ -25,6 +25,7 @@ refuses it.
 
 from __future__ import annotations
 
+import math
 import struct
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -127,16 +128,32 @@ class ClientPolicy:
                 member, load_identity_key(Path(str(node_config[NODE_IDENTITY_KEY]))), federation
             )
         try:
-            return cls(
-                min_clients=wire.read_int(node_config, NODE_MIN_CLIENTS, DEFAULT_NODE_MIN_CLIENTS),
-                insecure_demo_key=demo is True or str(demo).lower() == "true",
-                min_noise_multiplier=wire.read_float(node_config, NODE_MIN_NOISE_MULTIPLIER, 0.0),
-                identity=identity,
-                max_epsilon=wire.read_float(node_config, NODE_MAX_EPSILON, 0.0),
-                dp_delta=wire.read_float(node_config, NODE_DP_DELTA, DEFAULT_DELTA),
-            )
+            floors = {
+                NODE_MIN_NOISE_MULTIPLIER: wire.read_float(
+                    node_config, NODE_MIN_NOISE_MULTIPLIER, 0.0
+                ),
+                NODE_MAX_EPSILON: wire.read_float(node_config, NODE_MAX_EPSILON, 0.0),
+                NODE_DP_DELTA: wire.read_float(node_config, NODE_DP_DELTA, DEFAULT_DELTA),
+            }
+            min_clients = wire.read_int(node_config, NODE_MIN_CLIENTS, DEFAULT_NODE_MIN_CLIENTS)
         except ProtocolError as exc:  # the operator's own setting, not the server's
             raise ValueError(f"node-config: {exc}") from exc
+        # NaN compares false with everything: "dp-min-noise-multiplier=nan" would switch
+        # the floor off instead of refusing (review F8).
+        for key, value in floors.items():
+            if not (math.isfinite(value) and value >= 0) or (key == NODE_DP_DELTA and value >= 1):
+                raise ValueError(
+                    f"node-config {key} = {value}: expected a finite number >= 0 (below 1 for "
+                    f"{NODE_DP_DELTA})"
+                )
+        return cls(
+            min_clients=min_clients,
+            insecure_demo_key=demo is True or str(demo).lower() == "true",
+            min_noise_multiplier=floors[NODE_MIN_NOISE_MULTIPLIER],
+            identity=identity,
+            max_epsilon=floors[NODE_MAX_EPSILON],
+            dp_delta=floors[NODE_DP_DELTA],
+        )
 
 
 @dataclass(frozen=True)

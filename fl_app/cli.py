@@ -8,6 +8,7 @@ import json
 import os
 import sys
 import time
+import traceback
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NoReturn
@@ -86,7 +87,9 @@ def _run_config(args: argparse.Namespace, **options: Any) -> RunConfig:
         "split": args.split,
         **options,
     }
-    return RunConfig.from_mapping({k: v for k, v in given.items() if v is not None})
+    cfg = RunConfig.from_mapping({k: v for k, v in given.items() if v is not None})
+    cfg.check_paths()
+    return cfg
 
 
 def _add_output_options(parser: argparse.ArgumentParser) -> None:
@@ -709,6 +712,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except CLI_ERRORS as exc:
         if isinstance(exc, BrokenPipeError):  # stdout's reader is gone: nothing more to it
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        if args.verbose:  # a ValueError may be a bug that looks like bad input
+            traceback.print_exc()
         print(f"error: {error_line(exc)}", file=sys.stderr, flush=True)
         if args.json and not isinstance(exc, BrokenPipeError):
             print(json.dumps({"error": error_line(exc)}), flush=True)

@@ -151,18 +151,28 @@ class RunConfig:
                 "> 0 when dp-noise-multiplier or target-epsilon is set",
             ),
         ]
-        checks += [
-            (
-                key,
-                (user := _user_of(getattr(self, key.replace("-", "_")))) is None,
-                f"a path on this machine: there is no user {user!r} — check the ~user part",
-            )
-            for key in PATH_KEYS
-        ]
         for key, ok, expected in checks:
             if not ok:
                 value = getattr(self, key.replace("-", "_"))
                 raise RunConfigError(f"run-config {key} = {value!r}: expected {expected}")
+
+    def check_paths(self) -> None:
+        """Refuse a ``~user`` path whose user does not exist. Checked where the paths are
+        used (the command line, the ServerApp), never on a client: there it would tell a
+        server which accounts the client's machine has.
+
+        Raises
+        ------
+        RunConfigError
+            Naming the key and the user.
+        """
+        for key in PATH_KEYS:
+            value = getattr(self, key.replace("-", "_"))
+            if (user := _user_of(value)) is not None:
+                raise RunConfigError(
+                    f"run-config {key} = {value!r}: expected a path on this machine: there is "
+                    f"no user {user!r} — check the ~user part"
+                )
 
     def check_training_set(self, train_size: int) -> None:
         """Refuse a ``max-examples`` below the training set: every secure round would be

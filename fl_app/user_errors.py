@@ -61,12 +61,14 @@ def error_line(exc: BaseException) -> str:
 
 
 def run_error(exc: BaseException | None) -> BaseException | None:
-    """The user's error ``exc`` is, or was raised from (``None`` if it is a bug)."""
+    """The user's error ``exc`` is, or was explicitly raised from (``raise ... from``);
+    ``None`` if it is a bug. An exception merely raised while handling a user's error
+    (``__context__``) is a bug, and keeps its traceback."""
     seen = 0
     while exc is not None and seen < 5:
         if isinstance(exc, RUN_ERRORS):
             return exc
-        exc, seen = exc.__cause__ or exc.__context__, seen + 1
+        exc, seen = exc.__cause__, seen + 1
     return None
 
 
