@@ -303,6 +303,25 @@ def _readable(messages: Iterable[tuple[str, bytes]]) -> list[list[str]]:
     return [tokenize(text) for _, text in iter_texts(messages)]
 
 
+def _some_readable(
+    messages: Iterable[tuple[str, bytes]], path: Path, label: str, expected: str
+) -> list[list[str]]:
+    """``_readable(messages)``, the ``label`` e-mails of the file or folder ``path``.
+
+    Raises
+    ------
+    CorpusError
+        If not one of them can be read; ``expected`` is what the loader expects.
+    """
+    emails = _readable(messages)
+    if not emails:
+        raise CorpusError(
+            f"{path}: holds no readable {label} e-mails; expected {expected} — "
+            "check the warnings above for why each message was skipped"
+        )
+    return emails
+
+
 def _folder_names(names: tuple[str, ...], parameter: str) -> set[str]:
     if isinstance(names, str):
         raise TypeError(f"Expected {parameter} as a tuple of names, got the string {names!r}")
@@ -405,12 +424,7 @@ def load_mbox(folder: Path) -> Corpus:
             "file",
             fix=f"put the {label} e-mails there as one mbox file",
         )
-        emails[label] = _readable(iter_mbox(files[0]))
-        if not emails[label]:
-            raise CorpusError(
-                f"{files[0]}: holds no readable {label} e-mails; expected {expected} — "
-                "check the warnings above for why each message was skipped"
-            )
+        emails[label] = _some_readable(iter_mbox(files[0]), files[0], label, expected)
     return Corpus(name=f"mbox: {folder}", synthetic=False, spam=emails["spam"], ham=emails["ham"])
 
 
@@ -433,12 +447,7 @@ def load_eml(folder: Path) -> Corpus:
                 f"{sub}: no such folder; expected {expected} — put the {label} .eml files in {sub}"
             )
         require(sub, expected, "folder", fix=f"make {sub} a folder of the {label} .eml files")
-        emails[label] = _readable(iter_eml_files(sub))
-        if not emails[label]:
-            raise CorpusError(
-                f"{sub}: holds no readable {label} e-mails; expected {expected} — "
-                "check the warnings above for why each message was skipped"
-            )
+        emails[label] = _some_readable(iter_eml_files(sub), sub, label, expected)
     return Corpus(name=f"eml: {folder}", synthetic=False, spam=emails["spam"], ham=emails["ham"])
 
 
