@@ -1,10 +1,12 @@
 """Shared fixtures, and a reaper for the processes the tests start."""
 
+import builtins
 import os
 import subprocess
 import sys
 import time
 from pathlib import Path
+from types import MappingProxyType
 
 import numpy as np
 import pytest
@@ -75,3 +77,32 @@ def tiny_corpus(tmp_path_factory):
     path = tmp_path_factory.mktemp("corpus") / "mail.tsv"
     path.write_text("\n".join(lines) + "\n")
     return path
+
+
+@pytest.fixture(scope="session")
+def tiny_run_config(tiny_corpus):
+    """Run-config entries of a run over 3 clients of ``tiny_corpus``; read-only, so a test
+    adds its own entries to a copy: ``{**tiny_run_config, "min-clients": 2}``."""
+    return MappingProxyType({"corpus": "tsv", "data-path": str(tiny_corpus), "num-clients": 3})
+
+
+@pytest.fixture
+def deny_reading(monkeypatch):
+    """``deny_reading(path)``: from then on, opening ``path`` raises PermissionError, as
+    chmod 000 does for a user (the tests run as root, who reads anything)."""
+
+    def deny(denied: str | os.PathLike[str]) -> None:
+        def guard(real):
+            def opener(*args, **kwargs):
+                target = args[0]
+                if isinstance(target, (str, os.PathLike)) and Path(target) == Path(denied):
+                    raise PermissionError(13, "Permission denied", str(denied))
+                return real(*args, **kwargs)
+
+            return opener
+
+        monkeypatch.setattr(Path, "open", guard(Path.open))
+        monkeypatch.setattr(builtins, "open", guard(builtins.open))
+        monkeypatch.setattr(os, "open", guard(os.open))  # tarfile's stream mode opens with it
+
+    return deny

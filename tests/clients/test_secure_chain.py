@@ -93,14 +93,39 @@ def expected_mean(ids):
     return sum(10 * i * 0.01 * i for i in ids) / sum(10 * i for i in ids)
 
 
+def assert_mean_of(aggregate, ids):
+    """``aggregate`` holds the weighted mean of the updates of clients ``ids``."""
+    np.testing.assert_allclose(aggregate.mean_delta, expected_mean(ids), atol=PARAMS.error_bound)
+
+
+@pytest.fixture(params=[True, False])
+def masking(request, monkeypatch):
+    """True: the clients' pairwise masks as they are; False: every mask zero."""
+    if not request.param:
+        monkeypatch.setattr(
+            secure_chain.masks, "mask", lambda seed, pairs, me, n, count: [0] * count
+        )
+    return request.param
+
+
+def assert_noise_or(masking, plaintexts, contributors, mean):
+    """Masked, ``plaintexts`` decode to noise (the header check fails); unmasked, to the
+    update of mean ``mean`` from ``contributors`` clients."""
+    if masking:
+        with pytest.raises(AggregateCheckError):
+            decode(plaintexts, contributors, PARAMS)
+    else:
+        np.testing.assert_allclose(
+            decode(plaintexts, contributors, PARAMS).mean_delta, mean, atol=PARAMS.error_bound
+        )
+
+
 def test_masked_chain_total_unmasks_to_the_weighted_sum():
     c = Clients()
     total, contributors = c.chain([3, 1, 4, 2])
     aggregate = c.unmasked(total, contributors)
     assert aggregate.examples == 100
-    np.testing.assert_allclose(
-        aggregate.mean_delta, expected_mean([1, 2, 3, 4]), atol=PARAMS.error_bound
-    )
+    assert_mean_of(aggregate, [1, 2, 3, 4])
 
 
 def test_before_unmasking_the_total_decrypts_to_noise():
@@ -119,10 +144,7 @@ def test_a_dropped_client_is_corrected_for_by_the_survivors():
     sealed, contributors = c.hop(4, sealed, 4, 5, 0, survivors=[1, 3, 4])
     assert contributors == [1, 3, 4]
     total = paillier_math.from_bytes(PUB.n, sealed, PARAMS.num_plaintexts, "total")
-    aggregate = c.unmasked(total, contributors)
-    np.testing.assert_allclose(
-        aggregate.mean_delta, expected_mean([1, 3, 4]), atol=PARAMS.error_bound
-    )
+    assert_mean_of(c.unmasked(total, contributors), [1, 3, 4])
 
 
 def colluder_opens(c, node, sealed, in_step):
@@ -133,26 +155,14 @@ def colluder_opens(c, node, sealed, in_step):
     )[0]
 
 
-@pytest.mark.parametrize("masking", [True, False])
 def test_a_colluders_incoming_sum_decrypts_to_noise_and_without_masks_to_its_predecessors(
-    masking, monkeypatch
+    masking,
 ):
-    if not masking:
-        monkeypatch.setattr(
-            secure_chain.masks, "mask", lambda seed, pairs, me, n, count: [0] * count
-        )
     c = Clients()
     sealed, _ = c.hop(1, next_id=2)
     sealed, _ = c.hop(2, sealed, 1, 2, 3)
     plaintexts = [PRIV.raw_decrypt(x) for x in colluder_opens(c, 3, sealed, 2)]
-    if masking:
-        with pytest.raises(AggregateCheckError):
-            decode(plaintexts, 2, PARAMS)
-    else:
-        leaked = decode(plaintexts, 2, PARAMS)
-        np.testing.assert_allclose(
-            leaked.mean_delta, expected_mean([1, 2]), atol=PARAMS.error_bound
-        )
+    assert_noise_or(masking, plaintexts, 2, expected_mean([1, 2]))
 
 
 # ------------------------------------------------------- what a client refuses
@@ -286,10 +296,16 @@ def test_noise_sized_for_more_clients_raises_the_floor():
 
 
 # ------------------------------------------------------------ tree of fan-in 2
-def tree(c):
-    """Leaves 3 and 4 seal for 2; 2 seals for the root 1: the root's total and contributors."""
+def leaves(c):
+    """Leaves 3 and 4 seal for 2, at steps 1 and 2: their envelopes."""
     e3, _ = c.hop(3, next_id=2, out_step=1)
     e4, _ = c.hop(4, next_id=2, out_step=2)
+    return e3, e4
+
+
+def tree(c):
+    """Leaves 3 and 4 seal for 2; 2 seals for the root 1: the root's total and contributors."""
+    e3, e4 = leaves(c)
     e2, seen = c.add(2, [(e3, 1), (e4, 2)], 3, 1)
     assert seen == [3, 4, 2]
     total, contributors = c.add(1, [(e2, 3)], 4, 0, survivors=[3, 4, 2, 1])
@@ -299,10 +315,7 @@ def tree(c):
 def test_a_tree_total_unmasks_to_the_weighted_sum():
     c = Clients()
     total, contributors = tree(c)
-    aggregate = c.unmasked(total, contributors)
-    np.testing.assert_allclose(
-        aggregate.mean_delta, expected_mean([1, 2, 3, 4]), atol=PARAMS.error_bound
-    )
+    assert_mean_of(c.unmasked(total, contributors), [1, 2, 3, 4])
 
 
 def test_two_incoming_sums_with_a_shared_contributor_are_refused():
@@ -317,8 +330,7 @@ def test_two_incoming_sums_with_a_shared_contributor_are_refused():
 @pytest.mark.parametrize("survivors", [[3, 4, 2], [3, 4, 2, 1, 5], [4, 2, 1]])
 def test_the_root_totals_only_for_exactly_its_contributors(survivors):
     c = Clients(k=5)
-    e3, _ = c.hop(3, next_id=2, out_step=1)
-    e4, _ = c.hop(4, next_id=2, out_step=2)
+    e3, e4 = leaves(c)
     e2, _ = c.add(2, [(e3, 1), (e4, 2)], 3, 1)
     with pytest.raises(ProtocolError, match="not the contributors"):
         c.add(1, [(e2, 3)], 4, 0, survivors=survivors)
@@ -332,26 +344,14 @@ def test_no_reseal_after_correcting():
         reseal(c.state[3], Hop(1, c.roster.to_bytes(), (), 5, 4), c.me[3])
 
 
-@pytest.mark.parametrize("masking", [True, False])
 def test_a_colluding_parent_sees_each_childs_sum_as_noise_and_without_masks_each_update(
-    masking, monkeypatch
+    masking,
 ):
-    if not masking:
-        monkeypatch.setattr(
-            secure_chain.masks, "mask", lambda seed, pairs, me, n, count: [0] * count
-        )
     c = Clients()
-    e3, _ = c.hop(3, next_id=2, out_step=1)
-    e4, _ = c.hop(4, next_id=2, out_step=2)
+    e3, e4 = leaves(c)
     for child, sealed, step in [(3, e3, 1), (4, e4, 2)]:
         plaintexts = [PRIV.raw_decrypt(x) for x in colluder_opens(c, 2, sealed, step)]
-        if masking:
-            with pytest.raises(AggregateCheckError):
-                decode(plaintexts, 1, PARAMS)
-        else:
-            np.testing.assert_allclose(
-                decode(plaintexts, 1, PARAMS).mean_delta, 0.01 * child, atol=PARAMS.error_bound
-            )
+        assert_noise_or(masking, plaintexts, 1, 0.01 * child)
 
 
 def test_an_incoming_sum_must_end_with_its_senders_contribution():
@@ -376,7 +376,6 @@ def test_a_reseal_adds_nothing():
         reseal(c.state[1], Hop(1, c.roster.to_bytes(), ((e3, 2, 3),), 3, 4), c.me[1])
 
 
-@pytest.mark.parametrize("masking", [True, False])
 def test_corrections_sent_before_the_total_leave_a_colluding_roots_inputs_noise(
     masking, monkeypatch
 ):
@@ -384,9 +383,6 @@ def test_corrections_sent_before_the_total_leave_a_colluding_roots_inputs_noise(
     returns a total, a child's sum plus that child's correction and the root's own pairwise
     term with it is still masked by the child's masks with its honest siblings."""
     if not masking:
-        monkeypatch.setattr(
-            secure_chain.masks, "mask", lambda seed, pairs, me, n, count: [0] * count
-        )
         monkeypatch.setattr(secure_chain.masks, "correction", lambda *args: [0] * args[-1])
     c = Clients()
     e3, _ = c.hop(3, next_id=1, out_step=1)  # a leaf right under the root, 1
@@ -402,10 +398,4 @@ def test_corrections_sent_before_the_total_leave_a_colluding_roots_inputs_noise(
     plaintexts = [
         (PRIV.raw_decrypt(x) + f - t) % PUB.n for x, f, t in zip(opened, fix, own_term, strict=True)
     ]
-    if masking:
-        with pytest.raises(AggregateCheckError):
-            decode(plaintexts, 1, PARAMS)
-    else:
-        np.testing.assert_allclose(
-            decode(plaintexts, 1, PARAMS).mean_delta, 0.03, atol=PARAMS.error_bound
-        )
+    assert_noise_or(masking, plaintexts, 1, 0.03)

@@ -20,6 +20,7 @@ from data.loaders import (
     load_tsv,
     tokenize,
 )
+from tests.data.mailboxes import write_mbox
 
 
 def write_enron_folder(root: Path, name: str, spam: list[str], ham: list[str]) -> Path:
@@ -209,14 +210,6 @@ def test_maildir_spam_and_skipped_folders_can_be_named(tmp_path):
     assert len(everything.spam) == 3 and len(everything.ham) == 2 + 4
     with pytest.raises(TypeError):
         load_maildir(root, spam_folders="Junk")  # type: ignore[arg-type]
-
-
-def write_mbox(path: Path, messages: list[bytes]) -> Path:
-    box = mailbox.mbox(path)
-    for raw in messages:
-        box.add(raw)
-    box.close()
-    return path
 
 
 def test_mbox_corpus_reads_one_file_per_class_with_or_without_extension(tmp_path):

@@ -18,6 +18,7 @@ from data.mail import (
     message_text,
     split_mbox,
 )
+from tests.data.mailboxes import write_mbox
 
 
 def plain(subject: str, body: str, charset: str = "us-ascii") -> bytes:
@@ -184,14 +185,6 @@ def write_eml_folder(folder: Path) -> Path:
     (folder / "empty.eml").write_bytes(b"")
     (folder / "notes.txt").write_text("not mail")
     return folder
-
-
-def write_mbox(path: Path, messages: list[bytes]) -> Path:
-    box = mailbox.mbox(path)
-    for raw in messages:
-        box.add(raw)
-    box.close()
-    return path
 
 
 def write_maildir(root: Path) -> Path:

@@ -23,18 +23,17 @@ BOB = "w3 w8 w14 w22 w31"
 
 
 @pytest.fixture(scope="module")
-def fed(tiny_corpus):
+def scenario(tiny_run_config):
+    """Bob's e-mail among 3 clients of the tiny corpus, every one needed, the book's recipe."""
     cfg = RunConfig.from_mapping(
-        {
-            "corpus": "tsv",
-            "data-path": str(tiny_corpus),
-            "num-clients": 3,
-            "min-clients": 3,
-            "preset": "book",
-            "lr": 0.05,
-        }
+        {**tiny_run_config, "min-clients": 3, "preset": "book", "lr": 0.05}
     )
-    return Federation(Scenario(cfg, bob_email=BOB))
+    return Scenario(cfg, bob_email=BOB)
+
+
+@pytest.fixture(scope="module")
+def fed(scenario):
+    return Federation(scenario)
 
 
 @pytest.fixture
@@ -73,32 +72,30 @@ def test_error_replies_carry_a_code_only_while_the_detail_stays_in_the_client_lo
     assert "already trained round 1" in caplog.text  # the detail, locally
 
 
-def test_a_late_reply_gives_no_second_total(fed):
-    result = attack.attack_late_reply(fed)
-    assert result["recovered"] == [] and result["refused"] == ["reseal-as-total"]
+# An attack, what the clients refuse of it, and the fixture that switches its defence off.
+REFUSED_ATTACKS = {
+    # A late reply gives no second total; without the clients' checks and masks, Bob.
+    "late-reply": (attack.attack_late_reply, ["reseal-as-total"], "checks_off"),
+    # A deviating server is refused every request; without the clients' checks it gets Bob.
+    "deviating-server": (
+        attack.attack_deviating,
+        ["chain-of-one", "seal-for-himself", "second-pass"],
+        "checks_off",
+    ),
+    # A colluder's view of Bob is noise; with the masks off it reads him.
+    "colluder": (attack.attack_colluder, ["restart-after-blame"], "masks_off"),
+    # A round trained twice is refused; without the ledger it gives Bob by difference.
+    "retrain": (attack.attack_retrain, ["train-round-again"], "ledger_off"),
+}
 
 
-def test_a_late_reply_gives_bob_away_without_the_clients_checks_and_masks(fed, checks_off):
-    assert attack.attack_late_reply(fed)["recovered"] == BOB_WORDS
-
-
-def test_a_deviating_server_is_refused_every_request(fed):
-    result = attack.attack_deviating(fed)
-    assert result["recovered"] == []
-    assert result["refused"] == ["chain-of-one", "seal-for-himself", "second-pass"]
-
-
-def test_a_deviating_server_gets_bob_without_the_clients_checks(fed, checks_off):
-    assert attack.attack_deviating(fed)["recovered"] == BOB_WORDS
-
-
-def test_a_colluders_view_of_bob_is_noise(fed):
-    result = attack.attack_colluder(fed)
-    assert result["recovered"] == [] and result["refused"] == ["restart-after-blame"]
-
-
-def test_a_colluder_reads_bob_when_masks_are_off(fed, masks_off):
-    assert attack.attack_colluder(fed)["recovered"] == BOB_WORDS
+@pytest.mark.parametrize("case", list(REFUSED_ATTACKS))
+def test_an_attack_is_refused_and_gets_bob_with_its_defence_off(fed, request, case):
+    run, refused, defence_off = REFUSED_ATTACKS[case]
+    result = run(fed)
+    assert result["recovered"] == [] and result["refused"] == refused
+    request.getfixturevalue(defence_off)
+    assert run(fed)["recovered"] == BOB_WORDS
 
 
 def test_sybils_are_refused_by_an_authenticated_roster_and_read_bob_without_one(fed, tmp_path):
@@ -113,18 +110,8 @@ def test_a_dp_client_claiming_many_emails_is_refused_and_would_otherwise_take_th
     assert unchecked["accepted"] is True and unchecked["contributors"] == 3
 
 
-def test_the_demo_has_one_column_per_attack_and_each_recovers_nothing(tiny_corpus):
-    cfg = RunConfig.from_mapping(
-        {
-            "corpus": "tsv",
-            "data-path": str(tiny_corpus),
-            "num-clients": 3,
-            "min-clients": 3,
-            "preset": "book",
-            "lr": 0.05,
-        }
-    )
-    result = run_attack(scenario=Scenario(cfg, bob_email=BOB))
+def test_the_demo_has_one_column_per_attack_and_each_recovers_nothing(scenario):
+    result = run_attack(scenario=scenario)
     assert result["plain"]["recovered"] == BOB_WORDS
     columns = [
         "metrics",
@@ -155,15 +142,6 @@ def ledger_off(monkeypatch, checks_off):
     from fl_app import client_app
 
     monkeypatch.setattr(client_app, "_ledger", lambda context: RunLedger())
-
-
-def test_a_round_trained_twice_is_refused(fed):
-    result = attack.attack_retrain(fed)
-    assert result["recovered"] == [] and result["refused"] == ["train-round-again"]
-
-
-def test_a_round_trained_twice_gives_bob_by_difference_without_the_ledger(fed, ledger_off):
-    assert attack.attack_retrain(fed)["recovered"] == BOB_WORDS
 
 
 def test_bisecting_max_examples_gets_no_refusal_to_count_on(fed):

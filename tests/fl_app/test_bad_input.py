@@ -1,12 +1,13 @@
 """Bad input, as a careless user types it: one ``error:`` line naming the value or file,
 exit code 2 (or a failed run), no traceback, within seconds. The cases of issue 14."""
 
-import builtins
+import contextlib
 import io
 import logging
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -42,23 +43,6 @@ def _files(tmp: Path) -> dict[str, str]:
         "fifo": str(tmp / "fifo"),
         "folder": str(tmp / "folder"),
     }
-
-
-def deny(monkeypatch: pytest.MonkeyPatch, denied: str) -> None:
-    """Opening ``denied`` raises PermissionError, as chmod 000 does for a user (tests run as
-    root, which reads anything)."""
-
-    def guard(real):
-        def opener(*args, **kwargs):
-            if isinstance(args[0], (str, os.PathLike)) and Path(args[0]) == Path(denied):
-                raise PermissionError(13, "Permission denied", denied)
-            return real(*args, **kwargs)
-
-        return opener
-
-    monkeypatch.setattr(Path, "open", guard(Path.open))
-    monkeypatch.setattr(builtins, "open", guard(builtins.open))
-    monkeypatch.setattr(os, "open", guard(os.open))
 
 
 # (argv with {file} placeholders, what the error line must name, the file to deny)
@@ -140,12 +124,12 @@ CLI_CASES = {
 
 @pytest.mark.parametrize("case", list(CLI_CASES))
 def test_bad_input_on_the_command_line_is_one_error_line_and_exit_2(
-    case, tmp_path, monkeypatch, capsys
+    case, tmp_path, deny_reading, capsys
 ):
     argv, names, denied = CLI_CASES[case]
     files = _files(tmp_path)
     if denied:
-        deny(monkeypatch, files[denied])
+        deny_reading(files[denied])
     try:
         code = cli.main([a.format(**files) for a in argv])
     except SystemExit as exc:  # argparse
@@ -185,6 +169,18 @@ class SimulatedGrid:
         raise AssertionError("the ServerApp sent a message before refusing its run-config")
 
 
+@contextlib.contextmanager
+def flower_log() -> Iterator[io.StringIO]:
+    """What Flower's logger writes meanwhile, caught by a handler of the test's own."""
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    FLOWER_LOGGER.addHandler(handler)
+    try:
+        yield stream
+    finally:
+        FLOWER_LOGGER.removeHandler(handler)
+
+
 def serverapp_log(run_config: dict, tmp_path: Path, nodes: int = 3) -> list[str]:
     """What the ServerApp's log shows when it starts with ``run_config``: it must raise, and
     Flower logs that exception as its runtimes do (``run_serverapp``, ``flwr-simulation``)."""
@@ -199,19 +195,14 @@ def serverapp_log(run_config: dict, tmp_path: Path, nodes: int = 3) -> list[str]
             **run_config,
         },
     )
-    stream = io.StringIO()
-    handler = logging.StreamHandler(stream)
-    FLOWER_LOGGER.addHandler(handler)
-    try:
+    with flower_log() as log:
         with pytest.raises(Exception) as raised:
             server_app.main(SimulatedGrid(nodes), context)
         FLOWER_LOGGER.log(
             logging.ERROR, "%s raised an exception", "ServerApp", exc_info=raised.value
         )
-    finally:
-        FLOWER_LOGGER.removeHandler(handler)
     assert not (tmp_path / "r").exists()  # no results of a run that did not run
-    return stream.getvalue().splitlines()
+    return log.getvalue().splitlines()
 
 
 SERVERAPP_CASES = {
@@ -235,26 +226,19 @@ def test_a_run_config_that_cannot_run_fails_the_serverapp_with_one_error_line(ca
 
 def test_a_bug_in_the_serverapp_keeps_its_traceback():
     """The filter shortens only the user's errors; anything else must still be reported."""
-    stream = io.StringIO()
-    handler = logging.StreamHandler(stream)
-    FLOWER_LOGGER.addHandler(handler)
-    try:
+    with flower_log() as log:
         try:
             raise KeyError("a bug")
         except KeyError as exc:
             FLOWER_LOGGER.log(logging.ERROR, "%s raised an exception", "ServerApp", exc_info=exc)
-    finally:
-        FLOWER_LOGGER.removeHandler(handler)
-    assert "Traceback" in stream.getvalue() and "error:" not in stream.getvalue()
+    assert "Traceback" in log.getvalue() and "error:" not in log.getvalue()
 
 
-def test_a_run_whose_every_round_is_skipped_fails_with_the_reason(tiny_corpus, tmp_path):
+def test_a_run_whose_every_round_is_skipped_fails_with_the_reason(tiny_run_config, tmp_path):
     """Every node's own floor is above the run's clients: each refuses, each round skips."""
     cfg = RunConfig.from_mapping(
         {
-            "corpus": "tsv",
-            "data-path": str(tiny_corpus),
-            "num-clients": 3,
+            **tiny_run_config,
             "num-server-rounds": 2,
             "round-timeout": 30.0,
             "results-dir": str(tmp_path / "r"),
