@@ -10,11 +10,9 @@ label-TAB-text corpus so that one secure round is a ciphertext per client.
 
 import itertools
 import os
-import selectors
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -66,12 +64,10 @@ def all_stopped(deployment: LocalDeployment) -> bool:
     )
 
 
-def wait_until(predicate, what: str, timeout: float = EVENT_TIMEOUT_S) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what}: not within {timeout:.0f} s")
-        time.sleep(0.1)
+@pytest.fixture
+def fingerprint(tiny_corpus):
+    """The fingerprint of the tiny corpus's vocabulary, which its runs' checkpoints carry."""
+    return load_data(RunConfig(corpus="tsv", data_path=str(tiny_corpus))).vocabulary.fingerprint()
 
 
 def checkpoint_round(directory: Path, fingerprint: str) -> int:
@@ -108,15 +104,15 @@ def test_config_values_are_written_as_flower_parses_them():
         config_arg({"bad key": 1})
 
 
-def test_under_the_guard_sigterm_unwinds_like_ctrl_c_but_never_cuts_a_cleanup_short():
+def test_under_the_guard_sigterm_unwinds_like_ctrl_c_but_never_cuts_a_cleanup_short(wait_for):
     with pytest.raises(Terminated), sigterm_guard():
         os.kill(os.getpid(), signal.SIGTERM)
-        wait_until(lambda: False, "SIGTERM to arrive", timeout=10)
+        assert wait_for(lambda: False, 10), "SIGTERM to arrive: not within 10 s"
     cleaned = []
     with pytest.raises(Terminated), sigterm_guard() as guard:
         with guard.deferred():
             os.kill(os.getpid(), signal.SIGTERM)
-            wait_until(lambda: guard.held, "SIGTERM to arrive", timeout=10)
+            assert wait_for(lambda: guard.held, 10), "SIGTERM to arrive: not within 10 s"
             cleaned.append(True)  # the cleanup went on
     assert cleaned == [True]
     assert signal.getsignal(signal.SIGTERM) == signal.SIG_DFL
@@ -133,7 +129,9 @@ def test_under_the_guard_sigterm_unwinds_like_ctrl_c_but_never_cuts_a_cleanup_sh
     ],
     ids=["paillier-2-completes", "paillier-3-skipped"],
 )
-def test_a_supernode_killed_mid_round(tiny_corpus, tmp_path, aggregation, min_clients, completes):
+def test_a_supernode_killed_mid_round(
+    tiny_corpus, fingerprint, tmp_path, aggregation, min_clients, completes
+):
     """SuperNode 2 is killed once it holds its training message; it can never have replied.
 
     It runs no ClientApp (``unresponsive``), so the kill happens at that protocol
@@ -171,9 +169,6 @@ def test_a_supernode_killed_mid_round(tiny_corpus, tmp_path, aggregation, min_cl
                 )
     assert all_stopped(deployment)
     assert killed, "SuperNode 2 never received a training message"
-    fingerprint = load_data(
-        RunConfig(corpus="tsv", data_path=str(tiny_corpus))
-    ).vocabulary.fingerprint()
     final = load_checkpoint(tmp_path / "checkpoints", fingerprint)
     assert final.server_round == 1
     if completes:
@@ -187,7 +182,9 @@ def test_a_supernode_killed_mid_round(tiny_corpus, tmp_path, aggregation, min_cl
 
 
 # ------------------------------------------------------------------- resume
-def test_resume_after_the_server_is_killed_gives_the_uninterrupted_model(tiny_corpus, tmp_path):
+def test_resume_after_the_server_is_killed_gives_the_uninterrupted_model(
+    tiny_corpus, fingerprint, tmp_path, wait_for
+):
     run_config = config(tiny_corpus, tmp_path, aggregation="plain", **{"num-server-rounds": 2})
 
     # The reference: the same run, uninterrupted, in-process.
@@ -199,17 +196,14 @@ def test_resume_after_the_server_is_killed_gives_the_uninterrupted_model(tiny_co
         }
     )
     server_app.run(LocalGrid(client_app, 3, reference_cfg.to_dict()), reference_cfg, "reference")
-    fingerprint = load_data(
-        RunConfig(corpus="tsv", data_path=str(tiny_corpus))
-    ).vocabulary.fingerprint()
     reference = load_checkpoint(tmp_path / "reference", fingerprint)
 
     def kill_server_once_round_1_is_checkpointed(line):
         if "round 1: test accuracy" in line:  # the checkpoint is written right after this line
-            wait_until(
+            assert wait_for(
                 lambda: checkpoint_round(tmp_path / "checkpoints", fingerprint) == 1,
-                "the round-1 checkpoint",
-            )
+                EVENT_TIMEOUT_S,
+            ), f"the round-1 checkpoint: not within {EVENT_TIMEOUT_S:.0f} s"
             deployment.kill_superlink()  # SIGKILL; returns once its ServerApp is gone too
             raise StopRun
 
@@ -259,29 +253,9 @@ def processes_marked(mark: str) -> list[int]:
     return live_processes(lambda args, environ: environ.get(TEST_MARK) == mark)
 
 
-def read_until(proc: subprocess.Popen, want: str, timeout: float) -> tuple[str, list[str]]:
-    """The first output line of ``proc`` containing ``want``, and the lines before it."""
-    seen: list[str] = []
-    deadline = time.monotonic() + timeout
-    with selectors.DefaultSelector() as selector:
-        selector.register(proc.stdout, selectors.EVENT_READ)
-        while time.monotonic() < deadline:
-            if not selector.select(timeout=0.25):
-                continue
-            line = proc.stdout.readline()
-            if not line:
-                break
-            if want in line:
-                return line, seen
-            seen.append(line)
-    raise AssertionError(
-        f"no {want!r} from the command within {timeout:.0f} s; it printed:\n{''.join(seen)}"
-    )
-
-
 # SIGTERM and SIGHUP take the same path once the guard raises; test_signals sends them.
 @pytest.mark.parametrize("sig", [signal.SIGINT], ids=["ctrl-c"])
-def test_an_interrupt_stops_every_process_the_deploy_command_started(tmp_path, sig):
+def test_an_interrupt_stops_every_process_the_deploy_command_started(tmp_path, read_until, sig):
     import re
 
     proc = subprocess.Popen(

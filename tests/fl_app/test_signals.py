@@ -11,11 +11,9 @@ is bounded and ends on an event; a failing test kills what the command left.
 """
 
 import os
-import selectors
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -64,35 +62,12 @@ def start(mark: str, *args: str) -> subprocess.Popen:
     )
 
 
-def wait_for(event, timeout: float = EVENT_TIMEOUT_S) -> bool:
-    """Poll ``event()`` until it holds (True) or ``timeout`` has passed (False)."""
-    deadline = time.monotonic() + timeout
-    while not event():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.1)
-    return True
-
-
-def wait_for_line(proc: subprocess.Popen, want: str) -> str:
-    """The first output line of ``proc`` containing ``want``."""
-    deadline = time.monotonic() + EVENT_TIMEOUT_S
-    with selectors.DefaultSelector() as selector:
-        selector.register(proc.stdout, selectors.EVENT_READ)
-        while time.monotonic() < deadline:
-            if selector.select(timeout=0.25):
-                line = proc.stdout.readline()
-                if not line:
-                    break
-                if want in line:
-                    return line
-    raise AssertionError(f"no {want!r} from the command within {EVENT_TIMEOUT_S:.0f} s")
-
-
-def signal_and_check(proc: subprocess.Popen, mark: str, sig: signal.Signals) -> dict[int, str]:
+def signal_and_check(
+    proc: subprocess.Popen, mark: str, sig: signal.Signals, wait_for
+) -> dict[int, str]:
     """Send ``sig`` to the command alone; check it stopped everything it started.
 
-    Return what that was.
+    Return what that was. ``wait_for`` is the fixture of that name.
     """
     started = marked(mark)
     proc.send_signal(sig)
@@ -120,7 +95,7 @@ def kill_what_is_left(proc: subprocess.Popen, mark: str) -> None:
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP], ids=["sigterm", "sighup"])
-def test_a_signal_stops_every_process_deploy_started(tmp_path, sig):
+def test_a_signal_stops_every_process_deploy_started(tmp_path, read_until, wait_for, sig):
     """Signalled as soon as its SuperLink is up.
 
     SuperLink and SuperNodes, each in a session of its own.
@@ -139,14 +114,14 @@ def test_a_signal_stops_every_process_deploy_started(tmp_path, sig):
         str(tmp_path / "checkpoints"),
     )
     try:
-        wait_for_line(proc, "SuperLink on 127.0.0.1:")
-        started = " ".join(signal_and_check(proc, mark, sig).values())
+        read_until(proc, "SuperLink on 127.0.0.1:", EVENT_TIMEOUT_S)
+        started = " ".join(signal_and_check(proc, mark, sig, wait_for).values())
         assert "flower-superlink" in started and started.count("flower-supernode") == 3
     finally:
         kill_what_is_left(proc, mark)
 
 
-def test_sigterm_stops_the_worker_pool_bench_started(tmp_path):
+def test_sigterm_stops_the_worker_pool_bench_started(tmp_path, wait_for):
     """Signalled as soon as its first Paillier worker is up.
 
     A spawned pool, in the command's process group.
@@ -154,10 +129,10 @@ def test_sigterm_stops_the_worker_pool_bench_started(tmp_path):
     mark = str(tmp_path)
     proc = start(mark, "bench", "--quick")
     try:
-        assert wait_for(lambda: any("spawn_main" in c for c in marked(mark).values())), (
-            "no worker process"
-        )
-        started = " ".join(signal_and_check(proc, mark, signal.SIGTERM).values())
+        assert wait_for(
+            lambda: any("spawn_main" in c for c in marked(mark).values()), EVENT_TIMEOUT_S
+        ), "no worker process"
+        started = " ".join(signal_and_check(proc, mark, signal.SIGTERM, wait_for).values())
         assert "spawn_main" in started
     finally:
         kill_what_is_left(proc, mark)

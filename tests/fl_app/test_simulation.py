@@ -2,7 +2,6 @@
 
 import json
 import subprocess
-import time
 
 import pytest
 from flwr.serverapp import ServerApp
@@ -19,19 +18,9 @@ def ray_processes() -> set[str]:
     return set(out.stdout.split())
 
 
-def ray_gone(before: set[str], timeout: float) -> bool:
-    """True once no Ray process started after ``before`` remains (Ray exits asynchronously)."""
-    deadline = time.monotonic() + timeout
-    while ray_processes() - before:
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.2)
-    return True
-
-
 # Plain FedAvg on Flower's default 2 SuperNodes, num-clients left at 0; the secure round on 3.
 @pytest.mark.parametrize("aggregation, supernodes", [("plain", 2), ("paillier", 3)])
-def test_simulation_learns_and_writes_results(tmp_path, aggregation, supernodes):
+def test_simulation_learns_and_writes_results(tmp_path, wait_for, aggregation, supernodes):
     before = ray_processes()
     cfg = RunConfig(
         num_server_rounds=1,
@@ -73,4 +62,6 @@ def test_simulation_learns_and_writes_results(tmp_path, aggregation, supernodes)
     assert saved["config"]["num-clients"] == supernodes  # one client per SuperNode
     assert (tmp_path / "test-run.png").read_bytes()[:4] == b"\x89PNG"
     assert (tmp_path / "checkpoints" / "checkpoint.npz").exists()
-    assert ray_gone(before, timeout=15.0)  # Ray is shut down again
+    # Ray is shut down again: no Ray process started since ``before`` remains (it exits
+    # asynchronously).
+    assert wait_for(lambda: not ray_processes() - before, 15.0)
