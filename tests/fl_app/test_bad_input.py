@@ -1,25 +1,21 @@
 """Bad input, as a careless user types it: one ``error:`` line naming the value or file,
 exit code 2 (or a failed run), no traceback, within seconds. The cases of issue 14."""
 
-import contextlib
-import io
-import logging
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
 from flwr.app import Context, RecordDict
-from flwr.common.logger import FLOWER_LOGGER
 
 from fl_app import cli, server_app
 from fl_app.client_app import app as client_app
 from fl_app.config import RunConfig
 from fl_app.local_grid import LocalGrid
 from fl_app.user_errors import RunFailedError
+from tests.fl_app.flower_log import flower_log, log_serverapp_error
 
 SPAM_HAM = "spam\twin cash now\nham\tlunch at noon\n" * 20
 
@@ -169,18 +165,6 @@ class SimulatedGrid:
         raise AssertionError("the ServerApp sent a message before refusing its run-config")
 
 
-@contextlib.contextmanager
-def flower_log() -> Iterator[io.StringIO]:
-    """What Flower's logger writes meanwhile, caught by a handler of the test's own."""
-    stream = io.StringIO()
-    handler = logging.StreamHandler(stream)
-    FLOWER_LOGGER.addHandler(handler)
-    try:
-        yield stream
-    finally:
-        FLOWER_LOGGER.removeHandler(handler)
-
-
 def serverapp_log(run_config: dict, tmp_path: Path, nodes: int = 3) -> list[str]:
     """What the ServerApp's log shows when it starts with ``run_config``: it must raise, and
     Flower logs that exception as its runtimes do (``run_serverapp``, ``flwr-simulation``)."""
@@ -198,9 +182,7 @@ def serverapp_log(run_config: dict, tmp_path: Path, nodes: int = 3) -> list[str]
     with flower_log() as log:
         with pytest.raises(Exception) as raised:
             server_app.main(SimulatedGrid(nodes), context)
-        FLOWER_LOGGER.log(
-            logging.ERROR, "%s raised an exception", "ServerApp", exc_info=raised.value
-        )
+        log_serverapp_error(raised.value)
     assert not (tmp_path / "r").exists()  # no results of a run that did not run
     return log.getvalue().splitlines()
 
@@ -230,7 +212,7 @@ def test_a_bug_in_the_serverapp_keeps_its_traceback():
         try:
             raise KeyError("a bug")
         except KeyError as exc:
-            FLOWER_LOGGER.log(logging.ERROR, "%s raised an exception", "ServerApp", exc_info=exc)
+            log_serverapp_error(exc)
     assert "Traceback" in log.getvalue() and "error:" not in log.getvalue()
 
 

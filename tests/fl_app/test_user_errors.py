@@ -1,27 +1,19 @@
 """Which errors are the user's (one line) and which are bugs (a traceback), and where the
 run-config's paths are checked."""
 
-import io
-import logging
-
 import pytest
-from flwr.common.logger import FLOWER_LOGGER
 
 from fl_app.config import RunConfig, RunConfigError
 from fl_app.user_errors import install_run_error_filter
+from tests.fl_app.flower_log import flower_log, log_serverapp_error
 
 
 def flower_log_of(exc: BaseException) -> str:
     """What Flower's runtimes log for a ServerApp that raised ``exc``."""
     install_run_error_filter()
-    stream = io.StringIO()
-    handler = logging.StreamHandler(stream)
-    FLOWER_LOGGER.addHandler(handler)
-    try:
-        FLOWER_LOGGER.log(logging.ERROR, "%s raised an exception", "ServerApp", exc_info=exc)
-    finally:
-        FLOWER_LOGGER.removeHandler(handler)
-    return stream.getvalue()
+    with flower_log() as log:
+        log_serverapp_error(exc)
+    return log.getvalue()
 
 
 def raised(raiser):
