@@ -101,12 +101,18 @@ def dropping(node_ids, message_type="train"):
     )
 
 
-def first_hop_rewriter(rewrite):
-    """Interceptor: the first chain hop's sender emits ``rewrite(instruction, reply)`` instead."""
+def first_reply_rewriter(rewrite, message_type=wire.CHAIN):
+    """Interceptor: the first node to answer a ``message_type`` instruction (a chain hop by
+    default) without an error emits ``rewrite(instruction, reply)`` instead; ``seen["first"]``
+    is that node."""
     seen = {}
 
     def intercept(ins, rep):
-        if ins.metadata.message_type == wire.CHAIN and "first" not in seen and not rep.has_error():
+        if (
+            ins.metadata.message_type == message_type
+            and "first" not in seen
+            and not rep.has_error()
+        ):
             seen["first"] = ins.metadata.dst_node_id
             return rewrite(ins, rep)
         return rep
@@ -265,7 +271,7 @@ def test_a_bad_envelope_skips_the_round_and_is_never_retried(corpus, attack):
             else data[:-40],
         )
 
-    intercept, _ = first_hop_rewriter(rewrite)
+    intercept, _ = first_reply_rewriter(rewrite)
     weights, grid = run(secure(3), corpus, 3, intercept=intercept)
     assert skipped(weights, corpus)
     assert CODE_BAD_ENVELOPE in [m.error.code for m in grid.received if m.has_error()]
@@ -441,7 +447,7 @@ def test_a_chain_reply_without_its_envelope_drops_the_sender(corpus):
         del rep.content[wire.RECORD][wire.ENVELOPE]
         return rep
 
-    intercept, seen = first_hop_rewriter(strip)
+    intercept, seen = first_reply_rewriter(strip)
     weights, _ = run(secure(3), corpus, 3, intercept=intercept)
     assert np.abs(weights - survivors_plain(corpus, 3, {seen["first"]})).max() <= BOUND
 
@@ -453,30 +459,25 @@ def test_every_message_carries_a_ttl_equal_to_its_wait(corpus):
 
 
 def test_a_training_reply_with_a_field_of_the_wrong_kind_drops_that_node_not_the_round(corpus):
-    seen = {}
-
     def member_as_number(ins, rep):
-        if ins.metadata.message_type == "train" and "node" not in seen and not rep.has_error():
-            seen["node"] = ins.metadata.dst_node_id
-            rep.content[wire.RECORD][wire.MEMBER] = 7  # str(7) would pass as a name
+        rep.content[wire.RECORD][wire.MEMBER] = 7  # str(7) would pass as a name
         return rep
 
-    weights, _ = run(secure(3), corpus, 3, intercept=member_as_number)
-    assert np.abs(weights - survivors_plain(corpus, 3, {seen["node"]})).max() <= BOUND
+    intercept, seen = first_reply_rewriter(member_as_number, wire.TRAIN)
+    weights, _ = run(secure(3), corpus, 3, intercept=intercept)
+    assert np.abs(weights - survivors_plain(corpus, 3, {seen["first"]})).max() <= BOUND
 
 
 def test_an_oversized_member_name_drops_that_node_not_the_round(corpus):
     """Review F3(a): a well-typed name too long for the roster's bytes aborted the round."""
-    seen = {}
 
     def long_name(ins, rep):
-        if ins.metadata.message_type == "train" and "node" not in seen and not rep.has_error():
-            seen["node"] = ins.metadata.dst_node_id
-            rep.content[wire.RECORD][wire.MEMBER] = "x" * 300
+        rep.content[wire.RECORD][wire.MEMBER] = "x" * 300
         return rep
 
-    weights, _ = run(secure(4, min_clients=3), corpus, 4, intercept=long_name, floor=3)
-    assert np.abs(weights - survivors_plain(corpus, 4, {seen["node"]})).max() <= BOUND
+    intercept, seen = first_reply_rewriter(long_name, wire.TRAIN)
+    weights, _ = run(secure(4, min_clients=3), corpus, 4, intercept=intercept, floor=3)
+    assert np.abs(weights - survivors_plain(corpus, 4, {seen["first"]})).max() <= BOUND
 
 
 def test_a_copied_chain_key_drops_the_copier_and_keeps_its_owner(corpus):
