@@ -14,7 +14,10 @@ round, rounds only increase and ``rounds-before`` never changes within a run
 state are bound, comes twice, and no round's shuffle is replayed), and no
 model is trained on twice (weights and settings compared as the client uses
 them, so ``-0.0`` or ``"0.05"`` for ``0.05`` is the same model), so that two
-sums cannot differ by exactly one client's update for free. A model that
+sums cannot differ by exactly one client's update for free. A request names
+every training setting (``lr``, ``local-epochs``, ``batch-size``): they shape
+the update and are bound into the round's parameters, so a client never fills
+one in with a value of its own. A model that
 differs by less than the codec's resolution still can: only differential
 privacy bounds that. Under differential
 privacy it also counts this client's own budget.
@@ -22,7 +25,6 @@ privacy it also counts this client's own budget.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -31,6 +33,7 @@ import numpy as np
 from strategies import wire
 from strategies.errors import ProtocolError
 from strategies.privacy import epsilon_of
+from strategies.round_params import RoundParams, model_digest, training_settings
 
 # The book trains with 0.01; a rate far above that serves no training, only
 # overflow (one bit per request about the client's data).
@@ -52,6 +55,9 @@ class RunLedger:
     # masks and envelopes are bound to server-round, so with rounds-before fixed a true
     # round that increases is a server-round that increases: no round number comes twice.
     rounds_before: int = -1
+    # The digest of the run's public parameters (all but the model), fixed by its first
+    # secure training (empty: none yet): the codec, DP and key never change within a run.
+    run_params: bytes = b""
 
 
 def training_round(server_round: int, config: Mapping[str, object]) -> int:
@@ -60,51 +66,20 @@ def training_round(server_round: int, config: Mapping[str, object]) -> int:
     return server_round + wire.read_int(config, "rounds-before", 0)
 
 
-def _settings(
-    config: Mapping[str, object], defaults: Mapping[str, object] | None
-) -> tuple[float, int, int]:
-    """``lr``, ``local-epochs`` and ``batch-size`` as the client uses them: the request's,
-    else the client's own ``defaults`` (``SpamClient.defaults``); without defaults a
-    missing one is refused, never replaced by a value the client would not use."""
-    used = {**(defaults or {}), **config}
-    return (
-        wire.read_float(used, "lr"),
-        wire.read_int(used, "local-epochs"),
-        wire.read_int(used, "batch-size"),
-    )
-
-
-def model_digest(
-    parameters: list[np.ndarray],
-    config: Mapping[str, object],
-    defaults: Mapping[str, object] | None = None,
-) -> bytes:
-    """SHA-256 of the global weights (``-0.0`` as ``0.0``) and the training settings as used."""
-    digest = hashlib.sha256()
-    for array in parameters:
-        digest.update(np.ascontiguousarray(np.asarray(array, dtype=np.float64) + 0.0).tobytes())
-    digest.update(repr(_settings(config, defaults)).encode())
-    return digest.digest()
-
-
 def check_training_request(
     ledger: RunLedger,
     server_round: int,
     parameters: list[np.ndarray],
     config: Mapping[str, object],
-    defaults: Mapping[str, object] | None = None,
 ) -> bytes:
     """Refuse a training request that breaks the protocol; its model digest otherwise.
-
-    ``defaults`` are the settings the client trains with when the request
-    leaves one out: the bounds and the digest apply to what is really used.
 
     Raises
     ------
     ProtocolError
         For a round at or below one already trained, a ``rounds-before`` other
         than the run's, a model already trained on, non-finite or huge
-        weights, or settings outside sane bounds.
+        weights, or settings missing or outside sane bounds.
     """
     rounds_before = wire.read_int(config, "rounds-before", 0)
     if rounds_before < 0 or ledger.rounds_before not in (-1, rounds_before):
@@ -119,7 +94,7 @@ def check_training_request(
     for array in parameters:
         if not np.all(np.isfinite(array)) or np.abs(array).max(initial=0.0) > MAX_ABS_WEIGHT:
             raise ProtocolError(f"global weights must be finite and within +-{MAX_ABS_WEIGHT:g}")
-    lr, epochs, batch = _settings(config, defaults)
+    lr, epochs, batch = training_settings(config)
     if not (
         0 < lr <= MAX_LEARNING_RATE
         and 1 <= epochs <= MAX_LOCAL_EPOCHS
@@ -129,19 +104,47 @@ def check_training_request(
             f"training settings lr={lr}, local-epochs={epochs}, batch-size={batch} are out of "
             f"bounds (lr in (0, {MAX_LEARNING_RATE}], epochs 1..{MAX_LOCAL_EPOCHS})"
         )
-    digest = model_digest(parameters, config, defaults)
+    digest = model_digest(parameters, config)
     if digest in ledger.models:
         raise ProtocolError("this client already trained on this model in this run")
     return digest
 
 
 def record_training(
-    ledger: RunLedger, server_round: int, config: Mapping[str, object], digest: bytes
+    ledger: RunLedger,
+    server_round: int,
+    config: Mapping[str, object],
+    digest: bytes,
+    params: RoundParams | None = None,
 ) -> None:
-    """Note in ``ledger`` a training ``check_training_request`` allowed."""
+    """Note in ``ledger`` a training ``check_training_request`` allowed, and for a secure
+    one its parameters (``params``), which fixes them for the run, and its DP noise."""
     ledger.rounds_before = wire.read_int(config, "rounds-before", 0)
     ledger.last_round = training_round(server_round, config)
     ledger.models = [*ledger.models, digest]
+    if params is not None:
+        ledger.run_params = params.run_digest()
+        if params.dp is not None:
+            ledger.dp_spent = [*ledger.dp_spent, params.dp.noise_multiplier]
+
+
+def check_plain_round(answers_plain: bool, secure_run: bool, ledger: RunLedger, what: str) -> None:
+    """Refuse plain training or evaluation, whose reply carries this client's weights or
+    metrics in clear, unless its node allows plain rounds, the run is not a secure one,
+    and it made no secure contribution in this run.
+
+    Raises
+    ------
+    ProtocolError
+        Otherwise, naming ``what`` was asked.
+    """
+    if not answers_plain:
+        raise ProtocolError(
+            f"{what}: this node answers no plain request (node-config allow-plain is not "
+            "true, or it has an authenticated roster or a DP requirement)"
+        )
+    if secure_run or ledger.run_params:
+        raise ProtocolError(f"{what} in a secure run: the reply would carry per-client values")
 
 
 def check_dp_budget(

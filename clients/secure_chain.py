@@ -17,7 +17,11 @@ without Flower. A client obeys the server only as far as the protocol goes:
   as the root, only for exactly the contributors of the total it returns;
 - with an authenticated roster (a federation file in its node config),
   every roster entry is a distinct federation member whose identity key
-  signed its chain key for this run.
+  signed its chain key for this run;
+- every envelope it seals or opens, and every pairwise mask, is bound to
+  the digest of the round's public parameters (``params_guard`` checked
+  them before it trained), so it shares a sum only with clients that used
+  the same parameters.
 
 A request that breaks one of these raises ``ProtocolError`` and the client
 refuses it.
@@ -25,135 +29,23 @@ refuses it.
 
 from __future__ import annotations
 
-import math
 import struct
-from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 
-from strategies import envelope, masks, paillier_math, wire
+from strategies import envelope, masks, paillier_math
 from strategies.codec import CodecParams, encode
 from strategies.errors import ProtocolError
-from strategies.identity import MemberIdentity, load_federation, load_identity_key
+from strategies.identity import MemberIdentity
 from strategies.keys import fingerprint, public_key_from_n
 from strategies.parallel import WORKERS
-from strategies.privacy import DEFAULT_DELTA
 from strategies.roster import Roster, ids_from_bytes, ids_to_bytes
-from strategies.wire import (
-    NODE_DP_DELTA,
-    NODE_FEDERATION_FILE,
-    NODE_IDENTITY_KEY,
-    NODE_INSECURE_DEMO_KEY,
-    NODE_MAX_EPSILON,
-    NODE_MEMBER,
-    NODE_MIN_CLIENTS,
-    NODE_MIN_NOISE_MULTIPLIER,
-)
+from strategies.round_params import RoundParams
 
-# A node that says nothing in its node config accepts no sum of fewer than
-# this many clients (the run-config's default min-clients).
-DEFAULT_NODE_MIN_CLIENTS = 3
-ABSOLUTE_MIN_CLIENTS = 2  # the "sum" of one update is the update
+from .node_policy import ClientPolicy
+
 _COUNT = struct.Struct(">I")
-
-
-@dataclass(frozen=True)
-class ClientPolicy:
-    """What this node accepts, from its own node config; the server cannot change it.
-
-    Parameters
-    ----------
-    min_clients : int
-        Fewest clients in any roster, pass or survivor set it takes part in.
-    insecure_demo_key : bool
-        Accept Paillier keys below 2048 bits (the book's demo).
-    min_noise_multiplier : float
-        Under differential privacy, the least noise multiplier it accepts.
-    identity : MemberIdentity, optional
-        Its federation identity: then it accepts authenticated rosters only.
-    max_epsilon : float
-        Under differential privacy, this client's own budget for the run (0: none).
-    dp_delta : float
-        The delta its own budget is counted at.
-    """
-
-    min_clients: int = DEFAULT_NODE_MIN_CLIENTS
-    insecure_demo_key: bool = False
-    min_noise_multiplier: float = 0.0
-    identity: MemberIdentity | None = None
-    max_epsilon: float = 0.0
-    dp_delta: float = DEFAULT_DELTA
-
-    @property
-    def distrusts_server(self) -> bool:
-        """An authenticated roster, a noise floor or a budget: then it takes part in secure
-        rounds only."""
-        return self.identity is not None or self.min_noise_multiplier > 0 or self.max_epsilon > 0
-
-    def __post_init__(self) -> None:
-        if self.min_clients < ABSOLUTE_MIN_CLIENTS:
-            raise ValueError(
-                f"node-config min-clients = {self.min_clients}: expected >= {ABSOLUTE_MIN_CLIENTS}"
-            )
-
-    @classmethod
-    def from_node_config(cls, node_config: Mapping[str, object]) -> ClientPolicy:
-        """Read ``min-clients``, ``insecure-demo-key``, ``dp-min-noise-multiplier``,
-        ``dp-max-epsilon``, ``dp-delta`` and the authenticated-roster keys
-        ``federation-file``, ``member`` and ``identity-key``.
-
-        Raises
-        ------
-        ValueError
-            Naming the key, for a value it cannot use or an incomplete identity.
-        """
-        demo = node_config.get(NODE_INSECURE_DEMO_KEY, False)
-        identity_keys = [NODE_FEDERATION_FILE, NODE_MEMBER, NODE_IDENTITY_KEY]
-        given = [k for k in identity_keys if node_config.get(k)]
-        identity = None
-        if given and len(given) < len(identity_keys):
-            raise ValueError(
-                f"node-config {', '.join(given)} without "
-                f"{', '.join(set(identity_keys) - set(given))}: "
-                "an authenticated roster needs all three"
-            )
-        if given:
-            federation = load_federation(Path(str(node_config[NODE_FEDERATION_FILE])))
-            member = str(node_config[NODE_MEMBER])
-            if member not in federation:
-                raise ValueError(f"node-config member = {member!r} is not in the federation file")
-            identity = MemberIdentity(
-                member, load_identity_key(Path(str(node_config[NODE_IDENTITY_KEY]))), federation
-            )
-        try:
-            floors = {
-                NODE_MIN_NOISE_MULTIPLIER: wire.read_float(
-                    node_config, NODE_MIN_NOISE_MULTIPLIER, 0.0
-                ),
-                NODE_MAX_EPSILON: wire.read_float(node_config, NODE_MAX_EPSILON, 0.0),
-                NODE_DP_DELTA: wire.read_float(node_config, NODE_DP_DELTA, DEFAULT_DELTA),
-            }
-            min_clients = wire.read_int(node_config, NODE_MIN_CLIENTS, DEFAULT_NODE_MIN_CLIENTS)
-        except ProtocolError as exc:  # the operator's own setting, not the server's
-            raise ValueError(f"node-config: {exc}") from exc
-        # NaN compares false with everything: "dp-min-noise-multiplier=nan" would switch
-        # the floor off instead of refusing (review F8).
-        for key, value in floors.items():
-            if not (math.isfinite(value) and value >= 0) or (key == NODE_DP_DELTA and value >= 1):
-                raise ValueError(
-                    f"node-config {key} = {value}: expected a finite number >= 0 (below 1 for "
-                    f"{NODE_DP_DELTA})"
-                )
-        return cls(
-            min_clients=min_clients,
-            insecure_demo_key=demo is True or str(demo).lower() == "true",
-            min_noise_multiplier=floors[NODE_MIN_NOISE_MULTIPLIER],
-            identity=identity,
-            max_epsilon=floors[NODE_MAX_EPSILON],
-            dp_delta=floors[NODE_DP_DELTA],
-        )
 
 
 @dataclass(frozen=True)
@@ -174,6 +66,7 @@ class RoundState:
     server_round: int
     n: int
     params: CodecParams
+    binding: bytes  # the digest of the round's public parameters (round_params.RoundParams)
     ciphertexts: list[int]  # own, not masked
     self_seed: bytes
     floor: int  # fewest clients this client accepts in the roster, a pass or the survivors
@@ -209,37 +102,39 @@ def contribute(
     server_round: int,
     delta: np.ndarray,
     num_examples: int,
-    n: int,
-    params: CodecParams,
+    params: RoundParams,
     policy: ClientPolicy,
     loss: float = 0.0,
     noise: np.ndarray | None = None,
-    noise_min_clients: int = 0,
 ) -> tuple[RoundState, int]:
     """Encode and encrypt an update under the server's key; the state and the clipped count.
 
-    ``noise_min_clients`` is the number of clients the differential-privacy
-    noise shares were sized for: the client then accepts no sum of fewer.
+    ``params`` are the round's public parameters, already checked against the
+    node's policy (``params_guard``); their digest binds every envelope and mask
+    of the round. Under differential privacy (``params.dp``) the noise shares
+    were sized for ``m`` clients: the client then accepts no sum of fewer.
 
     Raises
     ------
     ContributionError
-        For NaN/inf values or an example count out of range (see ``codec.encode``).
+        For an update of the wrong size or an example count below 1 (see ``codec.encode``).
     ProtocolError
         If ``n`` is below this node's key policy or not a plausible Paillier modulus.
     """
+    n = params.n
     try:
         public_key_from_n(n, policy.insecure_demo_key)
-    except (
-        ValueError
-    ) as exc:  # InsecureKeyError too: the server cannot lower this node's key policy
+    except ValueError as exc:  # InsecureKeyError too: the server cannot lower the key policy
         raise ProtocolError(f"the server's Paillier key: {exc}") from exc
-    plaintexts, clipped = encode(delta, num_examples, params, loss, noise)
+    plaintexts, clipped = encode(delta, num_examples, params.codec, loss, noise)
     obfuscators = WORKERS.obfuscators(n, len(plaintexts))
     WORKERS.prefetch(n, len(plaintexts))  # next round's, computed while we wait for the tree
     ciphertexts = paillier_math.encrypt_many(n, plaintexts, obfuscators)
-    floor = max(policy.min_clients, noise_min_clients)
-    return RoundState(server_round, n, params, ciphertexts, masks.new_seed(), floor), clipped
+    floor = max(policy.min_clients, params.dp.min_clients if params.dp else 0)
+    state = RoundState(
+        server_round, n, params.codec, params.digest(), ciphertexts, masks.new_seed(), floor
+    )
+    return state, clipped
 
 
 def _require(ok: bool, problem: str) -> None:
@@ -321,14 +216,21 @@ def _check_next(
 def _aad(state: RoundState, step: int, recipient: bytes, sender: bytes, me: Identity) -> bytes:
     digest = Roster.from_bytes(state.roster).digest()
     return envelope.associated_data(
-        me.run_id, state.server_round, step, recipient, fingerprint(state.n), digest, sender
+        me.run_id,
+        state.server_round,
+        step,
+        recipient,
+        fingerprint(state.n),
+        digest,
+        sender,
+        state.binding,
     )
 
 
 def _pair_seeds(state: RoundState, me: Identity, roster: Roster) -> dict[int, bytes]:
     return {
         other: masks.pairwise_seed(
-            me.chain_key, me.node_id, key, other, me.run_id, state.server_round
+            me.chain_key, me.node_id, key, other, me.run_id, state.server_round, state.binding
         )
         for other, key in roster.keys.items()
         if other != me.node_id

@@ -19,18 +19,20 @@ import numpy as np
 from flwr.app import ArrayRecord, ConfigRecord, Context, Message
 from flwr.serverapp.strategy import FedAvg, Strategy
 
-from clients.secure_chain import ClientPolicy, RoundState, contribute
+from clients.node_policy import ClientPolicy
+from clients.secure_chain import RoundState, contribute
 from clients.spam_client import SpamClient
 from data.prepare import PreparedData
 from strategies import envelope, masks, paillier_math, wire
 from strategies.chain import PaillierChainFedAvg
-from strategies.codec import DEFAULT_CLIP
-from strategies.errors import SecureAggregationError
+from strategies.codec import DEFAULT_CLIP, FRAC_BITS, HEADER_SLOTS, CodecParams, decode, unpack
+from strategies.errors import CODE_BAD_ENVELOPE, SecureAggregationError
 from strategies.keys import generate_keypair
-from strategies.privacy import DEFAULT_DELTA, DpSettings, noise_multiplier_for
+from strategies.privacy import DEFAULT_DELTA, DpSettings, clip_l2, noise_multiplier_for
 from strategies.roster import Roster
+from strategies.round_params import RoundParams
 
-from .attack_arena import Arena, reply_bytes
+from .attack_arena import Arena, Split, reply_bytes
 from .client_app import (
     CHAIN_KEY_STATE,
     build_client_app,
@@ -103,8 +105,12 @@ class Federation:
         self.app = build_client_app(self.client_for)
         self.keypair = generate_keypair(scenario.key_bits, scenario.insecure_demo_key)
         self.weights = np.zeros((len(self.data.vocabulary), 1))
-        # No batch-size here: Bob keeps his batch of 1, the others the book's 500.
-        self.train_config = {"lr": scenario.cfg.lr, "local-epochs": 1}
+        # Bob's batch of 500 is his one e-mail: the book trains his copy on it alone.
+        self.train_config = {
+            "lr": scenario.cfg.lr,
+            "local-epochs": 1,
+            "batch-size": scenario.cfg.batch_size,
+        }
         self.node_config = {wire.NODE_INSECURE_DEMO_KEY: scenario.insecure_demo_key}
 
     def _bob_client(self) -> SpamClient:
@@ -151,7 +157,8 @@ class Federation:
         train_config: dict | None = None,
         initial: np.ndarray | None = None,
     ) -> tuple[list[np.ndarray], LocalGrid]:
-        """``rounds`` of ``strategy`` over a fresh in-process grid."""
+        """``rounds`` of ``strategy`` over a fresh in-process grid; plain FedAvg (the
+        baseline) as a plain run whose nodes allow plain rounds."""
         return run_strategy(
             strategy,
             self.app,
@@ -161,6 +168,7 @@ class Federation:
             train_config or self.train_config,
             rounds,
             node_config=self.node_config,
+            plain=not isinstance(strategy, PaillierChainFedAvg),
         )
 
 
@@ -343,27 +351,187 @@ def attack_retrain(fed: Federation) -> dict:
     )
 
 
+def _bisect(probe: Callable[[int], bool], high: int) -> tuple[int, int, int]:
+    """The least ``t`` in ``1..high`` for which ``probe(t)`` holds, by bisection (``probe``
+    must be monotone for the answer to mean anything); with how many probes held and failed."""
+    low, held, failed = 1, 0, 0
+    while low < high:
+        middle = (low + high) // 2
+        if probe(middle):
+            high, held = middle, held + 1
+        else:
+            low, failed = middle + 1, failed + 1
+    return low, held, failed
+
+
 def attack_count_oracle(fed: Federation, target: int = 2) -> dict:
     """Deviating server: bisect ``max-examples`` until the target client refuses to train;
-    the largest bound it accepts would be its e-mail count."""
+    the largest bound it accepts would be its e-mail count. Each probe is a new run (a
+    server may start as many as it likes), so no run's parameters are changed."""
+    node = fed.arena().nodes[target]
+    refusals = 0
+
+    def accepted_at(bound: int) -> bool:
+        nonlocal refusals
+        arena = fed.arena()
+        roster, _ = arena.train(1, fed.weights, fed.train_config, [node], max_examples=bound)
+        refusals += node not in roster
+        return node in roster
+
+    count, held, failed = _bisect(accepted_at, 1 << 16)
+    found = [f"node {node}: {count} e-mails"] if refusals else []
+    return _result(found, held + failed, requests=held + failed, refusals=refusals)
+
+
+# ------------------------------------------- 3c. one round, parameters split
+# The codec split: Bob's clip gives his values the whole slot, the others' clip is one
+# fixed-point step; both give 2 Q T = 2^21, so slots, ciphertexts and masks line up.
+SPLIT_TARGET_CODEC = {"clip": 2.0, "max-examples": 1}
+SPLIT_OTHERS_CODEC = {"clip": 2.0**-FRAC_BITS, "max-examples": 2**20}
+SPLIT_LR = 1.0  # the same for everyone: Bob's one e-mail then moves his words by 0.25
+
+
+def _split_pass(fed: Federation, arena: Arena, config: dict, split: Split) -> list[int] | None:
+    """Training with ``split`` parameters, then an honest-looking pass over everyone with Bob
+    as the root, and every correction: the decrypted total, or ``None`` if refused."""
+    roster, _ = arena.train(1, fed.weights, config, split=split)
+    if len(roster) < CLIENTS:
+        return None
+    return arena.unmasked_total(1, roster, [n for n in arena.nodes if n != BOB_NODE] + [BOB_NODE])
+
+
+def _rejected_envelopes(arena: Arena) -> int:
+    return sum(m.has_error() and m.error.code == CODE_BAD_ENVELOPE for m in arena.messages)
+
+
+def attack_codec_split(fed: Federation) -> dict:
+    """Deviating server, alone, in one ordinary-looking round: Bob gets ``clip`` 2 and
+    ``max-examples`` 1, the others ``clip`` 2^-19 and ``max-examples`` 2^20. The slots line
+    up, so the masks cancel; but every other client's value is one fixed-point step at most,
+    and the total is Bob's update plus at most the others' e-mail count in steps."""
     arena = fed.arena()
-    node = arena.nodes[target]
-    low, high = 1, 1 << 16
-    answers = 0
-    for round_ in range(1, 40):
-        if low >= high:
-            break
-        middle = (low + high) // 2
-        model = fed.weights + round_ * 1e-9  # a new model each time: no client trains twice on one
-        roster, _ = arena.train(round_, model, fed.train_config, nodes=[node], max_examples=middle)
-        answers += 1
-        if node in roster:
-            high = middle
-        else:
-            low = middle + 1
-    refusals = sum(m.has_error() for m in arena.messages)
-    found = [f"node {node}: {low} e-mails"] if refusals else []
-    return _result(found, arena, requests=answers, refusals=refusals)
+    split: Split = {
+        node: (SPLIT_TARGET_CODEC if node == BOB_NODE else SPLIT_OTHERS_CODEC, {})
+        for node in arena.nodes
+    }
+    total = _split_pass(fed, arena, {**fed.train_config, "lr": SPLIT_LR}, split)
+    recovered: list[str] = []
+    if total is not None:
+        layout = CodecParams(
+            arena.n.bit_length(), len(fed.data.vocabulary), **_codec_args(SPLIT_TARGET_CODEC)
+        )
+        slots = unpack(total, layout)
+        others_examples = slots[1] - 1  # Bob's weight is capped at his max-examples, 1
+        offset = layout.q_max + others_examples  # each other's offset is its count x Q = 1
+        noise = others_examples  # each other's value is at most 1 step per e-mail
+        recovered = [
+            fed.data.vocabulary.words[i]
+            for i, slot in enumerate(slots[HEADER_SLOTS:])
+            if abs(slot - offset) > noise
+        ]
+    return _result(recovered, arena, rejected_envelopes=_rejected_envelopes(arena))
+
+
+def _codec_args(codec: dict) -> dict:
+    return {"clip": codec["clip"], "max_examples": codec["max-examples"]}
+
+
+def _dp_round(fed: Federation) -> DpSettings:
+    """The DP settings of the demo's DP columns: epsilon ``DP_EPSILON`` for one round."""
+    return DpSettings(DP_CLIP, noise_multiplier_for(DP_EPSILON, 1, DEFAULT_DELTA), CLIENTS)
+
+
+def attack_dp_shrink(fed: Federation) -> dict:
+    """Deviating server, alone, under DP: every client but Bob gets ``dp-clip`` 1e-9, which
+    shrinks its update and its noise share to nothing, so the "noisy sum" is Bob's clipped
+    update with his own share only: noise of std ``z C / sqrt(m)``, not the promised ``z C``."""
+    dp = _dp_round(fed)
+    arena = fed.arena()
+    config = {**fed.train_config, **dp.train_config()}
+    shrunk = {"dp-clip": 1e-9}
+    split: Split = {node: ({}, shrunk) for node in arena.nodes if node != BOB_NODE}
+    roster, _ = arena.train(1, fed.weights, config, clip=dp.value_bound, split=split)
+    total = None
+    if len(roster) == CLIENTS:
+        order = [n for n in arena.nodes if n != BOB_NODE] + [BOB_NODE]
+        total = arena.unmasked_total(1, roster, order)
+    result = _result(
+        [], arena, promised_noise_std=dp.sum_std, rejected_envelopes=_rejected_envelopes(arena)
+    )
+    if total is not None:
+        assert arena.round_state is not None
+        summed = decode(total, CLIENTS, arena.round_state.codec, one_example_each=True)
+        bob_new, _, _ = fed.bob.fit([fed.weights], config)
+        bob = clip_l2((bob_new[0] - fed.weights).ravel(), dp.clip)
+        result["noise_std"] = float(np.std(summed.mean_delta * CLIENTS - bob))
+        if result["noise_std"] < dp.sum_std:
+            result["recovered"] = [
+                f"node {BOB_NODE}: its update under noise of std {result['noise_std']:.3g} "
+                f"(promised >= {dp.sum_std:.3g})"
+            ]
+    return result
+
+
+def straddling_codec(n: int, count: int, num_weights: int) -> CodecParams | None:
+    """A codec that claims more key bits than ``n`` has, so that a plaintext's top slot
+    straddles ``n``: a client whose untouched weights encode as ``n_i Q`` then has a
+    plaintext ``>= n``, and fails to encrypt, if and only if ``n_i >= count``.
+
+    The top slot of a plaintext starts at bit ``x = (p - 1) * slot_bits``; with
+    ``Q = n / (2^x (count - 1/2))`` it holds ``n_i Q`` against a threshold of
+    ``n / 2^x``. Searched over slots per plaintext and slot widths, within the node
+    bounds a client applies (``clip <= 2^16``, ``max-examples <= 2^20``); ``None`` if no
+    layout fits.
+    """
+    for per in range(2, num_weights + HEADER_SLOTS + 1):  # one full plaintext at least
+        for slot_bits in range(20, 64):
+            scale = 2 ** ((per - 1) * slot_bits) * (2 * count - 1)
+            q = (2 * n + scale // 2) // scale
+            # Q far above a tiny update's q (a step or two), and clip = Q / 2^19 <= 2^16.
+            if not 2**15 <= q <= 2**35:
+                continue
+            examples = -(-(2 ** (slot_bits - 2)) // (2 * q))  # 2 Q T just reaches slot_bits
+            if not 2 * count <= examples <= 2**20:
+                continue
+            codec = CodecParams(
+                per * slot_bits + 1, num_weights, clip=q / 2**FRAC_BITS, max_examples=examples
+            )
+            if (codec.slots_per_plaintext, codec.slot_bits, codec.q_max) == (per, slot_bits, q):
+                return codec
+    return None
+
+
+RANGE_LR = 1e-6  # the same for everyone: an update of at most one fixed-point step
+RANGE_MAX_COUNT = 1 << 12  # the demo's shards hold fewer e-mails
+
+
+def attack_range_oracle(fed: Federation, target: int = 2) -> dict:
+    """Deviating server, alone: claim more key bits than the key has, so that a plaintext's
+    top slot straddles ``n``; encryption then fails for large values only, and the target's
+    error code says whether its e-mail count reaches the bound probed. Bisected, one new
+    run per probe, it gives the count."""
+    node = fed.arena().nodes[target]
+    config = {**fed.train_config, "lr": RANGE_LR}
+    answers: list[bool] = []
+
+    def below(count: int) -> bool:
+        """Whether the node's e-mail count is below ``count``: it then encrypts."""
+        codec = straddling_codec(fed.keypair[0].n, count, len(fed.data.vocabulary))
+        if codec is None:
+            raise LookupError(f"no straddling layout for {count} e-mails")
+        arena = fed.arena()
+        split: Split = {node: (codec.to_config(), {})}
+        roster, _ = arena.train(1, fed.weights, config, [node], split=split)
+        answers.append(node in roster)
+        return answers[-1]
+
+    try:
+        count, _, _ = _bisect(lambda t: below(t + 1), RANGE_MAX_COUNT)
+    except LookupError:  # the key and model leave no layout: the attack does not apply
+        return _result([], len(answers), requests=len(answers), refusals=answers.count(False))
+    # Every probe answered alike: the answers say nothing about the data.
+    found = [f"node {node}: {count} e-mails"] if len(set(answers)) > 1 else []
+    return _result(found, len(answers), requests=len(answers), refusals=answers.count(False))
 
 
 # ----------------------------------------------------------- 4. colluder
@@ -385,7 +553,7 @@ def attack_colluder(fed: Federation) -> dict:
         seen = arena.open_as_member(sue_key, bob_hop, 1, roster, 1)
         # Sue knows her seed with Bob: take her pairwise term out of what she saw.
         seed = masks.pairwise_seed(
-            sue_key, sue, roster.keys[BOB_NODE], BOB_NODE, arena.grid.run.run_id, 1
+            sue_key, sue, roster.keys[BOB_NODE], BOB_NODE, arena.grid.run.run_id, 1, arena.binding
         )
         sign = -1 if BOB_NODE < sue else 1
         term = [sign * v for v in masks.expand(seed, arena.n, len(seen))]
@@ -426,7 +594,13 @@ def attack_sybil(fed: Federation, authenticated: bool, workdir: Path) -> dict:
             terms = [arena.correction_of(correction)]
             for node, key in sybils.items():
                 seed = masks.pairwise_seed(
-                    key, node, forged.keys[BOB_NODE], BOB_NODE, arena.grid.run.run_id, 1
+                    key,
+                    node,
+                    forged.keys[BOB_NODE],
+                    BOB_NODE,
+                    arena.grid.run.run_id,
+                    1,
+                    arena.binding,
                 )
                 sign = -1 if BOB_NODE < node else 1
                 terms.append([sign * v for v in masks.expand(seed, arena.n, len(seen))])
@@ -463,11 +637,10 @@ def attack_dp_claim(fed: Federation, check: bool = True) -> dict:
         1,
         np.full(honest.params.num_weights, DP_CLIP / 10),
         CLAIMED_EXAMPLES,
-        honest.n,
-        honest.params,
+        RoundParams(honest.n, honest.params, dp),
         ClientPolicy(),
-        noise_min_clients=CLIENTS,
     )
+    cheat.binding = honest.binding  # her own state: she keeps the round's binding
     save_round_state(context, cheat)
     arrays, metrics = strategy.aggregate_train(1, replies)
     return _result(
@@ -543,6 +716,9 @@ ATTACKS: dict[str, Callable[[Federation], dict]] = {
     "deviating_server": attack_deviating,
     "retrain_difference": attack_retrain,
     "count_oracle": attack_count_oracle,
+    "codec_split": attack_codec_split,
+    "dp_shrink": attack_dp_shrink,
+    "range_oracle": attack_range_oracle,
     "colluder": attack_colluder,
     "dp_example_claim": attack_dp_claim,
 }

@@ -9,6 +9,7 @@ update, which is how every attack decides what it "recovered".
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -20,10 +21,15 @@ from phe import paillier
 from data.prepare import PreparedData
 from strategies import envelope, paillier_math, wire
 from strategies.chain import PaillierChainFedAvg, SecureRoundState
-from strategies.codec import DEFAULT_MAX_EXAMPLES, CodecParams, decode
+from strategies.codec import DEFAULT_CLIP, DEFAULT_MAX_EXAMPLES, CodecParams, decode
 from strategies.errors import SecureAggregationError
 from strategies.keys import fingerprint
+from strategies.privacy import DpSettings
 from strategies.roster import Roster, ids_from_bytes, ids_to_bytes
+from strategies.round_params import RoundParams, model_digest
+
+# Per node: what the server changes in its Paillier record and in its train config.
+Split = Mapping[int, tuple[Mapping[str, ConfigRecordValues], Mapping[str, ConfigRecordValues]]]
 
 from .local_grid import LocalGrid
 
@@ -61,6 +67,7 @@ class Arena:
     data: PreparedData
     messages: list[Message] = field(default_factory=list)  # every reply the server got
     round_state: SecureRoundState | None = None  # the last training stage's
+    binding: bytes = b""  # the digest of the last training stage's (unsplit) parameters
 
     @classmethod
     def create(
@@ -92,26 +99,38 @@ class Arena:
         train_config: dict,
         nodes: list[int] | None = None,
         max_examples: int | None = None,
+        clip: float | None = None,
+        split: Split | None = None,
     ) -> tuple[Roster, SecureRoundState]:
         """The training stage, to every node or to ``nodes`` only: each client encrypts its
-        update; the roster of replies (which may be too small for a real round)."""
+        update; the roster of replies (which may be too small for a real round).
+
+        ``split`` gives chosen nodes other values than the rest: per node, entries that
+        replace those of its Paillier record (the codec) and of its train config.
+        """
         strategy = PaillierChainFedAvg(
             min_clients=2,
             keypair=self.keypair,
             min_train_nodes=len(self.nodes),
             min_available_nodes=len(self.nodes),
             max_examples=max_examples or DEFAULT_MAX_EXAMPLES,
+            clip=DEFAULT_CLIP if clip is None else clip,
         )
         messages = strategy.configure_train(
             server_round, ArrayRecord([weights]), ConfigRecord(train_config), self.grid
         )
-        replies = self._send(
-            [m for m in messages if nodes is None or m.metadata.dst_node_id in nodes]
-        )
+        chosen = [m for m in messages if nodes is None or m.metadata.dst_node_id in nodes]
+        replies = self._send([_split(m, (split or {}).get(m.metadata.dst_node_id)) for m in chosen])
         state = strategy.state
         if state is None:
             raise RuntimeError("configure_train left no round state")
         self.round_state = state
+        self.binding = RoundParams(
+            self.n,
+            state.codec,
+            DpSettings.from_config(train_config),
+            model_digest([weights], train_config),
+        ).digest()
         strategy.min_clients = 0  # a deviating server takes any roster, even of one or none
         strategy.stage_roster(state, replies)
         if state.roster is None:
@@ -181,6 +200,7 @@ class Arena:
             fingerprint(self.n),
             roster.digest(),
             sender,
+            self.binding,
         )
         payload = envelope.open_envelope(sealed, private_key, aad, sender)
         count = int.from_bytes(payload[:4], "big")
@@ -269,3 +289,26 @@ class Arena:
     def refused(reply: Message) -> bool:
         """Whether the client answered with an error instead of doing what it was asked."""
         return reply.has_error()
+
+
+def _split(msg: Message, change: tuple[Mapping, Mapping] | None) -> Message:
+    """``msg`` with its Paillier record and train config changed by ``change`` (a copy: FedAvg
+    gives every message the same content)."""
+    if change is None:
+        return msg
+    paillier_change, config_change = change
+    content = RecordDict(
+        {
+            "arrays": msg.content["arrays"],
+            "config": ConfigRecord(
+                {**wire.read_record(msg.content, "config", ConfigRecord), **config_change}
+            ),
+            wire.PAILLIER_RECORD: ConfigRecord(
+                {
+                    **wire.read_record(msg.content, wire.PAILLIER_RECORD, ConfigRecord),
+                    **paillier_change,
+                }
+            ),
+        }
+    )
+    return Message(content, dst_node_id=msg.metadata.dst_node_id, message_type=wire.TRAIN)

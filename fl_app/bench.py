@@ -222,7 +222,9 @@ def round_times(
 
     def plain_round() -> None:
         fedavg = FedAvg(min_train_nodes=clients, min_available_nodes=clients, fraction_evaluate=0.0)
-        plain.append(run_strategy(fedavg, client_app, clients, cfg.to_dict(), initial, train)[0])
+        plain.append(
+            run_strategy(fedavg, client_app, clients, cfg.to_dict(), initial, train, plain=True)[0]
+        )
 
     def secure_round(fanin: int) -> _SecureRun:
         physics.sample()  # also drops what an earlier measurement computed ahead

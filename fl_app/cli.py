@@ -277,6 +277,12 @@ ATTACK_LINES = {
     "(refused: {refused})",
     "count_oracle": "deviating server bisecting max-examples "
     "({requests} requests, {refusals} refusals)",
+    "codec_split": "deviating server giving Bob one codec and the others another "
+    "({rejected_envelopes} envelopes rejected)",
+    "dp_shrink": "deviating server shrinking every other client's dp-clip "
+    "({rejected_envelopes} envelopes rejected; promised noise std {promised_noise_std:.3g})",
+    "range_oracle": "deviating server claiming more key bits than its key has, bisecting "
+    "the e-mail count ({requests} requests, {refusals} refusals)",
     "colluder": "server + {colluders} colluding client opening Bob's sum, then false blame "
     "(refused: {refused})",
     "dp_example_claim": "a DP client claiming {examples_claimed} e-mails (accepted: {accepted})",

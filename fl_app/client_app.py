@@ -10,6 +10,7 @@ node's own log.
 from __future__ import annotations
 
 import logging
+import sys
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
@@ -25,14 +26,15 @@ from flwr.app import (
 )
 from flwr.clientapp import ClientApp
 
+from clients.node_policy import ClientPolicy
+from clients.params_guard import check_round_params, read_round_params
 from clients.request_guard import (
     RunLedger,
-    check_dp_budget,
+    check_plain_round,
     check_training_request,
     record_training,
 )
 from clients.secure_chain import (
-    ClientPolicy,
     Hop,
     Identity,
     RoundState,
@@ -57,10 +59,11 @@ from strategies.errors import (
     EnvelopeError,
     ProtocolError,
 )
-from strategies.keys import n_from_bytes, n_to_bytes, public_key_from_n
+from strategies.keys import n_from_bytes, n_to_bytes
 from strategies.parallel import DEFAULT_MAX_AHEAD_BYTES, WORKERS
-from strategies.privacy import DpSettings, clip_l2, grid_noise
+from strategies.privacy import clip_l2, grid_noise
 from strategies.roster import ids_from_bytes, ids_to_bytes
+from strategies.round_params import RoundParams
 
 from .config import RunConfig
 from .dataset import make_client
@@ -176,6 +179,7 @@ def save_round_state(context: Context, state: RoundState) -> None:
         {
             "round": state.server_round,
             "n": n_to_bytes(state.n),
+            "binding": state.binding,
             "ciphertexts": paillier_math.to_bytes(state.n, state.ciphertexts),
             "self-seed": state.self_seed,
             "floor": state.floor,
@@ -205,6 +209,7 @@ def load_round_state(context: Context, server_round: int) -> RoundState:
         server_round=server_round,
         n=n,
         params=params,
+        binding=wire.read_bytes(record, "binding"),
         ciphertexts=paillier_math.from_bytes(
             n, wire.read_bytes(record, "ciphertexts"), count, "own state"
         ),
@@ -229,6 +234,7 @@ def _ledger(context: Context) -> RunLedger:
         [data[i : i + 32] for i in range(0, len(data), 32)],
         wire.read_list(record, "dp-spent", float),
         wire.read_int(record, "rounds-before"),
+        wire.read_bytes(record, "run-params"),
     )
 
 
@@ -239,6 +245,7 @@ def _save_ledger(context: Context, ledger: RunLedger) -> None:
             "rounds-before": ledger.rounds_before,
             "models": b"".join(ledger.models),
             "dp-spent": list(ledger.dp_spent),
+            "run-params": ledger.run_params,
         }
     )
 
@@ -255,73 +262,45 @@ def _identity(context: Context) -> Identity:
     )
 
 
+def in_simulation() -> bool:
+    """Whether this ClientApp runs in Flower's simulation engine (a Ray worker), which no
+    server message can make true: there nodes have no node config of their own, and one
+    user runs the server and every node on one corpus, so plain rounds are theirs to ask."""
+    ray = sys.modules.get("ray")
+    return ray is not None and bool(ray.is_initialized())
+
+
 def _policy(context: Context) -> ClientPolicy:
     try:
-        return ClientPolicy.from_node_config(context.node_config)
+        return ClientPolicy.from_node_config(context.node_config, in_simulation())
     except (TypeError, ValueError, OSError) as exc:
         raise NodeConfigError(f"node config: {exc}") from exc
 
 
 # ----------------------------------------------------------------- handlers
-def _dp_noise(
-    delta: np.ndarray, config: dict, policy: ClientPolicy, frac_bits: int
-) -> tuple[np.ndarray, np.ndarray, int]:
-    """Differential privacy: the update clipped to L2 ``dp-clip``, this client's noise share
-    on the fixed-point grid, and the number of clients the shares are sized for.
-
-    Raises
-    ------
-    ProtocolError
-        If the noise multiplier is below this node's own floor.
-    """
-    try:
-        dp = DpSettings(
-            wire.read_float(config, "dp-clip"),
-            wire.read_float(config, "dp-noise-multiplier"),
-            wire.read_int(config, "dp-min-clients"),
-        )
-    except (KeyError, ValueError) as exc:
-        raise ProtocolError(f"differential privacy settings: {exc}") from exc
-    if dp.noise_multiplier < policy.min_noise_multiplier:
-        raise ProtocolError(
-            f"noise multiplier {dp.noise_multiplier} is below this node's floor "
-            f"{policy.min_noise_multiplier}"
-        )
-    return clip_l2(delta, dp.clip), grid_noise(delta.size, dp.share_std, frac_bits), dp.min_clients
-
-
 def _train_secure(
     msg: Message,
     context: Context,
+    params: RoundParams,
     delta: np.ndarray,
     num_examples: int,
     loss: float,
-    ledger: RunLedger,
 ) -> Message:
-    """Encrypt the update into ``context.state``; the reply carries the chain key only."""
-    record = wire.read_record(msg.content, wire.PAILLIER_RECORD, ConfigRecord)
-    config = dict(wire.read_record(msg.content, "config", ConfigRecord))
-    params = CodecParams.from_config(dict(record))
-    policy = _policy(context)
-    noise, noise_clients = None, 0
-    if wire.read_float(config, "dp-clip", 0.0) > 0:
-        z = wire.read_float(config, "dp-noise-multiplier", 0.0)
-        check_dp_budget(ledger, z, policy.max_epsilon, policy.dp_delta)
-        delta, noise, noise_clients = _dp_noise(delta, config, policy, params.frac_bits)
-        num_examples, loss = 1, 0.0  # DP-FedAvg: equal weights, and no loss outside the guarantee
-        ledger.dp_spent.append(z)
-    elif policy.min_noise_multiplier > 0 or policy.max_epsilon > 0:
-        raise ProtocolError("this node requires differential privacy, and the round asks for none")
+    """Encrypt the update into ``context.state``; the reply carries the chain key only.
+
+    Under differential privacy (DP-FedAvg) the update is clipped to L2 ``dp-clip``,
+    this client adds its noise share, weighs 1 and sends no loss (a loss is not noised).
+    """
+    noise = None
+    if params.dp is not None:
+        delta = clip_l2(delta, params.dp.clip)
+        noise = grid_noise(delta.size, params.dp.share_std)
+        num_examples, loss = 1, 0.0
+    server_round = wire.read_int(
+        wire.read_record(msg.content, "config", ConfigRecord), "server-round"
+    )
     state, clipped = contribute(
-        wire.read_int(config, "server-round"),
-        delta,
-        num_examples,
-        n_from_bytes(wire.read_bytes(record, wire.N)),
-        params,
-        policy,
-        loss=loss,
-        noise=noise,
-        noise_min_clients=noise_clients,
+        server_round, delta, num_examples, params, _policy(context), loss=loss, noise=noise
     )
     if clipped:
         LOG.info("node %s: %d update values clipped", context.node_id, clipped)
@@ -336,17 +315,9 @@ def _train_secure(
 
 
 def _train_plain(
-    msg: Message, weights: list[np.ndarray], num_examples: int, metrics: dict, context: Context
+    msg: Message, weights: list[np.ndarray], num_examples: int, metrics: dict
 ) -> Message:
-    """Plain FedAvg, the baseline: the reply carries the new weights in clear.
-
-    A node with an authenticated roster, a DP noise floor or a DP budget does
-    not trust the server to follow the protocol: it refuses.
-    """
-    if _policy(context).distrusts_server:
-        raise ProtocolError(
-            "this node takes part in secure rounds only (authenticated roster or DP floor)"
-        )
+    """Plain FedAvg, the baseline: the reply carries the new weights in clear."""
     content = RecordDict(
         {
             "arrays": ArrayRecord(weights),
@@ -356,24 +327,26 @@ def _train_plain(
     return Message(content, reply_to=msg)
 
 
-def _precompute(msg: Message, context: Context) -> None:
+def _check_plain(context: Context, ledger: RunLedger, what: str) -> None:
+    """Refuse a plain request unless this node allows plain rounds and the run is not a
+    secure one (its run-config says ``aggregation = "paillier"``, or this client made a
+    secure contribution in it)."""
+    secure_run = context.run_config.get("aggregation") == "paillier"
+    check_plain_round(_policy(context).answers_plain, secure_run, ledger, what)
+
+
+def _precompute(params: RoundParams, context: Context) -> None:
     """Start this round's obfuscators in the worker pool, so they are computed while the
     client trains (the next round's start once this one's are used), within the memory
     bound of node-config ``precompute-mb``."""
-    record = wire.read_record(msg.content, wire.PAILLIER_RECORD, ConfigRecord)
     try:
-        n = public_key_from_n(
-            n_from_bytes(wire.read_bytes(record, wire.N)), _policy(context).insecure_demo_key
-        ).n
-        count = CodecParams.from_config(dict(record)).num_plaintexts
-        megabytes = float(
-            context.node_config.get(wire.NODE_PRECOMPUTE_MB, DEFAULT_MAX_AHEAD_BYTES / 2**20)
+        megabytes = wire.read_float(
+            context.node_config, wire.NODE_PRECOMPUTE_MB, DEFAULT_MAX_AHEAD_BYTES / 2**20
         )
-    except (KeyError, TypeError, ValueError) as exc:  # InsecureKeyError too: contribute refuses it
-        LOG.info("node %s: no obfuscators ahead: %s", context.node_id, exc)
-        return
+    except ProtocolError as exc:
+        raise NodeConfigError(f"node config: {exc}") from exc
     WORKERS.max_ahead_bytes = int(megabytes * 2**20)
-    WORKERS.prefetch(n, count)
+    WORKERS.prefetch(params.n, params.codec.num_plaintexts)
 
 
 def _client(client_for: ClientFactory, context: Context) -> SpamClient:
@@ -450,29 +423,35 @@ def build_client_app(client_for: ClientFactory = spam_client) -> ClientApp:
     @app.train()
     @_guarded
     def train(msg: Message, context: Context) -> Message:
-        """Train on the local shard; reply with new weights, or (secure round) only a chain key."""
-        client = _client(client_for, context)
+        """Train on the local shard; reply with new weights, or (secure round) only a chain key.
+
+        Every check of the request (round, model, settings, and for a secure round its
+        public parameters against this node's bounds) comes before the node's data is
+        loaded: a refusal never depends on the data.
+        """
         parameters = wire.read_record(msg.content, "arrays", ArrayRecord).to_numpy_ndarrays()
         config = dict(wire.read_record(msg.content, "config", ConfigRecord))
         ledger = _ledger(context)
         server_round = wire.read_int(config, "server-round", 0)
-        digest = check_training_request(ledger, server_round, parameters, config, client.defaults)
+        digest = check_training_request(ledger, server_round, parameters, config)
+        params = None
         if wire.PAILLIER_RECORD in msg.content:
-            _precompute(msg, context)
+            paillier = wire.read_record(msg.content, wire.PAILLIER_RECORD, ConfigRecord)
+            params = read_round_params(paillier, config, parameters)
+            size = sum(int(np.size(a)) for a in parameters)
+            check_round_params(params, size, _policy(context), ledger)
+            _precompute(params, context)
+        else:
+            _check_plain(context, ledger, "plain training")
+        client = _client(client_for, context)  # the node's data, only now
         weights, num_examples, metrics = client.fit(parameters, config)
-        record_training(ledger, server_round, config, digest)
-        if wire.PAILLIER_RECORD not in msg.content:
-            reply = _train_plain(msg, weights, num_examples, metrics, context)
+        record_training(ledger, server_round, config, digest, params)
+        if params is None:
+            reply = _train_plain(msg, weights, num_examples, metrics)
         else:
             delta = flatten_update(weights, parameters)
-            reply = _train_secure(
-                msg,
-                context,
-                delta,
-                num_examples,
-                wire.read_float(metrics, "train_loss", 0.0),
-                ledger,
-            )
+            loss = wire.read_float(metrics, "train_loss", 0.0)
+            reply = _train_secure(msg, context, params, delta, num_examples, loss)
         _save_ledger(context, ledger)
         return reply
 
@@ -483,9 +462,8 @@ def build_client_app(client_for: ClientFactory = spam_client) -> ClientApp:
     @_guarded
     def evaluate(msg: Message, context: Context) -> Message:
         """Evaluate the global weights on this client's test slice (plain rounds only: the
-        reply carries per-client metrics, so a node that distrusts the server refuses)."""
-        if _policy(context).distrusts_server:
-            raise ProtocolError("this node does not report per-client evaluation metrics")
+        reply carries per-client metrics)."""
+        _check_plain(context, _ledger(context), "evaluation")
         client = _client(client_for, context)
         parameters = wire.read_record(msg.content, "arrays", ArrayRecord).to_numpy_ndarrays()
         loss, num_examples, metrics = client.evaluate(

@@ -19,6 +19,8 @@ from flwr.serverapp.strategy import Result, Strategy
 from flwr.supercore.run import Run
 from flwr.supercore.task_identity import TaskIdentity
 
+from strategies.wire import NODE_ALLOW_PLAIN
+
 # The error code Flower itself uses when a ClientApp raises.
 CLIENT_APP_RAISED_EXCEPTION = 2
 FIRST_NODE_ID = 1001
@@ -158,8 +160,12 @@ def run_strategy(
     rounds: int = 1,
     intercept: Interceptor | None = None,
     node_config: dict | list[dict] | None = None,
+    plain: bool = False,
 ) -> tuple[list[np.ndarray], LocalGrid]:
     """Run ``rounds`` of ``strategy`` over a fresh ``LocalGrid``.
+
+    ``plain``: a plain FedAvg run (``aggregation = "plain"``) whose nodes allow plain rounds
+    in their node config (``allow-plain``), as a node answers them only then.
 
     Returns
     -------
@@ -167,6 +173,10 @@ def run_strategy(
         The final global arrays (``initial`` if every round was skipped) and
         the grid, whose ``sent``/``received`` hold every message.
     """
+    if plain:
+        run_config = {**run_config, "aggregation": "plain"}
+        extra = node_config if isinstance(node_config, list) else [node_config or {}] * num_nodes
+        node_config = [{**entries, NODE_ALLOW_PLAIN: True} for entries in extra]
     grid = LocalGrid(
         client_app, num_nodes, run_config, intercept=intercept, node_config=node_config
     )

@@ -59,7 +59,7 @@ def _accuracy(cfg: RunConfig, dp: DpSettings | None) -> float:
             continue
         total = sum(clip_l2(d, dp.clip) for d in deltas)
         sum_std = dp.share_std * np.sqrt(len(clients))
-        noise = grid_noise(weights.size, sum_std, FRAC_BITS).reshape(weights.shape) / 2.0**FRAC_BITS
+        noise = grid_noise(weights.size, sum_std).reshape(weights.shape) / 2.0**FRAC_BITS
         weights = weights + (total + noise) / len(clients)
     return SpamModel(weights, cfg.loss, cfg.bias).evaluate(data.test)[1].accuracy
 

@@ -29,15 +29,19 @@ clients and any shard sizes, before float64 rounding (~1e-16 relative).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import math
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from .errors import AggregateCheckError, ContributionError
+from . import wire
+from .errors import AggregateCheckError, ContributionError, ProtocolError
 
 # 2^-(19+1) = 9.5e-7: the promised "decrypted mean within 1e-6 of FedAvg",
-# with no bit more than needed (every bit here costs slots, see README).
+# with no bit more than needed (every bit here costs slots, see README). A protocol
+# constant, not a parameter: a server that could set it per client could scale one
+# client's values above the others' sum and read them from the total (issue 21).
 FRAC_BITS = 19
 # Detects a slot sum up to 2^GUARD_BITS times its legitimate maximum before
 # it can carry into the next slot. Honest clients cannot overflow (encode
@@ -54,6 +58,10 @@ DEFAULT_CLIP = 8.0
 DEFAULT_MAX_EXAMPLES = 16_000
 # Header slots: contributor count, example count, loss, clipped values.
 HEADER_SLOTS = 4
+# Every intermediate of ``encode`` is an int64: a slot's largest legitimate value
+# 2 Q T, a value plus noise (up to 5 Q, see ``encode``). Parameters whose 2 Q T
+# reaches this are refused before any data is encoded, so no data can wrap them.
+MAX_SLOT_VALUE = 2**60
 # A client's mean training loss is clipped to [0, LOSS_BOUND] and carried as
 # n_i * round(loss / LOSS_BOUND * 2Q), so its slot sum, like a weight's, is at
 # most 2 Q T (resolution LOSS_BOUND / 2Q = 1.5e-5 with the defaults). The
@@ -75,28 +83,37 @@ class CodecParams:
         Bound ``C`` on ``|delta|``.
     max_examples : int
         Bound ``T`` on the round's total example count.
-    frac_bits : int
-        Fixed-point fraction bits ``F``.
+
+    Raises
+    ------
+    ValueError
+        If a size is below 1, ``clip`` is below one fixed-point step or not
+        finite, ``2 Q T`` reaches ``MAX_SLOT_VALUE`` (int64 arithmetic could
+        wrap), or a slot does not fit the key.
     """
 
     key_bits: int
     num_weights: int
     clip: float = DEFAULT_CLIP
     max_examples: int = DEFAULT_MAX_EXAMPLES
-    frac_bits: int = FRAC_BITS
 
     def __post_init__(self) -> None:
-        if self.num_weights < 1 or self.max_examples < 1:
+        if self.num_weights < 1 or self.max_examples < 1 or self.key_bits < 2:
             raise ValueError(f"Expected positive sizes, got {self}")
-        if not self.clip > 0:
-            raise ValueError(f"Expected clip > 0, got {self.clip}")
+        if not (math.isfinite(self.clip) and self.clip * 2**FRAC_BITS >= 1):
+            raise ValueError(f"Expected a finite clip >= 2^-{FRAC_BITS}, got {self.clip}")
+        if self.slot_max >= MAX_SLOT_VALUE:
+            raise ValueError(
+                f"clip {self.clip} x max-examples {self.max_examples} is too large: a slot "
+                f"would reach 2^{self.slot_max.bit_length() - 1} (the limit is 2^60)"
+            )
         if self.slots_per_plaintext < 1:
             raise ValueError(f"A {self.slot_bits}-bit slot does not fit a {self.key_bits}-bit key")
 
     @property
     def q_max(self) -> int:
         """``Q``: the clip bound in fixed point."""
-        return round(self.clip * 2**self.frac_bits)
+        return round(self.clip * 2**FRAC_BITS)
 
     @property
     def slot_max(self) -> int:
@@ -121,25 +138,31 @@ class CodecParams:
     @property
     def error_bound(self) -> float:
         """Worst-case |decoded weighted mean - exact weighted mean| from quantisation."""
-        return 2.0 ** -(self.frac_bits + 1)
+        return 2.0 ** -(FRAC_BITS + 1)
 
     def to_config(self) -> dict[str, int | float]:
         """As ConfigRecord values (keys with hyphens)."""
         return {k.replace("_", "-"): v for k, v in asdict(self).items()}
 
     @classmethod
-    def from_config(cls, values: dict) -> CodecParams:
-        """Inverse of ``to_config``; ``ValueError`` if a key is missing."""
+    def from_config(cls, values: Mapping[str, object]) -> CodecParams:
+        """Inverse of ``to_config``, with typed reads (a value of the wrong kind is refused,
+        never converted).
+
+        Raises
+        ------
+        ProtocolError
+            If a key is missing, of the wrong kind, or the values are unusable.
+        """
         try:
             return cls(
-                key_bits=int(values["key-bits"]),
-                num_weights=int(values["num-weights"]),
-                clip=float(values["clip"]),
-                max_examples=int(values["max-examples"]),
-                frac_bits=int(values["frac-bits"]),
+                key_bits=wire.read_int(values, "key-bits"),
+                num_weights=wire.read_int(values, "num-weights"),
+                clip=wire.read_float(values, "clip"),
+                max_examples=wire.read_int(values, "max-examples"),
             )
-        except KeyError as exc:
-            raise ValueError(f"Codec parameters lack {exc.args[0]!r}") from exc
+        except ValueError as exc:
+            raise ProtocolError(f"codec parameters: {exc}") from exc
 
 
 def _pack(slots: np.ndarray, params: CodecParams) -> list[int]:
@@ -155,7 +178,14 @@ def _pack(slots: np.ndarray, params: CodecParams) -> list[int]:
     return plaintexts
 
 
-def _unpack(plaintexts: list[int], params: CodecParams) -> list[int]:
+def unpack(plaintexts: list[int], params: CodecParams) -> list[int]:
+    """The slots of decrypted plaintexts, headers first, without any check of their values.
+
+    Raises
+    ------
+    AggregateCheckError
+        If a plaintext has bits above its last slot or a padding slot is not zero.
+    """
     per, width = params.slots_per_plaintext, params.slot_bits
     mask = (1 << width) - 1
     slots = []
@@ -228,7 +258,7 @@ def quantize(delta: np.ndarray, params: CodecParams) -> tuple[np.ndarray, int]:
     finite = np.isfinite(delta)
     # Anything beyond 2C is clipped anyway; bounding it first keeps int64 exact.
     bounded = np.clip(np.where(finite, delta, 0.0), -2 * params.clip, 2 * params.clip)
-    return np.rint(bounded * 2.0**params.frac_bits).astype(np.int64), int((~finite).sum())
+    return np.rint(bounded * 2.0**FRAC_BITS).astype(np.int64), int((~finite).sum())
 
 
 def encode(
@@ -240,10 +270,11 @@ def encode(
 ) -> tuple[list[int], int]:
     """One client's plaintexts, and how many values were clipped.
 
-    Nothing about the client's own data makes it fail (a failure the server
-    sees would be an oracle on that data): NaN/inf values encode as 0 and
-    count as clipped, the weight ``num_examples`` is capped at
-    ``max_examples``, and a non-finite loss is clipped too.
+    Nothing about the client's own data makes it fail or wrap (a failure the
+    server sees would be an oracle on that data): NaN/inf values encode as 0
+    and count as clipped, the weight ``num_examples`` is capped at
+    ``max_examples``, a non-finite loss is clipped too, and every int64
+    intermediate stays below ``5 Q < 2^63`` (``CodecParams`` bounds ``2 Q T``).
 
     Parameters
     ----------
@@ -266,13 +297,16 @@ def encode(
     """
     q, non_finite = quantize(delta, params)
     if noise is not None:
-        q = q + noise.astype(np.int64)
+        # |q| <= 2Q, so any noise beyond 3Q ends at the same +-Q after clipping below: cutting
+        # it first changes nothing and keeps the sum far from int64's limit.
+        bound = 3 * params.q_max
+        q = q + np.clip(np.asarray(noise, dtype=np.int64), -bound, bound)
     if num_examples < 1:
         raise ContributionError(f"{num_examples} training e-mails: expected at least 1")
     num_examples = min(num_examples, params.max_examples)
     clipped = int((np.abs(q) > params.q_max).sum()) + non_finite
     q = np.clip(q, -params.q_max, params.q_max)
-    weights = (q + params.q_max) * num_examples  # < 2^63 for any sane parameters
+    weights = (q + params.q_max) * num_examples  # <= 2 Q T < MAX_SLOT_VALUE
     loss = float(np.nan_to_num(loss, nan=0.0, posinf=LOSS_BOUND, neginf=0.0))
     loss_q = round(min(max(loss, 0.0), LOSS_BOUND) / LOSS_BOUND * 2 * params.q_max)
     header = [1, num_examples, num_examples * loss_q, min(clipped, 2 * params.q_max)]
@@ -317,7 +351,7 @@ def decode(
         raise AggregateCheckError(
             f"Expected {params.num_plaintexts} plaintexts, got {len(plaintexts)}"
         )
-    slots = _unpack(plaintexts, params)
+    slots = unpack(plaintexts, params)
     count, examples, loss_sum, clipped = slots[:HEADER_SLOTS]
     if count != expected_contributors:
         raise AggregateCheckError(
@@ -345,7 +379,7 @@ def decode(
             "caught by the guard bits (a contribution was encoded out of range)"
         )
     numerator = (weights - params.q_max * examples).astype(np.float64)
-    mean = numerator / (float(examples) * 2.0**params.frac_bits)
+    mean = numerator / (float(examples) * 2.0**FRAC_BITS)
     mean_loss = loss_sum * LOSS_BOUND / (2 * params.q_max * examples)
     return Aggregate(
         mean_delta=mean,

@@ -9,9 +9,10 @@ all three public keys in the key schedule. So only the recipient opens it,
 and it opens only as coming from the sender the recipient expects: the
 server cannot forge an envelope, nor pass one off as another client's. The
 run, round, step, recipient and sender are bound into the associated data,
-with the digest of the round's roster: an envelope replayed into another
-run, round or step, delivered to another client, or sent along a tree whose
-members were shown another roster, does not open.
+with the digest of the round's roster and of its public parameters
+(``round_params``): an envelope replayed into another run, round or step,
+delivered to another client, or sent along a tree whose members were shown
+another roster or other parameters, does not open.
 """
 
 from __future__ import annotations
@@ -61,12 +62,13 @@ def associated_data(
     paillier_id: str,
     roster_digest: bytes,
     sender: bytes,
+    params_digest: bytes,
 ) -> bytes:
-    """What an envelope is bound to: run, round, step, recipient, sender, Paillier key and
-    roster."""
+    """What an envelope is bound to: run, round, step, recipient, sender, Paillier key,
+    roster and the round's public parameters."""
     return b"|".join(
         [
-            b"fl-spam/tree/v2",
+            b"fl-spam/tree/v3",
             f"run={run_id}".encode(),
             f"round={server_round}".encode(),
             f"step={step}".encode(),
@@ -74,6 +76,7 @@ def associated_data(
             b"from=" + sender.hex().encode(),
             f"paillier={paillier_id}".encode(),
             b"roster=" + roster_digest.hex().encode(),
+            b"params=" + params_digest.hex().encode(),
         ]
     )
 

@@ -5,8 +5,10 @@ Client ``i`` of roster ``R`` adds to its plaintexts, homomorphically,
     M_i[t] = b_i[t] + sum_{j in R, j != i} sign(i, j) * PRG(s_ij, t)      (mod n)
 
 with ``sign(i, j) = +1`` if ``i < j`` else ``-1``, ``s_ij`` the pairwise seed
-that ``i`` and ``j`` both derive (X25519 + HKDF-SHA256, bound to run, round
-and the pair), and ``b_i`` a self mask from a seed only ``i`` ever holds.
+that ``i`` and ``j`` both derive (X25519 + HKDF-SHA256, bound to run, round,
+the pair and the round's public parameters, so that clients given different
+parameters hold masks that do not cancel), and ``b_i`` a self mask from a
+seed only ``i`` ever holds.
 Over the clients ``S`` of the pass the pairwise terms within ``S`` cancel;
 each survivor then sends its correction
 
@@ -39,7 +41,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 SEED_BYTES = 32
 EXTRA_BITS = 64  # bias of the reduction mod n is below 2^-EXTRA_BITS
-HKDF_INFO = b"fl-spam pairwise mask v1"
+HKDF_INFO = b"fl-spam pairwise mask v2"
 _NONCE = bytes(16)  # each seed keys exactly one keystream
 
 
@@ -55,13 +57,19 @@ def pairwise_seed(
     their_id: int,
     run_id: int | str,
     server_round: int,
+    params_digest: bytes,
 ) -> bytes:
-    """``s_ij``: the same 32 bytes on both sides of the pair, for this run and round only."""
+    """``s_ij``: the same 32 bytes on both sides of the pair, for this run, round and
+    parameter set only."""
     shared = X25519PrivateKey.from_private_bytes(my_private_key).exchange(
         X25519PublicKey.from_public_bytes(their_key)
     )
     low, high = sorted([my_id, their_id])
-    info = HKDF_INFO + f"|run={run_id}|round={server_round}|pair={low},{high}".encode()
+    info = (
+        HKDF_INFO
+        + f"|run={run_id}|round={server_round}|pair={low},{high}".encode()
+        + f"|params={params_digest.hex()}".encode()
+    )
     return HKDF(algorithm=hashes.SHA256(), length=SEED_BYTES, salt=None, info=info).derive(shared)
 
 

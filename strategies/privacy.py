@@ -38,13 +38,18 @@ is claimed).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import dp_accounting
 import numpy as np
 import opendp.prelude as opendp
 from dp_accounting import rdp
+
+from . import wire
+from .codec import FRAC_BITS
+from .errors import ProtocolError
 
 opendp.enable_features("contrib")
 
@@ -54,6 +59,10 @@ DEFAULT_DELTA = 1e-5
 TAIL_SIGMAS = 8.0
 MAX_NOISE_MULTIPLIER = 1e3
 NEIGHBOURING = "replace-one"
+# The train-config keys of a round's DP settings.
+DP_CLIP = "dp-clip"
+DP_NOISE_MULTIPLIER = "dp-noise-multiplier"
+DP_MIN_CLIENTS = "dp-min-clients"
 # Replacing one client's update moves the sum by up to 2 * clip.
 SENSITIVITY_IN_CLIPS = 2.0
 
@@ -80,8 +89,11 @@ class DpSettings:
     delta: float = DEFAULT_DELTA
 
     def __post_init__(self) -> None:
-        if not self.clip > 0 or not self.noise_multiplier > 0:
-            raise ValueError(f"Expected dp-clip > 0 and a noise multiplier > 0, got {self}")
+        if not (0 < self.clip < math.inf and 0 < self.noise_multiplier <= MAX_NOISE_MULTIPLIER):
+            raise ValueError(
+                f"Expected a finite dp-clip > 0 and a noise multiplier in (0, "
+                f"{MAX_NOISE_MULTIPLIER:g}], got {self}"
+            )
         if not 0 < self.delta < 1 or self.min_clients < 1:
             raise ValueError(f"Expected 0 < dp-delta < 1 and min-clients >= 1, got {self}")
 
@@ -103,10 +115,31 @@ class DpSettings:
     def train_config(self) -> dict[str, float | int]:
         """What each client needs to clip and draw its share (train-config keys)."""
         return {
-            "dp-clip": self.clip,
-            "dp-noise-multiplier": self.noise_multiplier,
-            "dp-min-clients": self.min_clients,
+            DP_CLIP: self.clip,
+            DP_NOISE_MULTIPLIER: self.noise_multiplier,
+            DP_MIN_CLIENTS: self.min_clients,
         }
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, object]) -> DpSettings | None:
+        """The DP settings of a training request's config (``None``: no ``dp-clip``, no DP),
+        with typed reads.
+
+        Raises
+        ------
+        ProtocolError
+            If a setting is missing, of the wrong kind or out of range.
+        """
+        if wire.read_float(config, DP_CLIP, 0.0) == 0:
+            return None
+        try:
+            return cls(
+                wire.read_float(config, DP_CLIP),
+                wire.read_float(config, DP_NOISE_MULTIPLIER),
+                wire.read_int(config, DP_MIN_CLIENTS),
+            )
+        except ValueError as exc:
+            raise ProtocolError(f"differential privacy settings: {exc}") from exc
 
     def epsilon(self, rounds: int) -> float:
         """Epsilon at ``delta`` after ``rounds`` rounds of this noise (0 for 0 rounds)."""
@@ -181,14 +214,14 @@ def clip_l2(delta: np.ndarray, clip: float) -> np.ndarray:
     return delta * min(1.0, clip / norm) if norm > 0 else delta
 
 
-def grid_noise(size: int, share_std: float, frac_bits: int) -> np.ndarray:
+def grid_noise(size: int, share_std: float) -> np.ndarray:
     """One client's noise share: ``size`` discrete Gaussians of std ``share_std``
-    on the fixed-point grid ``2^-frac_bits``, as int64 grid steps.
+    on the codec's fixed-point grid ``2^-FRAC_BITS``, as int64 grid steps.
 
     OpenDP's exact discrete Gaussian sampler, fed by its cryptographically
     secure generator; nothing here uses numpy's generator.
     """
-    scale = share_std * 2.0**frac_bits
+    scale = share_std * 2.0**FRAC_BITS
     measurement = opendp.m.make_gaussian(
         opendp.vector_domain(opendp.atom_domain(T="i64"), size=size),
         opendp.l2_distance(T="i64"),

@@ -61,6 +61,15 @@ NODE_DP_DELTA = "dp-delta"
 NODE_FEDERATION_FILE = "federation-file"
 NODE_MEMBER = "member"
 NODE_IDENTITY_KEY = "identity-key"
+# Answer plain training and evaluation (replies in clear): off unless the node says so.
+NODE_ALLOW_PLAIN = "allow-plain"
+# Bounds on a round's public parameters (clients/node_policy.py): a node may tighten them.
+NODE_MAX_CLIP = "max-clip"
+NODE_MAX_EXAMPLES = "max-examples"
+NODE_DP_MIN_CLIP = "dp-min-clip"
+NODE_DP_MAX_CLIP = "dp-max-clip"
+NODE_DP_MIN_NOISE_STD = "dp-min-noise-std"
+NODE_DP_MIN_SHARE_STD = "dp-min-share-std"
 # Memory for obfuscators computed ahead of need, in MiB (default: parallel.DEFAULT_MAX_AHEAD_BYTES).
 NODE_PRECOMPUTE_MB = "precompute-mb"
 # The node's own data: when set, the run must name the same (a server cannot point it elsewhere).

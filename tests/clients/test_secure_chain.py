@@ -5,31 +5,40 @@ import numpy as np
 import pytest
 
 from clients import secure_chain
-from clients.secure_chain import ClientPolicy, Hop, Identity, add, contribute, correct, reseal
+from clients.node_policy import ClientPolicy
+from clients.secure_chain import Hop, Identity, add, contribute, correct, reseal
 from strategies import envelope, paillier_math
 from strategies.codec import CodecParams, decode
 from strategies.errors import AggregateCheckError, EnvelopeError, ProtocolError
 from strategies.keys import generate_keypair
+from strategies.privacy import DpSettings
 from strategies.roster import Roster
+from strategies.round_params import RoundParams
 
 PUB, PRIV = generate_keypair()
 PARAMS = CodecParams(2048, 100)
+ROUND_PARAMS = RoundParams(PUB.n, PARAMS)
 RUN = 9
 
 
 class Clients:
     """Clients 1..k, each with an update of ``value * id`` on ``10 * id`` e-mails."""
 
-    def __init__(self, k=4, floor=3, server_round=1):
+    def __init__(self, k=4, floor=3, server_round=1, params=None):
         self.policy = ClientPolicy(min_clients=floor)
+        params = params or {}
         self.me = {i: Identity(i, envelope.new_private_key(), RUN) for i in range(1, k + 1)}
         self.roster = Roster.of(
             {i: envelope.public_key_of(m.chain_key) for i, m in self.me.items()}
         )
         self.state = {
-            i: contribute(server_round, np.full(100, 0.01 * i), 10 * i, PUB.n, PARAMS, self.policy)[
-                0
-            ]
+            i: contribute(
+                server_round,
+                np.full(100, 0.01 * i),
+                10 * i,
+                params.get(i, ROUND_PARAMS),
+                self.policy,
+            )[0]
             for i in self.me
         }
         self.round = server_round
@@ -275,9 +284,13 @@ def test_a_client_corrects_once_and_never_drops_someone_it_saw_contribute():
 def test_the_node_decides_on_demo_keys_not_the_server():
     small, _ = generate_keypair(512, insecure_demo_key=True)
     with pytest.raises(ProtocolError, match="minimum is 2048"):
-        contribute(1, np.zeros(10), 1, small.n, CodecParams(512, 10), ClientPolicy())
+        contribute(1, np.zeros(10), 1, RoundParams(small.n, CodecParams(512, 10)), ClientPolicy())
     contribute(
-        1, np.zeros(10), 1, small.n, CodecParams(512, 10), ClientPolicy(insecure_demo_key=True)
+        1,
+        np.zeros(10),
+        1,
+        RoundParams(small.n, CodecParams(512, 10)),
+        ClientPolicy(insecure_demo_key=True),
     )
 
 
@@ -289,9 +302,9 @@ def test_the_node_floor_comes_from_node_config_and_never_below_two():
 
 
 def test_noise_sized_for_more_clients_raises_the_floor():
-    state, _ = contribute(
-        1, np.zeros(100), 1, PUB.n, PARAMS, ClientPolicy(min_clients=3), noise_min_clients=90
-    )
+    dp = DpSettings(clip=0.5, noise_multiplier=1.0, min_clients=90)
+    params = RoundParams(PUB.n, CodecParams(2048, 100, clip=dp.value_bound), dp)
+    state, _ = contribute(1, np.zeros(100), 1, params, ClientPolicy(min_clients=3))
     assert state.floor == 90
 
 
@@ -391,7 +404,9 @@ def test_corrections_sent_before_the_total_leave_a_colluding_roots_inputs_noise(
     survivors = [3, 4, 2, 1]
     fix = correct(c.state[3], 1, c.roster.to_bytes(), survivors, c.me[3])
     opened = colluder_opens(c, 1, e3, 1)
-    seed = secure_chain.masks.pairwise_seed(c.me[1].chain_key, 1, c.roster.keys[3], 3, RUN, 1)
+    seed = secure_chain.masks.pairwise_seed(
+        c.me[1].chain_key, 1, c.roster.keys[3], 3, RUN, 1, c.state[1].binding
+    )
     own_term = [
         -v * masking for v in secure_chain.masks.expand(seed, PUB.n, len(opened))
     ]  # 3 > 1: 3 took it off
@@ -399,3 +414,39 @@ def test_corrections_sent_before_the_total_leave_a_colluding_roots_inputs_noise(
         (PRIV.raw_decrypt(x) + f - t) % PUB.n for x, f, t in zip(opened, fix, own_term, strict=True)
     ]
     assert_noise_or(masking, plaintexts, 1, 0.03)
+
+
+# ---------------------------------------------------- the round's parameters
+def test_clients_given_other_parameters_cannot_share_a_sum():
+    """Issue 21: the parameter digest is in every envelope's associated data. A client whose
+    codec differs (here: another clip) cannot open its child's envelope, and its parent
+    cannot open its own."""
+    other = RoundParams(PUB.n, CodecParams(2048, 100, clip=4.0))
+    c = Clients(params={2: other})
+    sealed, _ = c.hop(1, next_id=2)
+    with pytest.raises(EnvelopeError, match="failed authentication"):
+        c.hop(2, sealed, 1, 2, 3)
+    c = Clients(params={2: other})
+    sealed, _ = c.hop(2, next_id=3)
+    with pytest.raises(EnvelopeError, match="failed authentication"):
+        c.hop(3, sealed, 1, 2, 4)
+
+
+def test_every_value_that_shapes_an_update_changes_the_digest():
+    dp = DpSettings(clip=0.5, noise_multiplier=1.0, min_clients=3)
+    base = RoundParams(PUB.n, CodecParams(2048, 100, clip=dp.value_bound), dp, b"model")
+    other_key = generate_keypair()[0].n
+    variants = [
+        RoundParams(other_key, base.codec, dp, b"model"),
+        RoundParams(PUB.n, CodecParams(2048, 101, clip=dp.value_bound), dp, b"model"),
+        RoundParams(PUB.n, CodecParams(2048, 100, clip=dp.value_bound + 1e-9), dp, b"model"),
+        RoundParams(PUB.n, CodecParams(2048, 100, dp.value_bound, 15_999), dp, b"model"),
+        RoundParams(PUB.n, base.codec, DpSettings(0.5 + 1e-12, 1.0, 3), b"model"),
+        RoundParams(PUB.n, base.codec, DpSettings(0.5, 1.0 + 1e-12, 3), b"model"),
+        RoundParams(PUB.n, base.codec, DpSettings(0.5, 1.0, 4), b"model"),
+        RoundParams(PUB.n, base.codec, None, b"model"),
+        RoundParams(PUB.n, base.codec, dp, b"another model"),
+    ]
+    digests = {base.digest(), *(v.digest() for v in variants)}
+    assert len(digests) == len(variants) + 1
+    assert base.run_digest() == variants[-1].run_digest()  # the model is per round

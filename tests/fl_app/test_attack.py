@@ -11,13 +11,15 @@ import logging
 
 import pytest
 
-from clients import secure_chain
+from clients import params_guard, secure_chain
 from fl_app import attack
 from fl_app.attack import Federation, Scenario, run_attack
 from fl_app.cli import ATTACK_LINES, main
 from fl_app.config import RunConfig
 from strategies import masks
-from strategies.errors import CODE_REFUSED, REASONS
+from strategies.errors import CODE_BAD_ENVELOPE, CODE_REFUSED, REASONS
+from strategies.privacy import DpSettings
+from strategies.round_params import RoundParams
 
 BOB = "w3 w8 w14 w22 w31"
 
@@ -119,6 +121,9 @@ def test_the_demo_has_one_column_per_attack_and_each_recovers_nothing(scenario):
         "deviating_server",
         "retrain_difference",
         "count_oracle",
+        "codec_split",
+        "dp_shrink",
+        "range_oracle",
         "colluder",
         "dp_example_claim",
         "sybil",
@@ -188,3 +193,71 @@ def test_a_chain_request_whose_envelopes_steps_and_senders_disagree_is_refused()
     }
     with pytest.raises(ProtocolError, match="2 envelopes with 2 steps and 1 senders"):
         _hop(SimpleNamespace(content={wire.RECORD: ConfigRecord(fields)}))
+
+
+# ------------------------------------------- issue 21: one parameter set per round
+@pytest.fixture
+def binding_off(monkeypatch):
+    """Every client's parameter digest the same, whatever its parameters: envelopes and
+    masks no longer bind them."""
+    monkeypatch.setattr(RoundParams, "digest", lambda self: bytes(32))
+
+
+@pytest.fixture
+def params_checks_off(monkeypatch):
+    """The client takes whatever parameters the server sends."""
+    monkeypatch.setattr(params_guard, "_require", lambda ok, problem: None)
+
+
+def test_a_codec_split_fails_at_the_first_envelope_and_reads_bob_without_the_binding(fed, request):
+    result = attack.attack_codec_split(fed)
+    assert result["recovered"] == [] and result["rejected_envelopes"] == 1
+    request.getfixturevalue("binding_off")
+    assert attack.attack_codec_split(fed)["recovered"] == BOB_WORDS
+
+
+def test_dp_shrinking_fails_and_without_the_binding_leaves_bob_under_his_own_share(fed, request):
+    result = attack.attack_dp_shrink(fed)
+    assert result["recovered"] == [] and result["rejected_envelopes"] == 1
+    assert "noise_std" not in result  # nothing was decrypted
+    request.getfixturevalue("binding_off")
+    twin = attack.attack_dp_shrink(fed)
+    # m = 3 shares, only Bob's left: std z C / sqrt(3), far below the promised z C.
+    assert twin["recovered"] and twin["noise_std"] < 0.8 * twin["promised_noise_std"]
+
+
+def test_a_range_oracle_gets_one_answer_for_all_and_without_the_checks_bisects_the_count(
+    fed, request
+):
+    result = attack.attack_range_oracle(fed)
+    assert result["recovered"] == [] and result["refusals"] == result["requests"] >= 10
+    request.getfixturevalue("params_checks_off")
+    sue = fed.arena().nodes[2]
+    count = len(fed.client_for(fed.arena().grid.contexts[sue]).train)
+    assert attack.attack_range_oracle(fed)["recovered"] == [f"node {sue}: {count} e-mails"]
+
+
+DP = DpSettings(0.5, 2.0, 3)
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [
+        [DP, DpSettings(0.5, 1.0, 3), DpSettings(0.5, 4.0, 3)],  # noise multipliers
+        [DP, DpSettings(0.25, 2.0, 3), DpSettings(1.0, 2.0, 3)],  # dp-clips
+        [DP, DpSettings(0.5, 2.0, 2), DpSettings(0.5, 2.0, 4)],  # shares sized for other m
+    ],
+    ids=["noise-multiplier", "dp-clip", "shares"],
+)
+def test_a_round_whose_clients_got_different_dp_settings_is_never_decrypted(fed, settings):
+    """Whatever the server sends, the noise on a decrypted sum is that of one DP setting that
+    every contributor checked against its floors: clients given different settings fail at
+    the first envelope between them."""
+    arena = fed.arena()
+    clip = max(dp.value_bound for dp in settings)  # a codec clip every client accepts
+    split = {node: ({}, dp.train_config()) for node, dp in zip(arena.nodes, settings, strict=True)}
+    config = {**fed.train_config, **DP.train_config()}
+    roster, _ = arena.train(1, fed.weights, config, clip=clip, split=split)
+    assert len(roster) == 3  # every client accepted its own settings
+    assert arena.unmasked_total(1, roster, arena.nodes) is None
+    assert [m.error.code for m in arena.messages if m.has_error()] == [CODE_BAD_ENVELOPE]

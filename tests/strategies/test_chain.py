@@ -82,6 +82,7 @@ def run(strategy, corpus, clients, intercept=None, rounds=1, floor=2, **node_con
         rounds,
         intercept,
         node_config={"min-clients": floor, **node_config},
+        plain=not isinstance(strategy, PaillierChainFedAvg),
     )
     return arrays[0], grid
 

@@ -14,7 +14,7 @@ from strategies.codec import (
     flatten_update,
     unflatten_update,
 )
-from strategies.errors import AggregateCheckError, ContributionError
+from strategies.errors import AggregateCheckError, ContributionError, ProtocolError
 
 
 def plain_sum(plaintext_lists):
@@ -107,11 +107,57 @@ def test_slot_overflow_is_caught_by_the_guard_bits():
         decode(plain_sum([honest, rogue]), 2, params)
 
 
-def test_params_round_trip_through_a_config_record():
+def test_params_round_trip_through_a_config_record_and_refuse_what_is_not_a_number():
     params = CodecParams(3072, 123, clip=2.0, max_examples=999)
     assert CodecParams.from_config(params.to_config()) == params
-    with pytest.raises(ValueError, match="lack 'clip'"):
+    assert "frac-bits" not in params.to_config()  # a protocol constant, not a parameter
+    with pytest.raises(ProtocolError, match="'clip' is missing"):
         CodecParams.from_config({k: v for k, v in params.to_config().items() if k != "clip"})
+    for key, value in [("clip", "2.0"), ("max-examples", True), ("key-bits", 3072.0)]:
+        with pytest.raises(ProtocolError, match=key):
+            CodecParams.from_config({**params.to_config(), key: value})
+
+
+@pytest.mark.parametrize(
+    "clip, max_examples",
+    [
+        (float("inf"), 10),
+        (float("nan"), 10),
+        (2.0**-21, 10),  # below one fixed-point step: Q would be 0
+        (2.0**16, 2**25),  # 2 Q T = 2^61: int64 intermediates could wrap
+    ],
+)
+def test_parameters_that_could_wrap_or_vanish_are_refused_before_any_encoding(
+    clip, max_examples
+):
+    with pytest.raises(ValueError):
+        CodecParams(2048, 10, clip=clip, max_examples=max_examples)
+
+
+EXTREMES = {
+    "all at +clip": lambda c: np.full(50, c),
+    "all at -clip": lambda c: np.full(50, -c),
+    "far beyond": lambda c: np.full(50, 1e300),
+    "nan and inf": lambda c: np.array([np.nan, np.inf, -np.inf, 1e308, -1e308] * 10),
+}
+
+
+@pytest.mark.parametrize("update", list(EXTREMES))
+@pytest.mark.parametrize("noise", [None, "int64 extremes"])
+def test_no_data_makes_encoding_fail_or_wrap(update, noise):
+    """The widest codec a node accepts, the largest e-mail count, and updates (and noise) at
+    every extreme: encoding never raises, and every slot stays within its legitimate range."""
+    params = CodecParams(2048, 50, clip=2.0**16, max_examples=2**20)
+    delta = EXTREMES[update](params.clip)
+    extreme = np.array([np.iinfo(np.int64).max, np.iinfo(np.int64).min] * 25, dtype=np.int64)
+    plaintexts, clipped = encode(
+        delta, 2**40, params, loss=float("inf"), noise=extreme if noise else None
+    )
+    assert all(0 <= p < 2 ** (params.key_bits - 1) for p in plaintexts)
+    aggregate = decode(plaintexts, 1, params)  # every slot within its maximum
+    assert aggregate.examples == params.max_examples
+    assert np.all(np.abs(aggregate.mean_delta) <= params.clip)
+    assert clipped > 0 or (update.startswith("all at") and noise is None)
 
 
 def test_a_corrupted_padding_slot_is_refused():

@@ -23,9 +23,16 @@ def alice():
 
 
 def aad(
-    step=3, run=7, rnd=2, to=b"\x00" * 32, paillier="abc", roster=b"\x01" * 32, sender=b"\x02" * 32
+    step=3,
+    run=7,
+    rnd=2,
+    to=b"\x00" * 32,
+    paillier="abc",
+    roster=b"\x01" * 32,
+    sender=b"\x02" * 32,
+    params=b"\x04" * 32,
 ):
-    return envelope.associated_data(run, rnd, step, to, paillier, roster, sender)
+    return envelope.associated_data(run, rnd, step, to, paillier, roster, sender, params)
 
 
 def test_round_trip(bob, alice):
@@ -35,7 +42,9 @@ def test_round_trip(bob, alice):
     assert envelope.open_envelope(sealed, private, aad(to=public), alice[1]) == b"running sum"
 
 
-@pytest.mark.parametrize("change", ["step", "round", "run", "paillier", "roster", "sender"])
+@pytest.mark.parametrize(
+    "change", ["step", "round", "run", "paillier", "roster", "sender", "params"]
+)
 def test_an_envelope_replayed_elsewhere_does_not_open(bob, alice, change):
     private, public = bob
     sealed = envelope.seal(b"sum", public, aad(to=public), alice[0])
@@ -46,6 +55,7 @@ def test_an_envelope_replayed_elsewhere_does_not_open(bob, alice, change):
         "paillier": aad(paillier="xyz", to=public),
         "roster": aad(roster=b"\x02" * 32, to=public),
         "sender": aad(to=public, sender=b"\x03" * 32),
+        "params": aad(to=public, params=b"\x05" * 32),  # sealed under other round parameters
     }[change]
     with pytest.raises(EnvelopeError, match="failed authentication"):
         envelope.open_envelope(sealed, private, moved, alice[1])

@@ -48,7 +48,7 @@ def test_the_decrypted_sum_of_noise_shares_has_the_target_standard_deviation():
     params = CodecParams(2048, 4000, clip=dp.value_bound)
     contributions = []
     for _ in range(3):
-        noise = grid_noise(4000, dp.share_std, params.frac_bits)
+        noise = grid_noise(4000, dp.share_std)
         plaintexts, clipped = encode(np.zeros(4000), 1, params, noise=noise)
         assert clipped == 0  # the codec bound leaves the noise untouched
         contributions.append(paillier_math.encrypt_many(pub.n, plaintexts))
@@ -68,7 +68,7 @@ def test_the_noise_comes_from_opendp_not_numpy(monkeypatch):
 
     monkeypatch.setattr(np.random, "default_rng", no_numpy)
     monkeypatch.setattr(np.random, "normal", no_numpy)
-    noise = grid_noise(1000, 1e-3, 19)
+    noise = grid_noise(1000, 1e-3)
     assert noise.dtype == np.int64 and 400 < np.std(noise) < 600  # std 1e-3 * 2^19 = 524 grid steps
 
 
