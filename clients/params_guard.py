@@ -14,28 +14,25 @@ one decrypted sum.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-
-import numpy as np
+from collections.abc import Mapping
 
 from strategies import wire
 from strategies.codec import CodecParams
 from strategies.errors import ProtocolError
 from strategies.keys import n_from_bytes, public_key_from_n
 from strategies.privacy import DpSettings
-from strategies.round_params import RoundParams, model_digest
+from strategies.round_params import RoundParams
 
 from .node_policy import ClientPolicy
 from .request_guard import RunLedger, check_dp_budget
 
 
 def read_round_params(
-    paillier: Mapping[str, object],
-    config: Mapping[str, object],
-    parameters: Sequence[np.ndarray],
+    paillier: Mapping[str, object], config: Mapping[str, object], model: bytes
 ) -> RoundParams:
     """The parameter set of a secure training request: the Paillier record (``n`` and the
-    codec), the DP settings of the train config, and the model digest.
+    codec), the DP settings of the train config, and the ``model`` digest
+    (``request_guard.check_training_request`` returns it).
 
     Raises
     ------
@@ -46,7 +43,7 @@ def read_round_params(
         n_from_bytes(wire.read_bytes(paillier, wire.N)),
         CodecParams.from_config(paillier),
         DpSettings.from_config(config),
-        model_digest(parameters, config),
+        model,
     )
 
 

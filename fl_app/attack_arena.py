@@ -28,10 +28,11 @@ from strategies.privacy import DpSettings
 from strategies.roster import Roster, ids_from_bytes, ids_to_bytes
 from strategies.round_params import RoundParams, model_digest
 
+from .client_app import run_recipe
+from .local_grid import LocalGrid
+
 # Per node: what the server changes in its Paillier record and in its train config.
 Split = Mapping[int, tuple[Mapping[str, ConfigRecordValues], Mapping[str, ConfigRecordValues]]]
-
-from .local_grid import LocalGrid
 
 
 def reply_bytes(reply: Message, key: str) -> bytes:
@@ -129,13 +130,17 @@ class Arena:
             self.n,
             state.codec,
             DpSettings.from_config(train_config),
-            model_digest([weights], train_config),
+            model_digest([weights], train_config, run_recipe(self._run_config)),
         ).digest()
         strategy.min_clients = 0  # a deviating server takes any roster, even of one or none
         strategy.stage_roster(state, replies)
         if state.roster is None:
             raise RuntimeError("stage_roster left no roster")
         return state.roster, state
+
+    @property
+    def _run_config(self) -> dict:
+        return dict(next(iter(self.grid.contexts.values())).run_config)
 
     def _send(self, messages: list[Message]) -> list[Message]:
         replies = list(self.grid.send_and_receive(messages))

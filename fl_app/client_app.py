@@ -349,6 +349,23 @@ def _precompute(params: RoundParams, context: Context) -> None:
     WORKERS.prefetch(params.n, params.codec.num_plaintexts)
 
 
+def run_recipe(run_config: Mapping[str, object]) -> dict[str, object]:
+    """What of the run-config shapes a client's update besides the request's settings: the
+    loss, the bias, the shuffling and its seed. Bound into the model digest, since a
+    server may give each node another run-config.
+
+    Raises
+    ------
+    ProtocolError
+        If the run-config cannot be parsed.
+    """
+    try:
+        cfg = RunConfig.from_mapping(run_config)
+    except ValueError as exc:
+        raise ProtocolError(f"run-config: {exc}") from exc
+    return {"loss": cfg.loss, "bias": cfg.bias, "shuffle": cfg.shuffle, "seed": cfg.seed}
+
+
 def _client(client_for: ClientFactory, context: Context) -> SpamClient:
     try:
         return client_for(context)
@@ -433,11 +450,12 @@ def build_client_app(client_for: ClientFactory = spam_client) -> ClientApp:
         config = dict(wire.read_record(msg.content, "config", ConfigRecord))
         ledger = _ledger(context)
         server_round = wire.read_int(config, "server-round", 0)
-        digest = check_training_request(ledger, server_round, parameters, config)
+        recipe = run_recipe(context.run_config)
+        digest = check_training_request(ledger, server_round, parameters, config, recipe)
         params = None
         if wire.PAILLIER_RECORD in msg.content:
             paillier = wire.read_record(msg.content, wire.PAILLIER_RECORD, ConfigRecord)
-            params = read_round_params(paillier, config, parameters)
+            params = read_round_params(paillier, config, digest)
             size = sum(int(np.size(a)) for a in parameters)
             check_round_params(params, size, _policy(context), ledger)
             _precompute(params, context)

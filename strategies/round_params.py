@@ -4,9 +4,11 @@ Everything that shapes an update, its encoding or its noise is one parameter
 set: the Paillier key, the codec (key size, weights, clip, ``max-examples``;
 the fraction bits are a constant), the differential-privacy settings (``dp-clip``,
 noise multiplier, the ``m`` shares are sized for) and the model (the global
-weights and the training settings, as ``model_digest``). A server that sent
-different clients different values could make one client's update stand out
-of a sum: scaled above the others, or the others shrunk to nothing (issue 21).
+weights, the request's training settings and the run-config's recipe, as
+``model_digest``). A server that sent different clients different values could
+make one client's update stand out of a sum: scaled above the others, the
+others shrunk to nothing, or a weight (the bias) trained by one client only
+(issue 21).
 
 So each client checks the set against its own node config before it touches
 its data (``clients/params_guard.py``), and binds its digest into the
@@ -53,8 +55,14 @@ def training_settings(config: Mapping[str, object]) -> tuple[float, int, int]:
     )
 
 
-def model_digest(parameters: Sequence[np.ndarray], config: Mapping[str, object]) -> bytes:
-    """SHA-256 of the global weights (``-0.0`` as ``0.0``) and the training settings as used.
+def model_digest(
+    parameters: Sequence[np.ndarray],
+    config: Mapping[str, object],
+    recipe: Mapping[str, object] | None = None,
+) -> bytes:
+    """SHA-256 of the global weights (``-0.0`` as ``0.0``), the training settings as used and
+    the rest of the ``recipe`` the client trains with (loss, bias, shuffling: the run-config's,
+    which a server may also set per node).
 
     Raises
     ------
@@ -65,6 +73,7 @@ def model_digest(parameters: Sequence[np.ndarray], config: Mapping[str, object])
     for array in parameters:
         digest.update(np.ascontiguousarray(np.asarray(array, dtype=np.float64) + 0.0).tobytes())
     digest.update(repr(training_settings(config)).encode())
+    digest.update(repr(sorted((recipe or {}).items())).encode())
     return digest.digest()
 
 
@@ -81,7 +90,7 @@ class RoundParams:
     dp : DpSettings, optional
         Differential privacy: ``dp-clip``, the noise multiplier and ``m``.
     model : bytes
-        ``model_digest`` of the global weights and training settings.
+        ``model_digest`` of the global weights, training settings and recipe.
     """
 
     n: int

@@ -22,8 +22,8 @@ def params(dp=DP, key_bits=2048, weights=WEIGHTS, clip=None, max_examples=16_000
     return RoundParams(N, CodecParams(key_bits, weights, clip, max_examples), dp, model)
 
 
-def check(p, policy=ClientPolicy(), ledger=None, weights=WEIGHTS):
-    check_round_params(p, weights, policy, ledger or RunLedger())
+def check(p, policy=None, ledger=None, weights=WEIGHTS):
+    check_round_params(p, weights, policy or ClientPolicy(), ledger or RunLedger())
 
 
 def test_a_set_within_the_nodes_bounds_passes():
@@ -81,9 +81,7 @@ REFUSED = {
         "requires differential privacy",
     ),
     "a demo key": (
-        RoundParams(
-            generate_keypair(512, insecure_demo_key=True)[0].n, CodecParams(512, WEIGHTS)
-        ),
+        RoundParams(generate_keypair(512, insecure_demo_key=True)[0].n, CodecParams(512, WEIGHTS)),
         ClientPolicy(),
         "minimum is 2048",
     ),

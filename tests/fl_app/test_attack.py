@@ -9,14 +9,19 @@ check) or under plain FedAvg, so no test here can pass for lack of trying.
 
 import logging
 
+import numpy as np
 import pytest
 
 from clients import params_guard, secure_chain
 from fl_app import attack
 from fl_app.attack import Federation, Scenario, run_attack
+from fl_app.attack_arena import Arena
 from fl_app.cli import ATTACK_LINES, main
+from fl_app.client_app import build_client_app
 from fl_app.config import RunConfig
+from fl_app.dataset import load_data, make_client
 from strategies import masks
+from strategies.codec import decode
 from strategies.errors import CODE_BAD_ENVELOPE, CODE_REFUSED, REASONS
 from strategies.privacy import DpSettings
 from strategies.round_params import RoundParams
@@ -50,6 +55,7 @@ def checks_off(monkeypatch, masks_off):
 
 
 BOB_WORDS = sorted(BOB.split())
+TRAIN = {"lr": 0.05, "batch-size": 16, "local-epochs": 1}
 
 
 def test_plain_fedavg_is_the_baseline_that_leaks(fed):
@@ -261,3 +267,37 @@ def test_a_round_whose_clients_got_different_dp_settings_is_never_decrypted(fed,
     assert len(roster) == 3  # every client accepted its own settings
     assert arena.unmasked_total(1, roster, arena.nodes) is None
     assert [m.error.code for m in arena.messages if m.has_error()] == [CODE_BAD_ENVELOPE]
+
+
+def bias_split(tiny_run_config, keypair):
+    """The run-config, which a server may also set per node, gives the first node a bias and
+    the others none: the decrypted bias weight is the first node's alone (the mean error of
+    its e-mails, so its class balance). Returns the decrypted bias times the examples (the
+    header is public), ``None`` if the round was refused, and what the first node would add."""
+    run_config = {**tiny_run_config, "min-clients": 3}  # the default recipe: a bias
+    cfg = RunConfig.from_mapping(run_config)
+    data = load_data(cfg)
+    weights = np.zeros((len(data.vocabulary), 1))
+    arena = Arena.create(build_client_app(), 3, run_config, keypair, data)
+    for node in arena.nodes[1:]:
+        arena.grid.contexts[node].run_config["bias"] = False
+    roster, _ = arena.train(1, weights, TRAIN)
+    target = make_client(cfg, 0)
+    new, examples, _ = target.fit([weights], {**TRAIN, "server-round": 1})
+    expected = examples * new[0][0, 0]
+    total = arena.unmasked_total(1, roster, arena.nodes)
+    if total is None:
+        return None, expected
+    assert arena.round_state is not None
+    summed = decode(total, 3, arena.round_state.codec)
+    return summed.mean_delta[0] * summed.examples, expected
+
+
+def test_a_recipe_split_through_the_run_config_fails_and_reads_one_bias_without_the_binding(
+    tiny_run_config, fed, request
+):
+    bias, _ = bias_split(tiny_run_config, fed.keypair)
+    assert bias is None
+    request.getfixturevalue("binding_off")
+    bias, expected = bias_split(tiny_run_config, fed.keypair)
+    assert expected != 0 and bias == pytest.approx(expected, abs=1e-4)

@@ -127,9 +127,7 @@ def test_params_round_trip_through_a_config_record_and_refuse_what_is_not_a_numb
         (2.0**16, 2**25),  # 2 Q T = 2^61: int64 intermediates could wrap
     ],
 )
-def test_parameters_that_could_wrap_or_vanish_are_refused_before_any_encoding(
-    clip, max_examples
-):
+def test_parameters_that_could_wrap_or_vanish_are_refused_before_any_encoding(clip, max_examples):
     with pytest.raises(ValueError):
         CodecParams(2048, 10, clip=clip, max_examples=max_examples)
 
