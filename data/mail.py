@@ -11,10 +11,8 @@ import logging
 import mailbox
 import os
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from html import unescape
-from html.parser import HTMLParser
 from pathlib import Path
 from typing import BinaryIO
 
@@ -28,6 +26,7 @@ from .file_kind import (
     require,
     wide_encoding,
 )
+from .html_text import html_text
 
 log = logging.getLogger(__name__)
 
@@ -52,24 +51,46 @@ _CHARSET_SUPERSETS = {
 # Tried after the declared charset, each strictly; latin-1 never fails.
 _FALLBACK_CHARSETS = ("utf-8", "cp1252")
 _LAST_RESORT_CHARSET = "latin-1"
+# What is done with a message that cannot be read: called with its source and why.
+SkipHandler = Callable[[str, str], None]
 _HEADER_LINE = re.compile(rb"^[!-9;-~]+:")
 _BOUNDARY_LINE = re.compile(rb"^--([!-~]+?)(?:--)?[ \t]*\r?$", re.MULTILINE)
-_TAG = re.compile(r"<[^>]*>")
+
+
+def _text_codec(charset: str | None) -> str | None:
+    """The text encoding a declared ``charset`` names, as the message is decoded with it.
+
+    Parameters
+    ----------
+    charset : str | None
+        The ``charset`` parameter of a part, as the sender wrote it.
+
+    Returns
+    -------
+    str | None
+        The codec's name (its superset, see ``_CHARSET_SUPERSETS``); None for
+        no charset, an unknown one, or a codec that is no text encoding
+        (``rot13``, ``hex``, ``base64``, ``zlib``...): the sender's choice of
+        one is never run on the data.
+    """
+    if not charset:
+        return None
+    try:
+        info = codecs.lookup(charset)
+    except (LookupError, ValueError):  # ValueError: a NUL or lone surrogate in the name
+        return None
+    if not getattr(info, "_is_text_encoding", True):
+        return None
+    return _CHARSET_SUPERSETS.get(info.name, info.name)
 
 
 def _decode_first(data: bytes, charset: str | None, fallbacks: tuple[str, ...]) -> str | None:
     """``data`` in the declared charset, else the first of ``fallbacks`` that fits (or None)."""
-    candidates: list[str] = []
-    if charset:
-        try:
-            name = codecs.lookup(charset).name
-            candidates.append(_CHARSET_SUPERSETS.get(name, name))
-        except LookupError:
-            pass  # an unknown charset: fall back below
-    for candidate in (*candidates, *fallbacks):
+    declared = _text_codec(charset)
+    for candidate in (*([declared] if declared else []), *fallbacks):
         try:
             return data.decode(candidate)
-        except UnicodeDecodeError:
+        except UnicodeError:  # UnicodeDecodeError, or "undefined" refusing everything
             continue
     return None
 
@@ -83,65 +104,6 @@ def _decode_bytes(data: bytes, charset: str | None) -> str:
 def _decode_strict(data: bytes, charset: str | None) -> str | None:
     """``data`` as text in the declared charset or UTF-8; None means neither fits."""
     return _decode_first(data, charset, _FALLBACK_CHARSETS[:1])
-
-
-class _HTMLText(HTMLParser):
-    """Collects the text a reader sees: no tags, no script or style, entities resolved."""
-
-    HIDDEN = frozenset({"script", "style", "template"})
-    # Tags that end a line: without a break, "<td>free</td><td>cash</td>" would read "freecash".
-    BREAKS = frozenset(
-        "address article aside blockquote br dd div dl dt footer form h1 h2 h3 h4 h5 h6 "
-        "header hr li main nav ol p pre section table td th title tr ul".split()
-    )
-
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.chunks: list[str] = []
-        self._hidden = 0
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag in self.HIDDEN:
-            self._hidden += 1
-        elif tag in self.BREAKS:
-            self.chunks.append("\n")
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag in self.HIDDEN:
-            self._hidden = max(0, self._hidden - 1)
-        elif tag in self.BREAKS:
-            self.chunks.append("\n")
-
-    def handle_data(self, data: str) -> None:
-        if not self._hidden:
-            self.chunks.append(data)
-
-
-def html_text(html: str) -> str:
-    """The visible text of an HTML document or fragment.
-
-    Drops tags, comments and the content of ``<script>``, ``<style>`` and
-    ``<template>``; resolves entities.
-
-    Parameters
-    ----------
-    html : str
-        HTML source, already decoded.
-
-    Returns
-    -------
-    str
-        The text, with a line break where a block element starts or ends.
-    """
-    parser = _HTMLText()
-    try:
-        parser.feed(html)
-        parser.close()
-    except (AssertionError, ValueError):
-        # html.parser gives up on some malformed declarations ("<![if ...]>");
-        # strip the tags the crude way rather than lose the part.
-        return unescape(_TAG.sub(" ", html))
-    return "".join(parser.chunks)
 
 
 def _header_text(message: email.message.Message, name: str, charset: str | None) -> str:
@@ -250,8 +212,9 @@ def message_text(raw: bytes) -> str:
     their visible text (see ``html_text``); of ``multipart/alternative``
     versions only one is read, plain text if there is any. Attachments
     (``Content-Disposition: attachment``) and non-text parts are skipped.
-    Charsets are decoded as declared; an unknown or wrong charset falls back
-    to UTF-8, then windows-1252, then latin-1. A broken part (bad base64, a
+    Charsets are decoded as declared; an unknown or wrong charset, or one
+    that names no text encoding (``rot13``, ``hex``), falls back to UTF-8,
+    then windows-1252, then latin-1. A broken part (bad base64, a
     multipart without its boundary) is skipped, or recovered where the
     boundary can be found in the body.
 
@@ -288,13 +251,23 @@ def message_text(raw: bytes) -> str:
     return text
 
 
-def iter_texts(messages: Iterable[tuple[str, bytes]]) -> Iterator[tuple[str, str]]:
-    """``(source, text)`` for every message that can be read; the others are logged and skipped.
+def log_skip(source: str, reason: str) -> None:
+    """What is done by default with a message that cannot be read: a warning naming it and why."""
+    log.warning("%s: skipped, %s", source, reason)
+
+
+def iter_texts(
+    messages: Iterable[tuple[str, bytes]], on_skip: SkipHandler = log_skip
+) -> Iterator[tuple[str, str]]:
+    """``(source, text)`` for every message that can be read; the others go to ``on_skip``.
 
     Parameters
     ----------
     messages : Iterable[tuple[str, bytes]]
         ``(source, raw message)`` pairs, as the ``iter_*`` functions here yield.
+    on_skip : SkipHandler
+        Called with the source of every message that cannot be read and why
+        (default: ``log_skip``).
 
     Yields
     ------
@@ -305,15 +278,19 @@ def iter_texts(messages: Iterable[tuple[str, bytes]]) -> Iterator[tuple[str, str
         try:
             yield source, message_text(raw)
         except CorpusError as exc:
-            log.warning("%s: skipped, %s", source, exc)
+            on_skip(source, str(exc))
 
 
 def _is_eml(path: Path) -> bool:
     return path.suffix.lower() == EML_SUFFIX and path.is_file()
 
 
-def iter_eml_files(folder: str | Path) -> Iterator[tuple[str, bytes]]:
+def iter_eml_files(
+    folder: str | Path, on_skip: SkipHandler = log_skip
+) -> Iterator[tuple[str, bytes]]:
     """``(path, raw message)`` for every ``*.eml`` file in ``folder`` and below, sorted by path.
+
+    A file that cannot be read (gone meanwhile, an I/O error) goes to ``on_skip``.
 
     Raises
     ------
@@ -330,7 +307,7 @@ def iter_eml_files(folder: str | Path) -> Iterator[tuple[str, bytes]]:
             # every run until its owner acts: say so rather than skip it.
             raise CorpusError(permission_denied(path, exc)) from exc
         except OSError as exc:
-            log.warning("%s: skipped, cannot read it (%s)", path, exc)
+            on_skip(str(path), f"cannot read it ({exc})")
             continue
         yield str(path), raw
 
@@ -358,8 +335,10 @@ def _require_mbox(path: Path) -> None:
         )
 
 
-def iter_mbox(path: str | Path) -> Iterator[tuple[str, bytes]]:
+def iter_mbox(path: str | Path, on_skip: SkipHandler = log_skip) -> Iterator[tuple[str, bytes]]:
     """``(f"{path}:{n}", raw message)`` for the messages of an mbox file, n counting from 1.
+
+    A message that cannot be read goes to ``on_skip``.
 
     Raises
     ------
@@ -374,7 +353,7 @@ def iter_mbox(path: str | Path) -> Iterator[tuple[str, bytes]]:
             try:
                 raw = box.get_bytes(key)
             except (OSError, KeyError) as exc:
-                log.warning("%s:%d: skipped, cannot read it (%s)", path, number, exc)
+                on_skip(f"{path}:{number}", f"cannot read it ({exc})")
                 continue
             yield f"{path}:{number}", raw
     finally:
@@ -456,11 +435,14 @@ def maildir_folders(root: str | Path) -> list[MaildirFolder]:
     return sorted(found, key=lambda f: tuple(p.casefold() for p in f.parts))
 
 
-def iter_maildir_folder(path: str | Path) -> Iterator[tuple[str, bytes]]:
+def iter_maildir_folder(
+    path: str | Path, on_skip: SkipHandler = log_skip
+) -> Iterator[tuple[str, bytes]]:
     """``(f"{path}:{key}", raw message)`` for the messages of one Maildir folder, by key.
 
     The key is the message file's unique name (its name in ``cur/`` or
-    ``new/`` up to the ``:2,`` flags); subfolders are not read.
+    ``new/`` up to the ``:2,`` flags); subfolders are not read. A message
+    that cannot be read (moved by a mail client meanwhile) goes to ``on_skip``.
 
     Raises
     ------
@@ -480,13 +462,15 @@ def iter_maildir_folder(path: str | Path) -> Iterator[tuple[str, bytes]]:
         except PermissionError as exc:  # stays unread until its owner acts: say so
             raise CorpusError(permission_denied(path / key, exc)) from exc
         except (OSError, KeyError) as exc:  # e.g. moved by a mail client meanwhile
-            log.warning("%s:%s: skipped, cannot read it (%s)", path, key, exc)
+            on_skip(f"{path}:{key}", f"cannot read it ({exc})")
             continue
         yield f"{path}:{key}", raw
 
 
-def iter_maildir(root: str | Path) -> Iterator[tuple[str, bytes]]:
+def iter_maildir(root: str | Path, on_skip: SkipHandler = log_skip) -> Iterator[tuple[str, bytes]]:
     """Every message of every folder of a Maildir tree (see ``maildir_folders``).
+
+    A message that cannot be read goes to ``on_skip``.
 
     Raises
     ------
@@ -501,7 +485,7 @@ def iter_maildir(root: str | Path) -> Iterator[tuple[str, bytes]]:
             "pass the folder that holds cur/ and new/"
         )
     for folder in folders:
-        yield from iter_maildir_folder(folder.path)
+        yield from iter_maildir_folder(folder.path, on_skip)
 
 
 _EXPECTED_INPUT = (
@@ -524,7 +508,7 @@ def _looks_like_message(start: bytes) -> bool:
     return bool(_HEADER_LINE.match(start.lstrip(b"\r\n")))
 
 
-def _messages_of_stream(stream: BinaryIO) -> Iterator[tuple[str, str]]:
+def _messages_of_stream(stream: BinaryIO, on_skip: SkipHandler) -> Iterator[tuple[str, str]]:
     name = str(getattr(stream, "name", "<stream>"))
     data = stream.read()
     if not isinstance(data, bytes):
@@ -534,7 +518,8 @@ def _messages_of_stream(stream: BinaryIO) -> Iterator[tuple[str, str]]:
         )
     if data.lstrip(b"\r\n").startswith(MBOX_SEPARATOR):
         messages = split_mbox(data)
-        yield from iter_texts((f"{name}:{n}", raw) for n, raw in enumerate(messages, start=1))
+        numbered = ((f"{name}:{n}", raw) for n, raw in enumerate(messages, start=1))
+        yield from iter_texts(numbered, on_skip)
     elif _looks_like_message(data[:1000]):
         yield from _single(name, data)
     else:
@@ -544,7 +529,9 @@ def _messages_of_stream(stream: BinaryIO) -> Iterator[tuple[str, str]]:
         )
 
 
-def iter_messages(source: str | os.PathLike[str] | BinaryIO) -> Iterator[tuple[str, str]]:
+def iter_messages(
+    source: str | os.PathLike[str] | BinaryIO, on_skip: SkipHandler = log_skip
+) -> Iterator[tuple[str, str]]:
     """``(source, text)`` for every message at ``source``, whatever kind it is.
 
     Parameters
@@ -554,13 +541,16 @@ def iter_messages(source: str | os.PathLike[str] | BinaryIO) -> Iterator[tuple[s
         files (read recursively); an mbox file; a Maildir, all its folders;
         or a binary stream such as ``sys.stdin.buffer`` holding one message
         or an mbox (which starts with ``From ``).
+    on_skip : SkipHandler
+        Called with the source of every message of a collection that cannot
+        be read, and why (default: ``log_skip``, a warning).
 
     Yields
     ------
     tuple[str, str]
         The message's source (the file; ``file:n`` for the n-th message of an
         mbox, ``folder:key`` for a Maildir) and its ``message_text``. In a
-        collection, a message that cannot be read is logged and skipped.
+        collection, a message that cannot be read is skipped (``on_skip``).
 
     Raises
     ------
@@ -569,7 +559,7 @@ def iter_messages(source: str | os.PathLike[str] | BinaryIO) -> Iterator[tuple[s
         cannot be read; the message names the path and what was expected.
     """
     if not isinstance(source, str | os.PathLike):
-        yield from _messages_of_stream(source)
+        yield from _messages_of_stream(source, on_skip)
         return
     path = Path(source)
     kind = path_kind(path)
@@ -585,9 +575,9 @@ def iter_messages(source: str | os.PathLike[str] | BinaryIO) -> Iterator[tuple[s
         )
     if kind == "folder":
         if maildir_folders(path):
-            yield from iter_texts(iter_maildir(path))
+            yield from iter_texts(iter_maildir(path, on_skip), on_skip)
         elif any(_is_eml(p) for p in path.rglob("*")):
-            yield from iter_texts(iter_eml_files(path))
+            yield from iter_texts(iter_eml_files(path, on_skip), on_skip)
         else:
             raise CorpusError(
                 f"{path}: holds no Maildir and no .eml file; expected {_EXPECTED_INPUT} — "
@@ -605,7 +595,7 @@ def iter_messages(source: str | os.PathLike[str] | BinaryIO) -> Iterator[tuple[s
     if one:
         yield from _single(str(path), raw)
     elif is_mbox:
-        yield from iter_texts(iter_mbox(path))  # mailbox reads it message by message
+        yield from iter_texts(iter_mbox(path, on_skip), on_skip)  # read message by message
     else:
         what = (
             "is empty"

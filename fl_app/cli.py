@@ -146,20 +146,33 @@ def cmd_centralized(args: argparse.Namespace) -> dict[str, Any]:
         result["model"] = str(
             save_model(Path(args.save_model), SavedModel(model, data.vocabulary, about))
         )
-        console.print(f"model: {result['model']}")
+        console.print(f"model: {result['model']}", markup=False)
     return result
 
 
+def _printable(text: str) -> str:
+    """``text`` as stdout can write it: a file name's bytes that are not UTF-8, and characters
+    stdout's encoding lacks, become backslash escapes instead of a UnicodeEncodeError."""
+    encoding = sys.stdout.encoding or "utf-8"
+    return text.encode(encoding, "backslashreplace").decode(encoding)
+
+
 def cmd_classify(args: argparse.Namespace) -> dict[str, Any]:
-    """Spam probability and verdict of every message in .eml files, an mbox, a Maildir or stdin."""
-    from data.mail import iter_messages
+    """Spam probability and verdict of every message in .eml files, an mbox, a Maildir or stdin;
+    the messages that cannot be read are named with why (``skipped``)."""
+    from data.mail import iter_messages, log_skip
 
     saved = load_model(Path(args.model))
-    sources = args.paths or ["-"]
+    skipped: list[dict[str, str]] = []
+
+    def on_skip(source: str, reason: str) -> None:
+        log_skip(source, reason)
+        skipped.append({"source": source, "reason": reason})
+
     messages = [
         m
-        for path in sources
-        for m in iter_messages(sys.stdin.buffer if path == "-" else Path(path))
+        for path in args.paths or ["-"]
+        for m in iter_messages(sys.stdin.buffer if path == "-" else Path(path), on_skip)
     ]
     texts = [text for _, text in messages]
     scores: list[float] = saved.scores(texts).tolist() if texts else []
@@ -169,16 +182,24 @@ def cmd_classify(args: argparse.Namespace) -> dict[str, Any]:
     ]
     if not args.json:
         for source, probability, spam in verdicts:
-            print(f"{probability:.4f}\t{'spam' if spam else 'ham'}\t{source}")
+            print(f"{probability:.4f}\t{'spam' if spam else 'ham'}\t{_printable(source)}")
     console.print(
         f"{sum(spam for _, _, spam in verdicts)} of {len(verdicts)} message(s) over threshold "
-        f"{args.threshold:g}"
+        f"{args.threshold:g}; {len(skipped)} skipped"
+        + (" (unreadable, each named above)" if skipped else ""),
+        markup=False,
+        highlight=False,
     )
     results = [
         {"source": source, "spam_probability": probability, "spam": spam}
         for source, probability, spam in verdicts
     ]
-    return {"model": args.model, "threshold": args.threshold, "messages": results}
+    return {
+        "model": args.model,
+        "threshold": args.threshold,
+        "messages": results,
+        "skipped": skipped,
+    }
 
 
 def cmd_evaluate(args: argparse.Namespace) -> dict[str, Any]:

@@ -126,6 +126,17 @@ def test_unknown_or_wrong_charset_falls_back_instead_of_failing():
     assert message_text(unknown) == message_text(wrong) == "café olé\n"
 
 
+@pytest.mark.parametrize(
+    "charset", ["rot13", "hex", "base64", "zlib", "uu", "quopri", "bz2", "undefined", "x-\0"]
+)
+def test_a_charset_that_is_no_text_encoding_is_read_as_an_unknown_one(charset):
+    """Never run as a codec on the body (rot13 would turn 'uryyb' into 'hello'), never dropped."""
+    raw = f"Subject: s\nContent-Type: text/plain; charset={charset}\n\n".encode()
+    unknown = b"Subject: s\nContent-Type: text/plain; charset=x-no-such-charset\n\n"
+    body = b"uryyb caf\xe9\n"
+    assert message_text(raw + body) == message_text(unknown + body) == "s\nuryyb café\n"
+
+
 def test_html_only_message_is_reduced_to_its_visible_text():
     text = message_text(HTML_ONLY)
     assert "Cheap\xa0watches" in text and "& pills €5" in text and "Click" in text

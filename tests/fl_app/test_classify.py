@@ -3,6 +3,7 @@
 import io
 import json
 import mailbox
+import os
 import subprocess
 import sys
 from email.message import EmailMessage
@@ -17,6 +18,7 @@ from fl_app.centralized import train_centralized
 from fl_app.cli import main
 from fl_app.config import RunConfig
 from fl_app.dataset import load_data
+from tests.data.mailboxes import write_mbox
 
 SPAM = ["win cash now, claim your free prize", "free entry to win a prize: text WIN now"]
 HAM = ["are we still on for lunch at noon?", "the agenda for tomorrow's meeting is attached"]
@@ -98,6 +100,29 @@ def test_an_mbox_a_maildir_and_stdin(trained, tmp_path, capsys, monkeypatch):
     assert classify(capsys, "--model", str(trained[2]))[0]["spam_probability"] == pytest.approx(
         expected[0]
     )
+
+
+def test_skipped_messages_are_listed_with_why_and_counted(trained, tmp_path, capsys):
+    image_only = b"Content-Type: image/png\nContent-Transfer-Encoding: base64\n\niVBORw0KGgo=\n"
+    box = write_mbox(
+        tmp_path / "inbox.mbox", [bytes(message("Prize", SPAM[0])), image_only, image_only]
+    )
+    assert main(["classify", "--json", "--model", str(trained[2]), str(box)]) == 0
+    captured = capsys.readouterr()
+    result = json.loads(captured.out.strip().splitlines()[-1])
+    assert [m["source"] for m in result["messages"]] == [f"{box}:1"]
+    assert [s["source"] for s in result["skipped"]] == [f"{box}:2", f"{box}:3"]
+    assert all("no readable text" in s["reason"] for s in result["skipped"])
+    assert main(["classify", "--model", str(trained[2]), str(box)]) == 0
+    human = capsys.readouterr()
+    assert len(human.out.splitlines()) == 1 and "2 skipped" in human.err
+
+
+def test_a_source_name_that_is_not_utf8_is_printed_escaped(trained, tmp_path, capsys):
+    path = tmp_path / os.fsdecode(b"caf\xe9.eml")
+    path.write_bytes(bytes(message("Prize", SPAM[0])))
+    assert main(["classify", "--model", str(trained[2]), str(path)]) == 0
+    assert capsys.readouterr().out.rstrip().endswith("caf\\udce9.eml")
 
 
 def test_a_model_file_of_another_version_or_a_damaged_one_is_refused(trained, tmp_path):
