@@ -41,8 +41,15 @@ def read_manifest(path: Path) -> dict[str, str]:
     """``{file name: sha256 hex}`` from a sha256sum-format file (missing file: empty)."""
     if not path.exists():
         return {}
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise DownloadError(
+            f"{path}: not a text file of digests ({exc.reason} at byte {exc.start}); expected "
+            "'<sha256 hex>  <file name>' lines, as sha256sum writes them"
+        ) from exc
     digests: dict[str, str] = {}
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+    for number, line in enumerate(text.splitlines(), 1):
         if not line.strip():
             continue
         parts = line.split()
@@ -71,7 +78,13 @@ def sha256_of(path: Path) -> str:
 def _fetch(url: str, target: Path, timeout: float, progress: Callable[[int], None] | None) -> str:
     """Stream ``url`` into ``target``; return its SHA-256 (``replace_durably`` fsyncs it)."""
     digest = hashlib.sha256()
-    with urllib.request.urlopen(url, timeout=timeout) as response, target.open("wb") as out:
+    try:
+        response = urllib.request.urlopen(url, timeout=timeout)
+    except ValueError as exc:  # no scheme, a port that is no number, a control character
+        raise DownloadError(
+            f"Could not download {url} ({exc}) — give the base URL as https://host/path"
+        ) from exc
+    with response, target.open("wb") as out:
         while chunk := response.read(CHUNK):
             digest.update(chunk)
             out.write(chunk)

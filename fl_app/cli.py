@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
@@ -32,6 +33,7 @@ from data.split import SPLITS, split_corpus
 from strategies.keys import check_key_size
 
 from .centralized import train_centralized
+from .cli_types import int_at_least, member_name, png_path, positive_seconds, probability
 from .config import FILE_CORPORA, PRESETS, RunConfig, RunConfigError
 from .dataset import load_data
 from .log_routing import route_package_logs, set_log_level
@@ -107,7 +109,7 @@ def _add_output_options(parser: argparse.ArgumentParser) -> None:
 def _load(cfg: RunConfig) -> PreparedData:
     with console.status(f"loading corpus {cfg.corpus}"):
         data = load_data(cfg)
-    console.print(f"corpus: [bold]{data.corpus}[/bold] ({data.split_note})")
+    console.print(f"corpus: [bold]{escape(data.corpus)}[/bold] ({escape(data.split_note)})")
     return data
 
 
@@ -221,7 +223,7 @@ def cmd_evaluate(args: argparse.Namespace) -> dict[str, Any]:
         emails, labels, part = split.test_emails, split.test_labels, split.note
     test = saved.vocabulary.encode(emails, labels)
     _, metrics = saved.model.evaluate(test)
-    console.print(f"{corpus.label} ({part}): {metrics.line()}")
+    console.print(f"{corpus.label} ({part}): {metrics.line()}", markup=False)
     return {
         "model": args.model,
         "corpus": corpus.label,
@@ -250,7 +252,7 @@ def cmd_data_stats(args: argparse.Namespace) -> dict[str, Any]:
         ),
         "split": data.split_note,
     }
-    table = Table(title=f"corpus {data.corpus}")
+    table = Table(title=f"corpus {escape(data.corpus)}")
     table.add_column("statistic")
     table.add_column("value", justify="right")
     for key, value in stats.items():
@@ -276,13 +278,13 @@ def cmd_data_download(args: argparse.Namespace) -> dict[str, Any]:
             progress=lambda n: progress.advance(task, n),
         )
     for path, digest, status in results:
-        console.print(f"{status:>8}  {digest}  {path}")
+        console.print(f"{status:>8}  {digest}  {path}", markup=False)
     if any(status == "recorded" for _, _, status in results):
         console.print(
             "[yellow]First download: digests recorded in SHA256SUMS (trust on first use); "
             "later runs verify against it.[/yellow]"
         )
-    console.print(f"use it with: --corpus enron --data {dest}")
+    console.print(f"use it with: --corpus enron --data {dest}", markup=False)
     return {
         "dest": str(dest),
         "archives": [{"path": str(p), "sha256": d, "status": s} for p, d, s in results],
@@ -565,7 +567,7 @@ def cmd_privacy_curve(args: argparse.Namespace) -> dict[str, Any]:
         )
     console.print(table)
     result["png"] = str(plot_curve(result, Path(args.png)))
-    console.print(f"plot: {result['png']}")
+    console.print(f"plot: {result['png']}", markup=False)
     return result
 
 
@@ -585,7 +587,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="training recipe: default, or the book's chapter-15 settings",
     )
     central.add_argument(
-        "--epochs", type=int, default=None, help="default: the preset's rounds x local epochs"
+        "--epochs",
+        type=int_at_least(1),
+        default=None,
+        help="default: the preset's rounds x local epochs",
     )
     central.add_argument("--lr", type=float, default=None, help="default: the preset's")
     central.add_argument("--batch-size", type=int, default=None, help="default: the preset's")
@@ -602,7 +607,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--model", required=True, help="a model file from a run or centralized --save-model"
     )
     classify.add_argument(
-        "--threshold", type=float, default=0.5, help="spam above this probability (default 0.5)"
+        "--threshold",
+        type=probability,
+        default=0.5,
+        help="spam above this probability (default 0.5)",
     )
     classify.add_argument(
         "paths", nargs="*", help=".eml file, folder of .eml, mbox or Maildir; - or none: stdin"
@@ -634,7 +642,10 @@ def build_parser() -> argparse.ArgumentParser:
         "identity", help="a federation identity key for the authenticated roster"
     )
     identity.add_argument(
-        "--member", required=True, help="this mail owner's name in the federation file"
+        "--member",
+        required=True,
+        type=member_name,
+        help="this mail owner's name in the federation file (letters, digits, - and _)",
     )
     identity.add_argument(
         "--key-file", required=True, help="where to write the private key (never overwritten)"
@@ -702,7 +713,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     download.add_argument("--base-url", default=ENRON_BASE_URL)
     download.add_argument("--sha256", default=None, help="file of known digests, sha256sum format")
-    download.add_argument("--timeout", type=float, default=DOWNLOAD_TIMEOUT_S)
+    download.add_argument(
+        "--timeout", type=positive_seconds, default=DOWNLOAD_TIMEOUT_S, help="seconds per step"
+    )
     _add_output_options(download)
     download.set_defaults(func=cmd_data_download)
     return parser
@@ -739,7 +752,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except CLI_ERRORS as exc:
         if isinstance(exc, BrokenPipeError):  # stdout's reader is gone: nothing more to it
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        if args.verbose:  # a ValueError may be a bug that looks like bad input
+        if args.verbose:  # where it was raised, should the user report it anyway
             traceback.print_exc()
         print(f"error: {error_line(exc)}", file=sys.stderr, flush=True)
         if args.json and not isinstance(exc, BrokenPipeError):

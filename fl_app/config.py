@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import MISSING, dataclass, fields
@@ -80,6 +81,13 @@ class RunConfig:
     dp_delta: float = DEFAULT_DELTA
 
     def __post_init__(self) -> None:
+        for item in fields(self):
+            value = getattr(self, item.name)
+            if isinstance(value, float) and not math.isfinite(value):
+                raise RunConfigError(
+                    f"run-config {item.name.replace('_', '-')} = {value!r}: expected a finite "
+                    "number (it would make every figure NaN or every wait endless)"
+                )
         checks = [
             ("num-server-rounds", self.num_server_rounds >= 1, "an integer >= 1"),
             (
@@ -96,6 +104,7 @@ class RunConfig:
             ("batch-size", self.batch_size >= 1, "an integer >= 1"),
             ("local-epochs", self.local_epochs >= 1, "an integer >= 1"),
             ("loss", self.loss in LOSSES, f"one of {LOSSES}"),
+            ("seed", self.seed >= 0, "an integer >= 0 (numpy's generators take no other)"),
             ("aggregation", self.aggregation in AGGREGATIONS, f"one of {AGGREGATIONS}"),
             (
                 "min-clients",

@@ -31,7 +31,6 @@ CLI_ERRORS: tuple[type[Exception], ...] = (
     DeploymentError,
     SecureAggregationError,
     ModelFileError,
-    ValueError,
     OSError,
 )
 

@@ -53,6 +53,14 @@ def test_data_stats_counts_a_tsv_corpus(tmp_path, capsys):
     assert stats["synthetic"] is False and "stratified split" in stats["split"]
 
 
+def test_a_path_that_looks_like_rich_markup_is_printed_as_it_is(tmp_path, capsys):
+    folder = tmp_path / "q[" / "i]"  # rich would read "[/i]" as a closing tag, and raise
+    folder.mkdir(parents=True)
+    (folder / "m.tsv").write_text("spam\twin cash\nham\tlunch at noon\n" * 3)
+    assert main(["data", "stats", "--corpus", "tsv", "--data", str(folder / "m.tsv")]) == 0
+    assert "q[/i]" in capsys.readouterr().err
+
+
 def test_bad_input_exits_2_with_one_error_line_and_no_traceback(tmp_path):
     missing = tmp_path / "nothing.tsv"
     proc = subprocess.run(

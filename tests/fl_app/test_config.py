@@ -32,6 +32,8 @@ def test_values_are_converted_from_toml_types():
         ({"aggregation": "magic"}, "aggregation = 'magic'"),
         ({"lr": "fast"}, "lr = 'fast': expected float"),
         ({"num-rounds": 3}, "Unknown run-config key 'num-rounds'"),
+        ({"lr": float("inf")}, "lr = inf: expected a finite number"),
+        ({"round-timeout": float("nan")}, "round-timeout = nan: expected a finite number"),
     ],
 )
 def test_bad_values_name_the_key_and_what_was_expected(values, message):
