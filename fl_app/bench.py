@@ -34,6 +34,7 @@ from strategies.chain import DEFAULT_FANIN, PaillierChainFedAvg
 from strategies.codec import CodecParams, decode, encode
 from strategies.keys import generate_keypair
 from strategies.parallel import WORKERS
+from strategies.wire import NODE_ALLOW_PLAIN
 
 from .client_app import app as client_app
 from .config import RunConfig
@@ -435,7 +436,10 @@ def deployment_times(
     runs, run_s = {}, {}
     with tempfile.TemporaryDirectory(prefix="fl-spam-bench-deploy-") as workdir:
         progress(f"real deployment: SuperLink and {clients} SuperNodes starting")
-        with LocalDeployment(clients, Path(workdir), node_config={"min-clients": 3}) as deployment:
+        # One federation for both runs: its nodes allow plain rounds (a node answers them only
+        # then), and still take part in the secure run's rounds only as secure ones.
+        nodes = {"min-clients": 3, NODE_ALLOW_PLAIN: True}
+        with LocalDeployment(clients, Path(workdir), node_config=nodes) as deployment:
             for aggregation in ("plain", "paillier"):
                 progress(f"real deployment, {clients} SuperNodes, {aggregation}")
                 physics.sample()

@@ -476,7 +476,9 @@ def cmd_deploy(args: argparse.Namespace) -> dict[str, Any]:
     """Real SuperLink + SuperNodes on loopback, the app run with flwr run; all stopped after."""
     import tempfile
 
-    from .deploy import LocalDeployment
+    from strategies.wire import NODE_ALLOW_PLAIN
+
+    from .deploy import LocalDeployment, check_capacity, config_arg
     from .federation import make_federation
 
     if args.clients < 2:
@@ -484,45 +486,70 @@ def cmd_deploy(args: argparse.Namespace) -> dict[str, Any]:
             f"--clients {args.clients}: expected at least 2 SuperNodes (3 for secure "
             "aggregation's default min-clients) — e.g. --clients 3"
         )
+    secure = args.aggregation == "paillier"
+    if args.authenticated and not secure:
+        raise RunConfigError(
+            "--authenticated with --aggregation plain: nodes with an authenticated roster "
+            "answer secure rounds only — drop --authenticated, or use --aggregation paillier"
+        )
+    secure_floor = RunConfig.min_clients  # the run-config's default: what `flwr run .` asks
+    if args.min_clients is None and secure and args.clients < secure_floor:
+        # A security floor is lowered only when asked for, never to fit the federation.
+        raise RunConfigError(
+            f"--clients {args.clients} with --aggregation paillier: secure aggregation's "
+            f"min-clients is {secure_floor}, and deploy never lowers it unasked — run "
+            f"--clients {secure_floor}, or lower it explicitly with --min-clients {args.clients}"
+        )
+    min_clients = min(secure_floor, args.clients) if args.min_clients is None else args.min_clients
     run_config: dict[str, object] = {
         "num-clients": args.clients,
         "num-server-rounds": args.rounds,
         "aggregation": args.aggregation,
-        "min-clients": args.min_clients or min(3, args.clients),
+        "min-clients": min_clients,
         "round-timeout": args.round_timeout,
         "results-dir": str(Path(args.results_dir).resolve()),
         "checkpoint-dir": str(Path(args.checkpoint_dir).resolve()),
         "resume": args.resume,
     }
     RunConfig.from_mapping(run_config)  # every value checked before a process starts
+    config_arg(run_config)  # ... and one Flower's --run-config can carry
+    if not args.force:
+        check_capacity(args.clients, secure, args.round_timeout)
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="fl-spam-deploy-") as workdir:
-        # Each node's own floor: the loopback demo's mail owners accept what the run asks.
-        node_config: list[dict[str, object]] = [
-            {"min-clients": run_config["min-clients"]}
-        ] * args.clients
+        # Each node's own floor: the loopback demo's mail owners accept what the run asks,
+        # and answer plain rounds only when the run asks for plain aggregation.
+        own: dict[str, object] = {"min-clients": run_config["min-clients"]}
+        if not secure:
+            own[NODE_ALLOW_PLAIN] = True
+        node_config: list[dict[str, object]] = [own] * args.clients
         if args.authenticated:
             members = make_federation(Path(workdir) / "federation", args.clients)
             node_config = [
                 {**floor, **member} for floor, member in zip(node_config, members, strict=True)
             ]
-        deployment = LocalDeployment(
-            args.clients, Path(workdir), tls=args.tls, node_config=lambda i: node_config[i]
-        )
-        with deployment, console.status("starting SuperLink and SuperNodes") as status:
-            console.print(
-                f"SuperLink on 127.0.0.1:{deployment.port} ({'TLS' if args.tls else 'insecure'}), "
-                f"{args.clients} SuperNodes"
+        with console.status("starting SuperLink and SuperNodes") as status:
+            deployment = LocalDeployment(
+                args.clients,
+                Path(workdir),
+                tls=args.tls,
+                node_config=lambda i: node_config[i],
+                on_nodes_up=lambda up: status.update(f"SuperNodes up: {up} of {args.clients}"),
             )
+            with deployment:
+                console.print(
+                    f"SuperLink on 127.0.0.1:{deployment.port} "
+                    f"({'TLS' if args.tls else 'insecure'}), {args.clients} SuperNodes up"
+                )
 
-            def on_line(line: str) -> None:
-                if "test accuracy" in line or "skipped" in line or "dropped" in line:
-                    console.print(line.split(":", 1)[-1].strip())
-                if "[ROUND" in line:
-                    status.update(f"deploy: {line.split('[', 1)[-1].rstrip(']')}")
+                def on_line(line: str) -> None:
+                    if "test accuracy" in line or "skipped" in line or "dropped" in line:
+                        console.print(line.split(":", 1)[-1].strip())
+                    if "[ROUND" in line:
+                        status.update(f"deploy: {line.split('[', 1)[-1].rstrip(']')}")
 
-            status.update("deploy: flwr run submitted")
-            result = deployment.run(run_config, timeout=args.timeout, on_line=on_line)
+                status.update("deploy: flwr run submitted")
+                result = deployment.run(run_config, timeout=args.timeout, on_line=on_line)
         left = deployment.stop()
     console.print(
         f"final accuracy {100 * result['accuracy']:.2f}% on {result['corpus']}; "
@@ -671,7 +698,13 @@ def build_parser() -> argparse.ArgumentParser:
     deploy.add_argument("--clients", type=int, default=3)
     deploy.add_argument("--rounds", type=int, default=3)
     deploy.add_argument("--aggregation", choices=("plain", "paillier"), default="paillier")
-    deploy.add_argument("--min-clients", type=int, default=None, help="default: min(3, clients)")
+    deploy.add_argument(
+        "--min-clients",
+        type=int,
+        default=None,
+        help="fewest clients a round needs (default 3; with --aggregation plain, "
+        "min(3, clients)); secure aggregation goes below 3 only when this says so",
+    )
     deploy.add_argument(
         "--tls", action="store_true", help="throwaway CA; every connection over TLS"
     )
@@ -683,21 +716,29 @@ def build_parser() -> argparse.ArgumentParser:
     deploy.add_argument("--resume", action="store_true", help="continue from the last checkpoint")
     deploy.add_argument(
         "--round-timeout",
-        type=float,
+        type=positive_seconds,
         default=120.0,
         help="seconds to wait for nodes and each reply",
     )
-    deploy.add_argument("--timeout", type=float, default=1800.0, help="seconds for the whole run")
+    deploy.add_argument(
+        "--timeout", type=positive_seconds, default=1800.0, help="seconds for the whole run"
+    )
     deploy.add_argument("--results-dir", default="results")
     deploy.add_argument("--checkpoint-dir", default="checkpoints")
+    deploy.add_argument(
+        "--force",
+        action="store_true",
+        help="start even a federation larger than this machine can hold (by the "
+        "memory and CPU measured per SuperNode and ClientApp)",
+    )
     _add_output_options(deploy)
     deploy.set_defaults(func=cmd_deploy)
 
     curve = sub.add_parser("privacy-curve", help="accuracy against epsilon for a few noise levels")
-    curve.add_argument("--clients", type=int, default=100)
+    curve.add_argument("--clients", type=int_at_least(2), default=100)
     curve.add_argument("--rounds", type=int, default=3)
     curve.add_argument("--clip", type=float, default=0.5, help="L2 clip of each client's update")
-    curve.add_argument("--png", default="results/privacy-curve.png")
+    curve.add_argument("--png", type=png_path, default="results/privacy-curve.png")
     _add_output_options(curve)
     curve.set_defaults(func=cmd_privacy_curve)
 

@@ -8,6 +8,11 @@ configuration, and the SuperLink ``flwr run .`` leaves on fixed ports, are
 never touched. With ``simulation=True`` the SuperLink runs Flower's
 simulation engine instead of waiting for SuperNodes (the benchmark times
 ``flwr run .`` that way).
+
+SuperNodes start in batches of ``START_BATCH``, each once the previous one
+has connected; ``check_capacity`` refuses, before anything starts, a
+federation larger than the machine holds (from per-process figures measured
+here: ``NODE_MB``, ``CLIENTAPP_MB``, ``CLIENTAPP_CPU_S`` and the pool's).
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import json
+import math
 import os
 import re
 import selectors
@@ -24,8 +30,10 @@ import subprocess
 import time
 import urllib.request
 from collections.abc import Callable, Collection, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
+from .config import RunConfigError
 from .processes import (
     POLL_S,
     STOP_TIMEOUT_S,
@@ -52,6 +60,170 @@ class DeploymentError(RuntimeError):
     """The deployment could not start or the run failed; the message quotes the logs."""
 
 
+class CapacityError(DeploymentError):
+    """The federation asked for is larger than this machine can hold; nothing was started."""
+
+
+# SuperNodes start in batches of at most this many; each batch waits until the previous
+# one's nodes have connected to the SuperLink. A SuperNode and the SuperExec it starts
+# take ~2.4 CPU-seconds between them to start (see the figures below): a batch of 8
+# keeps a 2-core machine's load near 8 for ~10 s instead of forking every node at once.
+START_BATCH = 8
+# What a SuperNode logs (Flower 1.42) once the SuperLink has registered and activated it.
+NODE_CONNECTED = "SuperNode ID: "
+
+# ---------------------------------------------------------------- capacity
+# What a deployment costs, measured on a 2-core, 24 GB Linux machine (Flower 1.42, the
+# SMS corpus, 2048-bit keys): deployments of 3 and 6 SuperNodes (LocalDeployment), one
+# plain and one secure round each, every process sampled from /proc every 50 ms. Memory
+# is the peak proportional set size (PSS, smaps_rollup: shared pages split among their
+# users, so the sum over processes is what they take together); CPU is utime + stime,
+# which other load on the machine does not inflate. Rounded up.
+# (They start in 1.1-1.3 and 1.0-1.1 CPU-seconds: the ~2.4 s a node of START_BATCH takes.)
+NODE_MB = 200.0  # a SuperNode (~102 MB) and the SuperExec it starts (~97 MB), for the run
+# Every message to a node starts a ClientApp process, and a round's messages go to every
+# node at once: a message wave runs one ClientApp per SuperNode side by side.
+CLIENTAPP_MB = 175.0  # one ClientApp at its peak (155-175 MB)
+CLIENTAPP_CPU_S = 2.5  # ... its CPU-seconds (1.9-2.5: imports, the corpus, training)
+# A secure training message's ClientApp also spawns an obfuscator pool of one worker per
+# core (PaillierWorkers' default): measured with 2 workers, 90-92 MB each plus an 8 MB
+# resource tracker, 2.2-2.8 CPU-seconds each (their imports, and the obfuscators shared
+# out among them; with more cores each computes fewer but imports as much).
+POOL_WORKER_MB = 95.0
+POOL_WORKER_CPU_S = 2.8
+# Once per deployment: the SuperLink (~127 MB), flwr run (~78 MB), the ServerApp (~223 MB),
+# its SuperExec (~97 MB) and its decryption pool (~94 MB a worker, here 2).
+SERVER_MB = 750.0
+
+
+@dataclass(frozen=True)
+class Machine:
+    """What a machine offers a deployment.
+
+    Parameters
+    ----------
+    memory_mb : float
+        Memory available now (``MemAvailable``), in MiB.
+    cores : int
+        Cores this process may run on.
+    pool_workers : int
+        Workers of a ClientApp's obfuscator pool (``PaillierWorkers``: one per core).
+    """
+
+    memory_mb: float
+    cores: int
+    pool_workers: int
+
+    @classmethod
+    def here(cls) -> Machine:
+        """This machine, now."""
+        memory_mb = None
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            for line in Path("/proc/meminfo").read_text().splitlines():
+                if line.startswith("MemAvailable:"):
+                    memory_mb = int(line.split()[1]) / 1024
+        if memory_mb is None:  # not Linux: free pages
+            memory_mb = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") / 2**20
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 0
+        return cls(memory_mb, cores or os.cpu_count() or 1, os.cpu_count() or 1)
+
+
+@dataclass(frozen=True)
+class FederationNeeds:
+    """What ``clients`` SuperNodes on one machine need at a round's peak.
+
+    Parameters
+    ----------
+    clients : int
+        SuperNodes.
+    memory_mb : float
+        Memory with every node's ClientApp running (a message wave), in MiB.
+    wave_cpu_s : float
+        CPU-seconds of one message wave: every node's ClientApp (and, in a secure
+        training wave, its obfuscator pool).
+    """
+
+    clients: int
+    memory_mb: float
+    wave_cpu_s: float
+
+    @classmethod
+    def of(cls, clients: int, secure: bool, machine: Machine) -> FederationNeeds:
+        """The figures above for ``clients`` SuperNodes, secure or plain, on ``machine``."""
+        pool = machine.pool_workers if secure else 0
+        node_mb = NODE_MB + CLIENTAPP_MB + pool * POOL_WORKER_MB
+        node_cpu_s = CLIENTAPP_CPU_S + pool * POOL_WORKER_CPU_S
+        return cls(clients, SERVER_MB + clients * node_mb, clients * node_cpu_s)
+
+    def wave_s(self, machine: Machine) -> float:
+        """The least wall time of a message wave on ``machine``'s cores."""
+        return self.wave_cpu_s / machine.cores
+
+    def fits(self, machine: Machine, round_timeout: float) -> bool:
+        """Whether the wave fits in memory and finishes within ``round_timeout``.
+
+        A message wave that takes longer than ``round-timeout`` (every message's TTL,
+        and the bound on waiting for replies) loses the nodes still computing.
+        """
+        return self.memory_mb <= machine.memory_mb and self.wave_s(machine) <= round_timeout
+
+
+def largest_federation(secure: bool, round_timeout: float, machine: Machine) -> int:
+    """The most SuperNodes ``machine`` holds (0 if not even one)."""
+    one = FederationNeeds.of(1, secure, machine)
+    by_memory = (machine.memory_mb - SERVER_MB) / (one.memory_mb - SERVER_MB)
+    by_cpu = round_timeout * machine.cores / one.wave_cpu_s
+    return max(0, math.floor(min(by_memory, by_cpu)))
+
+
+def check_capacity(
+    clients: int, secure: bool, round_timeout: float, machine: Machine | None = None
+) -> FederationNeeds:
+    """Refuse a federation larger than the machine can hold; return what it needs.
+
+    Parameters
+    ----------
+    clients : int
+        SuperNodes asked for.
+    secure : bool
+        Secure (Paillier) aggregation: each training ClientApp also runs a pool.
+    round_timeout : float
+        The run's ``round-timeout``, in seconds: a message wave must end within it.
+    machine : Machine, optional
+        Default: this machine, now.
+
+    Raises
+    ------
+    CapacityError
+        Saying what the federation needs, what the machine has, and what to do.
+    """
+    machine = machine or Machine.here()
+    needs = FederationNeeds.of(clients, secure, machine)
+    if needs.fits(machine, round_timeout):
+        return needs
+    kind = "a secure" if secure else "a plain"
+    problems = []
+    if needs.memory_mb > machine.memory_mb:
+        problems.append(
+            f"~{needs.memory_mb / 1024:.1f} GB of memory at {kind} round's peak, and this "
+            f"machine has {machine.memory_mb / 1024:.1f} GB available"
+        )
+    if needs.wave_s(machine) > round_timeout:
+        problems.append(
+            f"~{needs.wave_cpu_s:.0f} CPU-seconds per message wave, ~{needs.wave_s(machine):.0f} s "
+            f"on its {machine.cores} core(s), longer than --round-timeout {round_timeout:g} s"
+        )
+    most = largest_federation(secure, round_timeout, machine)
+    fixes = [f"--clients {most} (the most it holds)"] if most >= 2 else []
+    if needs.memory_mb <= machine.memory_mb:  # time alone: a longer round-timeout does it
+        fixes.append(f"--round-timeout {math.ceil(needs.wave_s(machine))}")
+    fixes.append("--force to start them anyway")
+    raise CapacityError(
+        f"--clients {clients}: {clients} SuperNodes need {'; and '.join(problems)} — "
+        f"run with {', or '.join(fixes)}"
+    )
+
+
 NodeConfig = Mapping[str, object]
 # Set by LocalDeployment for node i; node_config may not change them.
 PARTITION_KEYS = ("partition-id", "num-partitions")
@@ -63,15 +235,15 @@ def config_arg(values: Mapping[str, object]) -> str:
 
     Raises
     ------
-    ValueError
+    RunConfigError
         For a key that is not a bare TOML key, or a value Flower's parser
         cannot carry (not bool/int/float/str; a string with both quote kinds
-        or a line break).
+        or a line break): a value the user gave, such as a results folder.
     """
     parts = []
     for key, value in values.items():
         if not _BARE_KEY.fullmatch(key):
-            raise ValueError(f"config key {key!r}: expected letters, digits, '-' and '_' only")
+            raise RunConfigError(f"config key {key!r}: expected letters, digits, '-' and '_' only")
         if isinstance(value, bool):
             text = str(value).lower()
         elif isinstance(value, int):
@@ -87,9 +259,10 @@ def config_arg(values: Mapping[str, object]) -> str:
         ):
             text = f"'{value}'"  # a TOML literal string: no escapes
         else:
-            raise ValueError(
+            raise RunConfigError(
                 f"config {key} = {value!r}: expected a bool, int, float, or a one-line "
-                "string without both kinds of quotes"
+                "string without both kinds of quotes — choose another value (a folder name "
+                "without quotes, for one)"
             )
         parts.append(f"{key}={text}")
     return " ".join(parts)
@@ -142,12 +315,18 @@ class LocalDeployment:
         is started for them. A fault test kills one at a protocol point of its
         choosing (e.g. once it has received its training message) knowing it
         cannot have replied first.
+    start_batch : int
+        SuperNodes started at once: each batch after the first waits until the
+        previous one's nodes have connected (``start_supernodes``).
+    on_nodes_up : callable, optional
+        Called with the number of SuperNodes connected so far after each batch.
 
     Raises
     ------
     ValueError
-        If ``node_config`` sets ``partition-id`` or ``num-partitions``, or a
-        value ``--node-config`` cannot carry (see ``config_arg``).
+        If ``node_config`` sets ``partition-id`` or ``num-partitions``, a
+        value ``--node-config`` cannot carry (see ``config_arg``), or
+        ``start_batch`` is below 1.
     """
 
     def __init__(
@@ -159,8 +338,14 @@ class LocalDeployment:
         simulation: bool = False,
         node_config: NodeConfig | Callable[[int], NodeConfig] | None = None,
         unresponsive: Collection[int] = (),
+        start_batch: int = START_BATCH,
+        on_nodes_up: Callable[[int], None] = lambda up: None,
     ) -> None:
+        if start_batch < 1:
+            raise ValueError(f"start_batch = {start_batch}: expected at least 1")
         self.clients = clients
+        self.start_batch = start_batch
+        self.on_nodes_up = on_nodes_up
         self.simulation = simulation
         self.node_configs = [self._node_config(i, node_config) for i in range(clients)]
         self.unresponsive = frozenset(unresponsive)
@@ -254,34 +439,87 @@ class LocalDeployment:
         self.superlink = superlink
         self._wait_healthy(superlink)
 
-    def start_supernodes(self) -> None:
-        """Start one SuperNode per partition."""
-        for i in range(self.clients):
-            # With TLS, the SuperNode verifies the SuperLink against the CA and serves its
-            # own runtime API (to its ClientApp processes) over TLS too.
-            security = (
-                ["--insecure"]
-                if self.tls is None
-                else ["--root-certificates", str(self.tls.ca_cert), *self._server_security()]
-            )
-            # `process` isolation: the SuperNode waits for a SuperExec that nobody starts.
-            isolation = ["--isolation", "process"] if i in self.unresponsive else []
-            self.supernodes.append(
-                self._spawn(
-                    f"supernode-{i}",
-                    [
-                        "flower-supernode",
-                        *security,
-                        *isolation,
-                        "--superlink",
-                        f"127.0.0.1:{self.port}",
-                        "--port",
-                        str(free_port()),
-                        "--node-config",
-                        self.node_configs[i],
-                    ],
+    def start_supernodes(self, timeout: float = START_TIMEOUT_S) -> None:
+        """Start one SuperNode per partition, ``start_batch`` at a time; return once all are up.
+
+        Each batch waits until every node of the one before has connected to
+        the SuperLink (its log says so), so however large the federation, at
+        most ``start_batch`` nodes are starting at any moment.
+
+        Parameters
+        ----------
+        timeout : float
+            Seconds each batch may take to connect.
+
+        Raises
+        ------
+        DeploymentError
+            If a SuperNode exits, or a batch has not connected within ``timeout``
+            (the caller stops what was started: ``LocalDeployment`` is a context
+            manager).
+        """
+        for first in range(len(self.supernodes), self.clients, self.start_batch):
+            batch = range(first, min(first + self.start_batch, self.clients))
+            logs = {i: _LogFollower(self.logs / f"supernode-{i}.log") for i in batch}
+            for i in batch:
+                self.supernodes.append(self._start_supernode(i))
+            self._wait_connected(logs, timeout)
+            self.on_nodes_up(batch.stop)
+
+    def _start_supernode(self, i: int) -> subprocess.Popen:
+        # With TLS, the SuperNode verifies the SuperLink against the CA and serves its
+        # own runtime API (to its ClientApp processes) over TLS too.
+        security = (
+            ["--insecure"]
+            if self.tls is None
+            else ["--root-certificates", str(self.tls.ca_cert), *self._server_security()]
+        )
+        # `process` isolation: the SuperNode waits for a SuperExec that nobody starts.
+        isolation = ["--isolation", "process"] if i in self.unresponsive else []
+        return self._spawn(
+            f"supernode-{i}",
+            [
+                "flower-supernode",
+                *security,
+                *isolation,
+                "--superlink",
+                f"127.0.0.1:{self.port}",
+                "--port",
+                str(free_port()),
+                "--node-config",
+                self.node_configs[i],
+            ],
+        )
+
+    def _wait_connected(self, logs: Mapping[int, _LogFollower], timeout: float) -> None:
+        """Wait until each SuperNode in ``logs`` (index: its log) logs ``NODE_CONNECTED``.
+
+        Raises
+        ------
+        DeploymentError
+            Naming the first SuperNode that exited, or those not connected
+            within ``timeout`` seconds, with the end of its log.
+        """
+        waiting = dict(logs)
+        deadline = time.monotonic() + timeout
+        while True:
+            for i, log in list(waiting.items()):
+                if any(NODE_CONNECTED in line for line in log.new_lines()):
+                    del waiting[i]
+                elif self.supernodes[i].poll() is not None:
+                    raise DeploymentError(
+                        f"SuperNode {i} exited (code {self.supernodes[i].returncode}) before "
+                        f"it connected to the SuperLink:\n{self.log_tail(f'supernode-{i}')}"
+                    )
+            if not waiting:
+                return
+            if time.monotonic() > deadline:
+                late = sorted(waiting)
+                raise DeploymentError(
+                    f"SuperNode(s) {', '.join(map(str, late))} did not connect to the SuperLink "
+                    f"within {timeout:.0f} s:\n{self.log_tail(f'supernode-{late[0]}')}"
                 )
-            )
+            time.sleep(POLL_S)
 
     def _wait_healthy(self, superlink: subprocess.Popen) -> None:
         scheme = "http" if self.tls is None else "https"

@@ -10,7 +10,7 @@ from types import SimpleNamespace
 import pytest
 from flwr.app import Context, RecordDict
 
-from fl_app import cli, server_app
+from fl_app import cli, deploy, server_app
 from fl_app.client_app import app as client_app
 from fl_app.config import RunConfig
 from fl_app.local_grid import LocalGrid
@@ -47,6 +47,13 @@ CLI_CASES = {
     "deploy-1-client": (["deploy", "--clients", "1"], "--clients 1", None),
     "deploy-negative-clients": (["deploy", "--clients", "-3"], "--clients -3", None),
     "deploy-0-rounds": (["deploy", "--rounds", "0"], "num-server-rounds = 0", None),
+    "deploy-2-clients-secure": (["deploy", "--clients", "2"], "--min-clients 2", None),
+    "deploy-more-than-the-machine-holds": (["deploy", "--clients", "100000"], "--force", None),
+    "deploy-authenticated-plain": (
+        ["deploy", "--authenticated", "--aggregation", "plain"],
+        "--authenticated with --aggregation plain",
+        None,
+    ),
     "unreadable-file": (
         ["data", "stats", "--corpus", "tsv", "--data", "{locked}"],
         "{locked}: permission denied",
@@ -118,11 +125,16 @@ CLI_CASES = {
 }
 
 
+def _no_deployment(*args, **kwargs):
+    raise AssertionError("bad input started a deployment")
+
+
 @pytest.mark.parametrize("case", list(CLI_CASES))
 def test_bad_input_on_the_command_line_is_one_error_line_and_exit_2(
-    case, tmp_path, deny_reading, capsys
+    case, tmp_path, deny_reading, capsys, monkeypatch
 ):
     argv, names, denied = CLI_CASES[case]
+    monkeypatch.setattr(deploy, "LocalDeployment", _no_deployment)  # refused before any process
     files = _files(tmp_path)
     if denied:
         deny_reading(files[denied])

@@ -18,14 +18,25 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from fl_app import server_app
+from fl_app import cli, deploy, server_app
 from fl_app.checkpoint import CheckpointError, load_checkpoint
 from fl_app.client_app import app as client_app
 from fl_app.config import RunConfig
 from fl_app.dataset import load_data
-from fl_app.deploy import DeploymentError, LocalDeployment, config_arg
+from fl_app.deploy import (
+    NODE_CONNECTED,
+    CapacityError,
+    DeploymentError,
+    FederationNeeds,
+    LocalDeployment,
+    Machine,
+    check_capacity,
+    config_arg,
+    largest_federation,
+)
 from fl_app.local_grid import LocalGrid
 from fl_app.processes import Terminated, live_processes, sigterm_guard
+from strategies.wire import NODE_ALLOW_PLAIN
 
 RUN_TIMEOUT_S = 240.0
 # Bounds each wait for replies. The waits end on events, not on this: a node that is
@@ -37,6 +48,8 @@ EVENT_TIMEOUT_S = 60.0
 # What a SuperNode logs (Flower's wording) when it has pulled a message of type "train".
 TRAIN_RECEIVED = "Receiving: train message"
 TEST_MARK = "FL_SPAM_TEST_MARK"
+# A node answers plain rounds only when its own node config allows them.
+PLAIN_NODE = {NODE_ALLOW_PLAIN: True}
 
 
 class StopRun(Exception):
@@ -102,6 +115,174 @@ def test_config_values_are_written_as_flower_parses_them():
         config_arg({"s": 'it\'s "both"'})
     with pytest.raises(ValueError):
         config_arg({"bad key": 1})
+
+
+class FakeSpawn:
+    """``LocalDeployment._spawn`` without processes: SuperNode i connects (its log gains
+    Flower's line) the second time the deployment polls it; those in ``never`` never
+    do, those in ``exits`` exit at the first poll. ``events``: ("spawn", i) and
+    ("connect", i) in the order they happened."""
+
+    def __init__(self, deployment: LocalDeployment, never=(), exits=()) -> None:
+        self.deployment, self.never, self.exits = deployment, set(never), set(exits)
+        self.events: list[tuple[str, int]] = []
+
+    def __call__(self, name: str, command: list[str]) -> "FakeNode":
+        assert command[0] == "flower-supernode"
+        index = int(name.removeprefix("supernode-"))
+        self.events.append(("spawn", index))
+        return FakeNode(self, index)
+
+
+class FakeNode:
+    """A SuperNode process as ``start_supernodes`` sees it (``poll``, ``returncode``)."""
+
+    def __init__(self, spawn: FakeSpawn, index: int) -> None:
+        self.spawn, self.index, self.polls, self.returncode = spawn, index, 0, None
+
+    @property
+    def pid(self) -> int:
+        raise AssertionError("a fake SuperNode is never signalled")
+
+    def poll(self) -> int | None:
+        self.polls += 1
+        if self.index in self.spawn.exits:
+            self.returncode = 1
+        elif self.polls == 2 and self.index not in self.spawn.never:
+            log = self.spawn.deployment.logs / f"supernode-{self.index}.log"
+            with log.open("a") as f:
+                f.write(f"INFO :      {NODE_CONNECTED}{1000 + self.index}\n")
+            self.spawn.events.append(("connect", self.index))
+        return self.returncode
+
+
+def test_supernodes_start_in_batches_each_once_the_one_before_has_connected(tmp_path, monkeypatch):
+    up: list[int] = []
+    monkeypatch.setattr(deploy, "POLL_S", 0.01)
+    deployment = LocalDeployment(5, tmp_path, start_batch=2, on_nodes_up=up.append)
+    spawn = FakeSpawn(deployment)
+    monkeypatch.setattr(deployment, "_spawn", spawn)
+    deployment.start_supernodes(timeout=EVENT_TIMEOUT_S)
+    batches = [[0, 1], [2, 3], [4]]
+    assert spawn.events == [
+        (event, i) for batch in batches for event in ("spawn", "connect") for i in batch
+    ]
+    assert up == [2, 4, 5] and len(deployment.supernodes) == 5
+
+
+@pytest.mark.parametrize(
+    "fault, message",
+    [("exits", r"SuperNode 2 exited"), ("never", r"SuperNode\(s\) 2 did not connect")],
+    ids=["exits", "never-connects"],
+)
+def test_a_supernode_that_does_not_connect_ends_the_start_before_the_next_batch(
+    tmp_path, monkeypatch, fault, message
+):
+    monkeypatch.setattr(deploy, "POLL_S", 0.01)
+    deployment = LocalDeployment(5, tmp_path, start_batch=2)
+    spawn = FakeSpawn(deployment, **{fault: [2]})
+    monkeypatch.setattr(deployment, "_spawn", spawn)
+    with pytest.raises(DeploymentError, match=message):
+        deployment.start_supernodes(timeout=0.3)  # the bound itself is under test: short
+    assert ("spawn", 3) in spawn.events and ("spawn", 4) not in spawn.events
+
+
+# ------------------------------------------------------------------ capacity
+# This project's development machine: 2 cores, ~24 GB.
+MACHINE = Machine(memory_mb=24 * 1024, cores=2, pool_workers=2)
+
+
+def test_a_federation_the_machine_cannot_hold_is_refused_saying_what_it_needs():
+    with pytest.raises(CapacityError) as refused:
+        check_capacity(1000, secure=True, round_timeout=120.0, machine=MACHINE)
+    most = largest_federation(True, 120.0, MACHINE)
+    message = str(refused.value)
+    assert "--clients 1000" in message and "GB of memory" in message and "CPU-seconds" in message
+    assert f"--clients {most} " in message and "--force" in message
+    assert FederationNeeds.of(most, True, MACHINE).fits(MACHINE, 120.0)
+    assert not FederationNeeds.of(most + 1, True, MACHINE).fits(MACHINE, 120.0)
+    # The default and the benchmark's 10 fit; plain rounds hold more nodes than secure ones.
+    assert 10 <= most < largest_federation(False, 120.0, MACHINE) < 1000
+    assert check_capacity(10, True, 120.0, MACHINE).clients == 10
+
+
+def test_time_alone_short_is_fixed_by_a_longer_round_timeout_and_a_tiny_machine_by_force():
+    roomy = Machine(memory_mb=1e9, cores=2, pool_workers=2)
+    with pytest.raises(CapacityError) as refused:
+        check_capacity(100, True, 120.0, roomy)
+    message = str(refused.value)
+    assert "memory" not in message
+    timeout = float(message.split("--round-timeout ")[-1].split(",")[0])
+    assert FederationNeeds.of(100, True, roomy).fits(roomy, timeout)
+    tiny = Machine(memory_mb=1024, cores=2, pool_workers=2)
+    with pytest.raises(CapacityError) as refused:
+        check_capacity(2, False, 120.0, tiny)
+    assert "--clients" not in str(refused.value).split("—")[1] and "--force" in str(refused.value)
+
+
+def test_this_machine_is_measured():
+    here = Machine.here()
+    assert here.memory_mb > 0 and here.cores >= 1 and here.pool_workers >= 1
+
+
+# ------------------------------------------------------- the deploy command's nodes
+class NotStarted(Exception):
+    """Raised by the stand-in for LocalDeployment: the command got that far."""
+
+
+@pytest.fixture
+def node_configs(monkeypatch):
+    """``fl-spam deploy``'s LocalDeployment replaced by one that records every node's node
+    config and starts nothing; the machine is ``MACHINE``. Returns the list of deployments."""
+    made: list[list[dict]] = []
+
+    def record(clients, workdir, *, node_config, **options):
+        made.append([dict(node_config(i)) for i in range(clients)])
+        raise NotStarted
+
+    monkeypatch.setattr(deploy, "LocalDeployment", record)
+    monkeypatch.setattr(deploy.Machine, "here", staticmethod(lambda: MACHINE))
+    return made
+
+
+@pytest.mark.parametrize(
+    "argv, min_clients, allow_plain",
+    [
+        (["--clients", "2", "--aggregation", "plain"], 2, True),
+        (["--clients", "3", "--aggregation", "plain"], 3, True),
+        (["--clients", "2", "--min-clients", "2"], 2, None),
+        (["--clients", "3"], 3, None),
+        (["--clients", "1000", "--force"], 3, None),
+    ],
+    ids=["plain-2", "plain-3", "secure-2-explicit", "secure-3", "secure-1000-forced"],
+)
+def test_deploy_gives_every_node_the_runs_floor_and_allows_plain_only_for_plain_runs(
+    node_configs, tmp_path, argv, min_clients, allow_plain
+):
+    dirs = ["--results-dir", str(tmp_path / "r"), "--checkpoint-dir", str(tmp_path / "c")]
+    with pytest.raises(NotStarted):
+        cli.main(["deploy", *argv, *dirs])
+    [nodes] = node_configs
+    assert len(nodes) == int(argv[1])
+    assert all(n["min-clients"] == min_clients for n in nodes)
+    assert all(n.get(NODE_ALLOW_PLAIN) == allow_plain for n in nodes)
+
+
+@pytest.mark.parametrize(
+    "argv, names",
+    [
+        (["--clients", "2", "--aggregation", "paillier"], "--clients 3"),
+        (["--clients", "1000"], "--force"),
+        (["--clients", "1000", "--aggregation", "plain"], "--force"),
+    ],
+    ids=["secure-2", "secure-1000", "plain-1000"],
+)
+def test_deploy_refuses_before_any_process_starts(node_configs, tmp_path, capsys, argv, names):
+    dirs = ["--results-dir", str(tmp_path / "r"), "--checkpoint-dir", str(tmp_path / "c")]
+    assert cli.main(["deploy", *argv, *dirs]) == 2
+    errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and names in errors[0], errors
+    assert node_configs == []  # no deployment was made
 
 
 def test_under_the_guard_sigterm_unwinds_like_ctrl_c_but_never_cuts_a_cleanup_short(wait_for):
@@ -195,7 +376,8 @@ def test_resume_after_the_server_is_killed_gives_the_uninterrupted_model(
             "results-dir": str(tmp_path / "reference"),
         }
     )
-    server_app.run(LocalGrid(client_app, 3, reference_cfg.to_dict()), reference_cfg, "reference")
+    grid = LocalGrid(client_app, 3, reference_cfg.to_dict(), node_config=PLAIN_NODE)
+    server_app.run(grid, reference_cfg, "reference")
     reference = load_checkpoint(tmp_path / "reference", fingerprint)
 
     def kill_server_once_round_1_is_checkpointed(line):
@@ -207,7 +389,7 @@ def test_resume_after_the_server_is_killed_gives_the_uninterrupted_model(
             deployment.kill_superlink()  # SIGKILL; returns once its ServerApp is gone too
             raise StopRun
 
-    with LocalDeployment(3, tmp_path / "work", tls=True) as deployment:
+    with LocalDeployment(3, tmp_path / "work", tls=True, node_config=PLAIN_NODE) as deployment:
         with pytest.raises(StopRun):
             deployment.run(
                 run_config, timeout=RUN_TIMEOUT_S, on_line=kill_server_once_round_1_is_checkpointed

@@ -96,7 +96,8 @@ def kill_what_is_left(proc: subprocess.Popen, mark: str) -> None:
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP], ids=["sigterm", "sighup"])
 def test_a_signal_stops_every_process_deploy_started(tmp_path, read_until, wait_for, sig):
-    """Signalled as soon as its SuperLink is up.
+    """Signalled as soon as its SuperLink and every SuperNode are up (deploy says so once
+    the last batch of SuperNodes has connected).
 
     SuperLink and SuperNodes, each in a session of its own.
     """
@@ -114,7 +115,7 @@ def test_a_signal_stops_every_process_deploy_started(tmp_path, read_until, wait_
         str(tmp_path / "checkpoints"),
     )
     try:
-        read_until(proc, "SuperLink on 127.0.0.1:", EVENT_TIMEOUT_S)
+        read_until(proc, "3 SuperNodes up", EVENT_TIMEOUT_S)
         started = " ".join(signal_and_check(proc, mark, sig, wait_for).values())
         assert "flower-superlink" in started and started.count("flower-supernode") == 3
     finally:
