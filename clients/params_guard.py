@@ -117,6 +117,10 @@ def _check_dp(
             "this node requires differential privacy, and the round asks for none",
         )
         return
+    try:
+        dp.check_grid(codec.num_weights)
+    except ValueError as exc:
+        raise ProtocolError(f"differential privacy settings: {exc}") from exc
     _require(
         dp.noise_multiplier >= policy.min_noise_multiplier,
         f"noise multiplier {dp.noise_multiplier} is below this node's floor "

@@ -71,10 +71,10 @@ def check_training_request(
     server_round: int,
     parameters: list[np.ndarray],
     config: Mapping[str, object],
-    recipe: Mapping[str, object] | None = None,
+    run_config: Mapping[str, object] | None = None,
 ) -> bytes:
     """Refuse a training request that breaks the protocol; its model digest otherwise
-    (``model_digest``, with the ``recipe`` the client trains with).
+    (``model_digest``, with the ``run_config`` as the client reads it).
 
     Raises
     ------
@@ -106,7 +106,7 @@ def check_training_request(
             f"training settings lr={lr}, local-epochs={epochs}, batch-size={batch} are out of "
             f"bounds (lr in (0, {MAX_LEARNING_RATE}], epochs 1..{MAX_LOCAL_EPOCHS})"
         )
-    digest = model_digest(parameters, config, recipe)
+    digest = model_digest(parameters, config, run_config)
     if digest in ledger.models:
         raise ProtocolError("this client already trained on this model in this run")
     return digest

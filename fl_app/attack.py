@@ -10,6 +10,7 @@ real clients), and reports what it recovered.
 
 from __future__ import annotations
 
+import math
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -28,7 +29,14 @@ from strategies.chain import PaillierChainFedAvg
 from strategies.codec import DEFAULT_CLIP, FRAC_BITS, HEADER_SLOTS, CodecParams, decode, unpack
 from strategies.errors import CODE_BAD_ENVELOPE, SecureAggregationError
 from strategies.keys import generate_keypair
-from strategies.privacy import DEFAULT_DELTA, DpSettings, clip_l2, noise_multiplier_for
+from strategies.privacy import (
+    DEFAULT_DELTA,
+    MIN_SHARE_STEPS,
+    DpSettings,
+    clip_l2,
+    noise_multiplier_for,
+    rounding_slack,
+)
 from strategies.roster import Roster
 from strategies.round_params import RoundParams
 
@@ -442,13 +450,14 @@ def _dp_round(fed: Federation) -> DpSettings:
 
 
 def attack_dp_shrink(fed: Federation) -> dict:
-    """Deviating server, alone, under DP: every client but Bob gets ``dp-clip`` 1e-9, which
-    shrinks its update and its noise share to nothing, so the "noisy sum" is Bob's clipped
-    update with his own share only: noise of std ``z C / sqrt(m)``, not the promised ``z C``."""
+    """Deviating server, alone, under DP: every client but Bob gets the smallest ``dp-clip``
+    its checks accept (a few fixed-point steps), which shrinks its update and its noise share
+    to almost nothing, so the "noisy sum" is Bob's clipped update with his own share only:
+    noise of std ``z C / sqrt(m)``, not the promised ``z C``."""
     dp = _dp_round(fed)
     arena = fed.arena()
     config = {**fed.train_config, **dp.train_config()}
-    shrunk = {"dp-clip": 1e-9}
+    shrunk = {"dp-clip": smallest_dp_clip(dp, len(fed.data.vocabulary))}
     split: Split = {node: ({}, shrunk) for node in arena.nodes if node != BOB_NODE}
     roster, _ = arena.train(1, fed.weights, config, clip=dp.value_bound, split=split)
     total = None
@@ -462,7 +471,7 @@ def attack_dp_shrink(fed: Federation) -> dict:
         assert arena.round_state is not None
         summed = decode(total, CLIENTS, arena.round_state.codec, one_example_each=True)
         bob_new, _, _ = fed.bob.fit([fed.weights], config)
-        bob = clip_l2((bob_new[0] - fed.weights).ravel(), dp.clip)
+        bob = clip_l2((bob_new[0] - fed.weights).ravel(), dp.update_bound(fed.weights.size))
         result["noise_std"] = float(np.std(summed.mean_delta * CLIENTS - bob))
         if result["noise_std"] < dp.sum_std:
             result["recovered"] = [
@@ -470,6 +479,13 @@ def attack_dp_shrink(fed: Federation) -> dict:
                 f"(promised >= {dp.sum_std:.3g})"
             ]
     return result
+
+
+def smallest_dp_clip(dp: DpSettings, num_weights: int) -> float:
+    """The smallest ``dp-clip`` a client accepts at ``dp``'s noise multiplier and ``m``
+    (``DpSettings.check_grid``): shares of two grid steps, twice the rounding slack."""
+    share_floor = MIN_SHARE_STEPS * 2.0**-FRAC_BITS * math.sqrt(dp.min_clients)
+    return 1.01 * max(2 * rounding_slack(num_weights), share_floor / dp.noise_multiplier)
 
 
 def straddling_codec(n: int, count: int, num_weights: int) -> CodecParams | None:

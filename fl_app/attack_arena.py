@@ -28,7 +28,7 @@ from strategies.privacy import DpSettings
 from strategies.roster import Roster, ids_from_bytes, ids_to_bytes
 from strategies.round_params import RoundParams, model_digest
 
-from .client_app import run_recipe
+from .client_app import bound_run_config
 from .local_grid import LocalGrid
 
 # Per node: what the server changes in its Paillier record and in its train config.
@@ -130,7 +130,7 @@ class Arena:
             self.n,
             state.codec,
             DpSettings.from_config(train_config),
-            model_digest([weights], train_config, run_recipe(self._run_config)),
+            model_digest([weights], train_config, bound_run_config(self._run_config)),
         ).digest()
         strategy.min_clients = 0  # a deviating server takes any roster, even of one or none
         strategy.stage_roster(state, replies)

@@ -281,6 +281,7 @@ def _policy(context: Context) -> ClientPolicy:
 def _train_secure(
     msg: Message,
     context: Context,
+    server_round: int,
     params: RoundParams,
     delta: np.ndarray,
     num_examples: int,
@@ -288,17 +289,15 @@ def _train_secure(
 ) -> Message:
     """Encrypt the update into ``context.state``; the reply carries the chain key only.
 
-    Under differential privacy (DP-FedAvg) the update is clipped to L2 ``dp-clip``,
-    this client adds its noise share, weighs 1 and sends no loss (a loss is not noised).
+    Under differential privacy (DP-FedAvg) the update is clipped to L2 ``dp-clip`` (less
+    what rounding to the codec's grid can add), this client adds its noise share, weighs 1
+    and sends no loss (a loss is not noised).
     """
     noise = None
     if params.dp is not None:
-        delta = clip_l2(delta, params.dp.clip)
+        delta = clip_l2(delta, params.dp.update_bound(delta.size))
         noise = grid_noise(delta.size, params.dp.share_std)
         num_examples, loss = 1, 0.0
-    server_round = wire.read_int(
-        wire.read_record(msg.content, "config", ConfigRecord), "server-round"
-    )
     state, clipped = contribute(
         server_round, delta, num_examples, params, _policy(context), loss=loss, noise=noise
     )
@@ -349,10 +348,11 @@ def _precompute(params: RoundParams, context: Context) -> None:
     WORKERS.prefetch(params.n, params.codec.num_plaintexts)
 
 
-def run_recipe(run_config: Mapping[str, object]) -> dict[str, object]:
-    """What of the run-config shapes a client's update besides the request's settings: the
-    loss, the bias, the shuffling and its seed. Bound into the model digest, since a
-    server may give each node another run-config.
+def bound_run_config(run_config: Mapping[str, object]) -> dict[str, object]:
+    """The run-config as this client reads it (defaults and the preset filled in): its
+    corpus, data path, shard (``num-clients``, ``partitioner``, ...) and recipe all shape
+    its update and its weight, and a server may give each node another run-config, so all
+    of it is bound into the model digest.
 
     Raises
     ------
@@ -360,10 +360,9 @@ def run_recipe(run_config: Mapping[str, object]) -> dict[str, object]:
         If the run-config cannot be parsed.
     """
     try:
-        cfg = RunConfig.from_mapping(run_config)
+        return RunConfig.from_mapping(run_config).to_dict()
     except ValueError as exc:
         raise ProtocolError(f"run-config: {exc}") from exc
-    return {"loss": cfg.loss, "bias": cfg.bias, "shuffle": cfg.shuffle, "seed": cfg.seed}
 
 
 def _client(client_for: ClientFactory, context: Context) -> SpamClient:
@@ -442,16 +441,19 @@ def build_client_app(client_for: ClientFactory = spam_client) -> ClientApp:
     def train(msg: Message, context: Context) -> Message:
         """Train on the local shard; reply with new weights, or (secure round) only a chain key.
 
-        Every check of the request (round, model, settings, and for a secure round its
-        public parameters against this node's bounds) comes before the node's data is
-        loaded: a refusal never depends on the data.
+        Every field of the request is read, and every check (round, model, settings, and
+        for a secure round its public parameters against this node's bounds) made, before
+        the node's data is loaded: a refusal never depends on the data. The round is then
+        recorded (and its DP budget spent) before the data is touched, so a request that
+        fails later, in training or encryption, uses the round up: no model is trained on
+        twice, whatever happens after.
         """
         parameters = wire.read_record(msg.content, "arrays", ArrayRecord).to_numpy_ndarrays()
         config = dict(wire.read_record(msg.content, "config", ConfigRecord))
         ledger = _ledger(context)
-        server_round = wire.read_int(config, "server-round", 0)
-        recipe = run_recipe(context.run_config)
-        digest = check_training_request(ledger, server_round, parameters, config, recipe)
+        server_round = wire.read_int(config, "server-round")
+        run_config = bound_run_config(context.run_config)
+        digest = check_training_request(ledger, server_round, parameters, config, run_config)
         params = None
         if wire.PAILLIER_RECORD in msg.content:
             paillier = wire.read_record(msg.content, wire.PAILLIER_RECORD, ConfigRecord)
@@ -461,17 +463,15 @@ def build_client_app(client_for: ClientFactory = spam_client) -> ClientApp:
             _precompute(params, context)
         else:
             _check_plain(context, ledger, "plain training")
+        record_training(ledger, server_round, config, digest, params)
+        _save_ledger(context, ledger)
         client = _client(client_for, context)  # the node's data, only now
         weights, num_examples, metrics = client.fit(parameters, config)
-        record_training(ledger, server_round, config, digest, params)
         if params is None:
-            reply = _train_plain(msg, weights, num_examples, metrics)
-        else:
-            delta = flatten_update(weights, parameters)
-            loss = wire.read_float(metrics, "train_loss", 0.0)
-            reply = _train_secure(msg, context, params, delta, num_examples, loss)
-        _save_ledger(context, ledger)
-        return reply
+            return _train_plain(msg, weights, num_examples, metrics)
+        delta = flatten_update(weights, parameters)
+        loss = wire.read_float(metrics, "train_loss", 0.0)
+        return _train_secure(msg, context, server_round, params, delta, num_examples, loss)
 
     app.train("chain")(_guarded(chain))
     app.train("unmask")(_guarded(unmask))

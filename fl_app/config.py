@@ -245,15 +245,28 @@ class RunConfig:
         """The per-round settings the server sends to every client."""
         return {"lr": self.lr, "batch-size": self.batch_size, "local-epochs": self.local_epochs}
 
-    def dp_settings(self) -> DpSettings | None:
+    def dp_settings(self, num_weights: int | None = None) -> DpSettings | None:
         """The run's DP parameters (``None`` when off); the noise multiplier is derived
-        from ``target-epsilon`` over ``num-server-rounds`` when not given."""
+        from ``target-epsilon`` over ``num-server-rounds`` when not given.
+
+        Raises
+        ------
+        RunConfigError
+            If the settings cannot run, or (given the model's ``num_weights``) the
+            codec's fixed-point grid cannot carry them: every client would refuse.
+        """
         if not self.dp_clip:
             return None
-        z = self.dp_noise_multiplier or noise_multiplier_for(
-            self.target_epsilon, self.num_server_rounds, self.dp_delta
-        )
-        return DpSettings(self.dp_clip, z, self.min_clients, self.dp_delta)
+        try:
+            z = self.dp_noise_multiplier or noise_multiplier_for(
+                self.target_epsilon, self.num_server_rounds, self.dp_delta
+            )
+            dp = DpSettings(self.dp_clip, z, self.min_clients, self.dp_delta)
+            if num_weights is not None:
+                dp.check_grid(num_weights)
+        except ValueError as exc:
+            raise RunConfigError(f"run-config dp-clip = {self.dp_clip}: {exc}") from exc
+        return dp
 
     def to_dict(self) -> dict[str, object]:
         """As run-config keys, for results files."""

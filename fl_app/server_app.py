@@ -224,7 +224,7 @@ def run(grid: Grid, cfg: RunConfig, run_id: int | str) -> dict:
             checkpoint.history,
         )
         log(INFO, "resuming after round %d from %s", first_round, cfg.checkpoint_dir)
-    dp = cfg.dp_settings()
+    dp = cfg.dp_settings(len(data.vocabulary))
     last_round = cfg.num_server_rounds
     if dp is not None:
         log(

@@ -107,6 +107,12 @@ class BoundedFedAvg(FedAvg):
     averages however few replies arrive, a round with fewer than
     ``min_train_nodes`` replies is skipped: the same rule as secure rounds.
 
+    A round skipped after its clients trained ends the run's training: the
+    global model stays the same, and a client never trains on one model twice
+    in a run (two sums that differ by one client would give its update), so
+    every later round would be refused. They are skipped at once, saying so;
+    a new run (``resume = true``) continues from the checkpoint.
+
     Parameters
     ----------
     node_timeout : float
@@ -127,11 +133,28 @@ class BoundedFedAvg(FedAvg):
         # Why each skipped round was skipped, by round: a run whose every round was
         # skipped trained nothing, and its caller says why instead of "completed".
         self.skipped: dict[int, str] = {}
+        # The round skipped after its clients had trained on the global model, if any.
+        self.stalled_by = 0
 
-    def skip(self, server_round: int, reason: str) -> None:
-        """Log that ``server_round`` is skipped (the global model unchanged), and why."""
+    def skip(self, server_round: int, reason: str, trained: bool = False) -> None:
+        """Log that ``server_round`` is skipped (the global model unchanged), and why;
+        ``trained``: after its clients trained, so no later round of the run can run."""
         self.skipped[server_round] = reason
         log(ERROR, "round %d skipped, global model unchanged: %s", server_round, reason)
+        if trained and not self.stalled_by:
+            self.stalled_by = server_round
+
+    def stalled(self, server_round: int) -> bool:
+        """Skip ``server_round`` if an earlier round was skipped after its clients trained."""
+        if not self.stalled_by:
+            return False
+        self.skip(
+            server_round,
+            f"not run: round {self.stalled_by} was skipped after its clients trained on this "
+            "global model, and a client trains on a model once per run — continue in a new "
+            "run from the checkpoint (resume = true)",
+        )
+        return True
 
     def _construct_messages(
         self, record: RecordDict, node_ids: list[int], message_type: str
@@ -174,7 +197,7 @@ class BoundedFedAvg(FedAvg):
     ) -> Iterable[Message]:
         """FedAvg's, after a bounded wait for ``min_train_nodes``, sampling from the nodes
         counted."""
-        if self.fraction_train == 0.0:
+        if self.fraction_train == 0.0 or self.stalled(server_round):
             return []
         nodes = self.online_nodes(grid, self.min_train_nodes, "training", server_round)
         if nodes is None:
@@ -197,7 +220,10 @@ class BoundedFedAvg(FedAvg):
     def aggregate_train(
         self, server_round: int, replies: Iterable[Message]
     ) -> tuple[ArrayRecord | None, MetricRecord | None]:
-        """FedAvg's, unless fewer than ``min_train_nodes`` replied without error."""
+        """FedAvg's, unless fewer than ``min_train_nodes`` replied without error (or the round
+        was skipped before anything was sent: its reason stays)."""
+        if server_round in self.skipped:
+            return None, None
         replies = list(replies)
         valid = [m for m in replies if not m.has_error()]
         if len(valid) < self.min_train_nodes:
@@ -212,6 +238,7 @@ class BoundedFedAvg(FedAvg):
             self.skip(
                 server_round,
                 f"{len(valid)} of the {self.min_train_nodes} training replies needed arrived",
+                trained=True,
             )
             return None, None
         return super().aggregate_train(server_round, replies)

@@ -220,7 +220,7 @@ class PaillierChainFedAvg(BoundedFedAvg):
             self.stage_total(state)
             aggregate = self.stage_decrypt(state)
         except SecureAggregationError as exc:
-            self.skip(server_round, str(exc))
+            self.skip(server_round, str(exc), trained=True)
             return None, None
         assert state.tree is not None
         # training, each level and re-seal wave of the tree, then the root with the unmask stage

@@ -57,6 +57,12 @@ DEFAULT_DELTA = 1e-5
 # The codec's per-value bound must leave the noise untouched: a share exceeds
 # ``clip + TAIL_SIGMAS * share_std`` with probability ~1e-15 per value.
 TAIL_SIGMAS = 8.0
+# Each noise share is at least this many fixed-point steps wide. The sum of m discrete
+# Gaussians of std s steps is a discrete Gaussian of variance m s^2 to within a distance
+# tau <= 10 sum_{k<m} exp(-2 pi^2 s^2 k / (k + 1)) (Kairouz, Liu and Steinke, ICML 2021,
+# Thm. 12): below 1e-16 per term at 2 steps, while a share of a fraction of a step is
+# almost always 0 and adds no noise at all (review 4, F2).
+MIN_SHARE_STEPS = 2.0
 MAX_NOISE_MULTIPLIER = 1e3
 NEIGHBOURING = "replace-one"
 # The train-config keys of a round's DP settings.
@@ -111,6 +117,36 @@ class DpSettings:
     def value_bound(self) -> float:
         """Per-value codec bound that clipped update plus share stays within."""
         return self.clip + TAIL_SIGMAS * self.share_std
+
+    def update_bound(self, num_weights: int) -> float:
+        """The L2 norm a client clips its update to before rounding it to the codec's grid:
+        ``dp-clip`` less what rounding can add, so that the rounded update is within
+        ``dp-clip``, the sensitivity the accounting assumes."""
+        return self.clip - rounding_slack(num_weights)
+
+    def check_grid(self, num_weights: int) -> None:
+        """Refuse settings the codec's fixed-point grid cannot carry as accounted.
+
+        Raises
+        ------
+        ValueError
+            If a noise share is below ``MIN_SHARE_STEPS`` grid steps (it would round to
+            almost nothing), or ``dp-clip`` is below twice what rounding an update of
+            ``num_weights`` values can add to its L2 norm (rounding would then decide it).
+        """
+        steps = self.share_std * 2**FRAC_BITS
+        if steps < MIN_SHARE_STEPS:
+            raise ValueError(
+                f"a noise share of std {self.share_std:.3g} is {steps:.3g} steps of the codec's "
+                f"grid 2^-{FRAC_BITS}, expected at least {MIN_SHARE_STEPS:g}: raise dp-clip or "
+                "the noise multiplier"
+            )
+        if self.clip < 2 * rounding_slack(num_weights):
+            slack = rounding_slack(num_weights)
+            raise ValueError(
+                f"dp-clip {self.clip:.3g} is within twice what rounding {num_weights} values "
+                f"to the codec's grid adds to an update's L2 norm ({slack:.3g})"
+            )
 
     def train_config(self) -> dict[str, float | int]:
         """What each client needs to clip and draw its share (train-config keys)."""
@@ -206,6 +242,12 @@ def rounds_within(
     ):
         rounds += 1
     return rounds
+
+
+def rounding_slack(num_weights: int) -> float:
+    """The most rounding ``num_weights`` values to the codec's grid adds to their L2 norm:
+    half a step each, ``sqrt(num_weights) * 2^-(FRAC_BITS + 1)``."""
+    return math.sqrt(num_weights) * 2.0 ** -(FRAC_BITS + 1)
 
 
 def clip_l2(delta: np.ndarray, clip: float) -> np.ndarray:

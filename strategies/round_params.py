@@ -4,11 +4,12 @@ Everything that shapes an update, its encoding or its noise is one parameter
 set: the Paillier key, the codec (key size, weights, clip, ``max-examples``;
 the fraction bits are a constant), the differential-privacy settings (``dp-clip``,
 noise multiplier, the ``m`` shares are sized for) and the model (the global
-weights, the request's training settings and the run-config's recipe, as
-``model_digest``). A server that sent different clients different values could
-make one client's update stand out of a sum: scaled above the others, the
-others shrunk to nothing, or a weight (the bias) trained by one client only
-(issue 21).
+weights, the request's training settings and ``rounds-before``, and the
+run-config as the client reads it, as ``model_digest``). A server that sent
+different clients different values could make one client's update stand out
+of a sum: scaled above the others, the others shrunk to nothing (a tiny clip,
+a tiny ``dp-clip``, a shard of one e-mail through ``num-clients``), or a
+weight (the bias) trained by one client only (issue 21).
 
 So each client checks the set against its own node config before it touches
 its data (``clients/params_guard.py``), and binds its digest into the
@@ -30,7 +31,6 @@ import numpy as np
 
 from . import wire
 from .codec import FRAC_BITS, GUARD_BITS, HEADER_SLOTS, LOSS_BOUND, CodecParams
-from .keys import fingerprint
 from .privacy import DpSettings
 
 VERSION = "fl-spam round parameters v1"
@@ -58,11 +58,11 @@ def training_settings(config: Mapping[str, object]) -> tuple[float, int, int]:
 def model_digest(
     parameters: Sequence[np.ndarray],
     config: Mapping[str, object],
-    recipe: Mapping[str, object] | None = None,
+    run_config: Mapping[str, object] | None = None,
 ) -> bytes:
-    """SHA-256 of the global weights (``-0.0`` as ``0.0``), the training settings as used and
-    the rest of the ``recipe`` the client trains with (loss, bias, shuffling: the run-config's,
-    which a server may also set per node).
+    """SHA-256 of the global weights (``-0.0`` as ``0.0``), the training settings as used,
+    ``rounds-before`` (it seeds the shuffles), and the ``run_config`` as the client reads it
+    (its data, shard, recipe: a server may give each node another run-config).
 
     Raises
     ------
@@ -73,7 +73,8 @@ def model_digest(
     for array in parameters:
         digest.update(np.ascontiguousarray(np.asarray(array, dtype=np.float64) + 0.0).tobytes())
     digest.update(repr(training_settings(config)).encode())
-    digest.update(repr(sorted((recipe or {}).items())).encode())
+    digest.update(repr(wire.read_int(config, "rounds-before", 0)).encode())
+    digest.update(repr(sorted((run_config or {}).items())).encode())
     return digest.digest()
 
 
@@ -90,7 +91,7 @@ class RoundParams:
     dp : DpSettings, optional
         Differential privacy: ``dp-clip``, the noise multiplier and ``m``.
     model : bytes
-        ``model_digest`` of the global weights, training settings and recipe.
+        ``model_digest`` of the global weights, training settings and run-config.
     """
 
     n: int
@@ -103,7 +104,7 @@ class RoundParams:
         dp = self.dp
         return {
             "version": VERSION,
-            "paillier": fingerprint(self.n),
+            "paillier": hex(self.n),
             "key-bits": self.codec.key_bits,
             "num-weights": self.codec.num_weights,
             "clip": float(self.codec.clip).hex(),

@@ -51,9 +51,21 @@ REFUSED = {
     ),
     # DP shrinking: a tiny dp-clip shrinks the update and the noise share
     "dp-clip below the node's range": (
-        params(dp=DpSettings(1e-9, 2.0, 3), clip=8.0),
-        ClientPolicy(dp_min_clip=0.01),
-        "dp-clip 1e-09",
+        params(dp=DpSettings(0.05, 2.0, 3)),
+        ClientPolicy(dp_min_clip=0.1),
+        "dp-clip 0.05",
+    ),
+    # Review 4, F2: shares of a fraction of a grid step round to 0 and add no noise ...
+    "noise shares below two grid steps": (
+        params(dp=DpSettings(2.0**-19, 1.0, 30), clip=8.0),
+        ClientPolicy(),
+        "steps of the codec's grid",
+    ),
+    # ... and a dp-clip near the grid lets rounding, not the clip, bound the update
+    "a dp-clip within the rounding slack": (
+        params(dp=DpSettings(2.0**-19 * 4, 100.0, 3), clip=8.0),
+        ClientPolicy(),
+        "within twice what rounding",
     ),
     "dp-clip above the node's range": (
         params(dp=DpSettings(5.0, 2.0, 3)),

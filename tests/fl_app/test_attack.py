@@ -22,7 +22,7 @@ from fl_app.config import RunConfig
 from fl_app.dataset import load_data, make_client
 from strategies import masks
 from strategies.codec import decode
-from strategies.errors import CODE_BAD_ENVELOPE, CODE_REFUSED, REASONS
+from strategies.errors import CODE_BAD_ENVELOPE, CODE_CLIENT_FAILED, CODE_REFUSED, REASONS
 from strategies.privacy import DpSettings
 from strategies.round_params import RoundParams
 
@@ -301,3 +301,44 @@ def test_a_recipe_split_through_the_run_config_fails_and_reads_one_bias_without_
     request.getfixturevalue("binding_off")
     bias, expected = bias_split(tiny_run_config, fed.keypair)
     assert expected != 0 and bias == pytest.approx(expected, abs=1e-4)
+
+
+def shard_split(tiny_run_config, keypair):
+    """Review 4, F1: the run-config also chooses a node's shard. Every node but the first gets
+    ``num-clients`` = the training set's size, so a shard of one e-mail: the decrypted example
+    count is then the first node's e-mail count plus 2. Returns that count (``None`` if the
+    round was refused) and the first node's true count."""
+    run_config = {**tiny_run_config, "min-clients": 3}
+    cfg = RunConfig.from_mapping(run_config)
+    data = load_data(cfg)
+    arena = Arena.create(build_client_app(), 3, run_config, keypair, data)
+    for node in arena.nodes[1:]:
+        arena.grid.contexts[node].run_config["num-clients"] = len(data.train)
+    roster, _ = arena.train(1, np.zeros((len(data.vocabulary), 1)), TRAIN)
+    total = arena.unmasked_total(1, roster, arena.nodes)
+    truth = len(make_client(cfg, 0).train)
+    if total is None:
+        return None, truth
+    assert arena.round_state is not None
+    return decode(total, 3, arena.round_state.codec).examples - 2, truth
+
+
+def test_a_shard_split_through_the_run_config_fails_and_reads_a_count_without_the_binding(
+    tiny_run_config, fed, request
+):
+    count, _ = shard_split(tiny_run_config, fed.keypair)
+    assert count is None
+    request.getfixturevalue("binding_off")
+    count, truth = shard_split(tiny_run_config, fed.keypair)
+    assert count == truth
+
+
+def test_a_request_that_fails_after_the_checks_uses_up_its_round(fed):
+    """Review 4, F3: the round is recorded before the data is loaded, so a request that fails
+    in training (here a model one row longer than the vocabulary) cannot be sent again to
+    time the training once more, or probe the vocabulary's size again."""
+    arena = fed.arena()
+    too_long = np.zeros((fed.weights.shape[0] + 1, 1))
+    for _ in range(3):
+        arena.train(1, too_long, fed.train_config, nodes=[arena.nodes[2]])
+    assert [m.error.code for m in arena.messages] == [CODE_CLIENT_FAILED] + [CODE_REFUSED] * 2

@@ -19,6 +19,7 @@ from fl_app.config import RunConfig
 from fl_app.dataset import load_data
 from fl_app.local_grid import LocalGrid, run_strategy
 from strategies import paillier_math, tree_walk, wire
+from strategies.bounded import BoundedFedAvg
 from strategies.chain import PaillierChainFedAvg
 from strategies.codec import FRAC_BITS, LOSS_BOUND
 from strategies.errors import CODE_BAD_ENVELOPE, InsecureKeyError
@@ -405,6 +406,25 @@ def test_a_survivor_missing_at_unmask_skips_the_round(corpus):
     grid_nodes = list(LocalGrid(client_app, 3, run_config(corpus, 3)).contexts)
     weights, _ = run(secure(3), corpus, 3, intercept=dropping({grid_nodes[1]}, wire.UNMASK))
     assert skipped(weights, corpus)
+
+
+@pytest.mark.parametrize("kind", ["secure", "plain"])
+def test_a_round_skipped_after_training_ends_the_runs_training_at_once(corpus, kind):
+    """Review 4, F7: every client has trained on the unchanged model, and trains on a model
+    once per run: the later rounds are skipped at once, saying why, with no message sent."""
+    grid_nodes = list(LocalGrid(client_app, 3, run_config(corpus, 3)).contexts)
+    strategy, lost = (
+        (secure(3), dropping({grid_nodes[1]}, wire.UNMASK))
+        if kind == "secure"
+        else (
+            BoundedFedAvg(fraction_evaluate=0.0, min_train_nodes=3, min_available_nodes=3),
+            dropping({grid_nodes[1]}),
+        )
+    )
+    weights, grid = run(strategy, corpus, 3, intercept=lost, rounds=3)
+    assert skipped(weights, corpus) and sorted(strategy.skipped) == [1, 2, 3]
+    assert all("not run: round 1 was skipped" in strategy.skipped[r] for r in (2, 3))
+    assert [m.metadata.message_type for m in grid.sent].count(wire.TRAIN) == 3  # round 1's
 
 
 def test_fewer_than_min_clients_is_never_decrypted(corpus, monkeypatch):

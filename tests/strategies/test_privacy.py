@@ -112,3 +112,37 @@ def test_shares_are_sized_for_min_clients():
     assert dp.value_bound > dp.clip + 7 * dp.share_std
     with pytest.raises(ValueError):
         DpSettings(clip=0.0, noise_multiplier=1.0, min_clients=3)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    weights=st.integers(1, 3000),
+    sparse=st.integers(1, 20),
+    steps=st.floats(2.0, 1e6),
+    seed=st.integers(0, 2**16),
+)
+def test_an_update_rounded_to_the_grid_stays_within_dp_clip(weights, sparse, steps, seed):
+    """The accounting assumes each contribution moves the sum by at most dp-clip in L2:
+    rounding to the codec's grid must not add to that (review 4, F2: a sparse update of half
+    steps rounds up to twice its norm). Updates are clipped to ``update_bound`` first."""
+    slack = privacy.rounding_slack(weights)
+    dp = DpSettings(clip=2 * slack + steps * 2.0**-19, noise_multiplier=100.0, min_clients=3)
+    rng = np.random.default_rng(seed)
+    update = np.zeros(weights)
+    update[rng.choice(weights, min(sparse, weights), replace=False)] = rng.uniform(-1, 1)
+    clipped = clip_l2(update * 1e3, dp.update_bound(weights))
+    rounded = np.rint(clipped * 2.0**19) / 2.0**19  # what the codec encodes
+    assert np.linalg.norm(rounded) <= dp.clip
+
+
+@pytest.mark.parametrize(
+    "dp, reason",
+    [
+        (DpSettings(clip=2.0**-19, noise_multiplier=1.0, min_clients=30), "steps of the codec"),
+        (DpSettings(clip=2.0**-17, noise_multiplier=1e3, min_clients=3), "within twice"),
+    ],
+)
+def test_settings_the_grid_cannot_carry_are_refused(dp, reason):
+    with pytest.raises(ValueError, match=reason):
+        dp.check_grid(20_000)
+    DpSettings(clip=0.5, noise_multiplier=1.0, min_clients=100).check_grid(20_000)
