@@ -269,68 +269,50 @@ def test_a_round_whose_clients_got_different_dp_settings_is_never_decrypted(fed,
     assert [m.error.code for m in arena.messages if m.has_error()] == [CODE_BAD_ENVELOPE]
 
 
-def bias_split(tiny_run_config, keypair):
-    """The run-config, which a server may also set per node, gives the first node a bias and
-    the others none: the decrypted bias weight is the first node's alone (the mean error of
-    its e-mails, so its class balance). Returns the decrypted bias times the examples (the
-    header is public), ``None`` if the round was refused, and what the first node would add."""
+def run_config_split(tiny_run_config, keypair, key, value):
+    """One round over the real ClientApp in which every node but the first reads ``key =
+    value`` in its run-config, which a server may serve each node differently: the decrypted
+    sum (``None`` if the round was refused), and the first node's client."""
     run_config = {**tiny_run_config, "min-clients": 3}  # the default recipe: a bias
     cfg = RunConfig.from_mapping(run_config)
     data = load_data(cfg)
-    weights = np.zeros((len(data.vocabulary), 1))
     arena = Arena.create(build_client_app(), 3, run_config, keypair, data)
     for node in arena.nodes[1:]:
-        arena.grid.contexts[node].run_config["bias"] = False
-    roster, _ = arena.train(1, weights, TRAIN)
-    target = make_client(cfg, 0)
-    new, examples, _ = target.fit([weights], {**TRAIN, "server-round": 1})
-    expected = examples * new[0][0, 0]
+        arena.grid.contexts[node].run_config[key] = value
+    roster, _ = arena.train(1, np.zeros((len(data.vocabulary), 1)), TRAIN)
     total = arena.unmasked_total(1, roster, arena.nodes)
-    if total is None:
-        return None, expected
     assert arena.round_state is not None
-    summed = decode(total, 3, arena.round_state.codec)
-    return summed.mean_delta[0] * summed.examples, expected
+    summed = None if total is None else decode(total, 3, arena.round_state.codec)
+    return summed, make_client(cfg, 0)
 
 
 def test_a_recipe_split_through_the_run_config_fails_and_reads_one_bias_without_the_binding(
     tiny_run_config, fed, request
 ):
-    bias, _ = bias_split(tiny_run_config, fed.keypair)
-    assert bias is None
+    """The others train no bias: the decrypted bias is the first node's alone (the mean error
+    of its e-mails, so its class balance)."""
+    assert run_config_split(tiny_run_config, fed.keypair, "bias", False)[0] is None
     request.getfixturevalue("binding_off")
-    bias, expected = bias_split(tiny_run_config, fed.keypair)
-    assert expected != 0 and bias == pytest.approx(expected, abs=1e-4)
-
-
-def shard_split(tiny_run_config, keypair):
-    """Review 4, F1: the run-config also chooses a node's shard. Every node but the first gets
-    ``num-clients`` = the training set's size, so a shard of one e-mail: the decrypted example
-    count is then the first node's e-mail count plus 2. Returns that count (``None`` if the
-    round was refused) and the first node's true count."""
-    run_config = {**tiny_run_config, "min-clients": 3}
-    cfg = RunConfig.from_mapping(run_config)
-    data = load_data(cfg)
-    arena = Arena.create(build_client_app(), 3, run_config, keypair, data)
-    for node in arena.nodes[1:]:
-        arena.grid.contexts[node].run_config["num-clients"] = len(data.train)
-    roster, _ = arena.train(1, np.zeros((len(data.vocabulary), 1)), TRAIN)
-    total = arena.unmasked_total(1, roster, arena.nodes)
-    truth = len(make_client(cfg, 0).train)
-    if total is None:
-        return None, truth
-    assert arena.round_state is not None
-    return decode(total, 3, arena.round_state.codec).examples - 2, truth
+    summed, first = run_config_split(tiny_run_config, fed.keypair, "bias", False)
+    zeros = np.zeros((summed.mean_delta.size, 1))  # the round's global model
+    new, examples, _ = first.fit([zeros], {**TRAIN, "server-round": 1})
+    expected = examples * new[0][0, 0]
+    assert expected != 0 and summed.mean_delta[0] * summed.examples == pytest.approx(
+        expected, abs=1e-4
+    )
 
 
 def test_a_shard_split_through_the_run_config_fails_and_reads_a_count_without_the_binding(
     tiny_run_config, fed, request
 ):
-    count, _ = shard_split(tiny_run_config, fed.keypair)
-    assert count is None
+    """Review 4, F1: the run-config also chooses a node's shard. The others get ``num-clients``
+    = the training set's size, so a shard of one e-mail each: the decrypted example count is
+    the first node's e-mail count plus 2."""
+    train = len(load_data(RunConfig.from_mapping(dict(tiny_run_config))).train)
+    assert run_config_split(tiny_run_config, fed.keypair, "num-clients", train)[0] is None
     request.getfixturevalue("binding_off")
-    count, truth = shard_split(tiny_run_config, fed.keypair)
-    assert count == truth
+    summed, first = run_config_split(tiny_run_config, fed.keypair, "num-clients", train)
+    assert summed.examples - 2 == len(first.train)
 
 
 def test_a_request_that_fails_after_the_checks_uses_up_its_round(fed):
