@@ -41,6 +41,9 @@ MAX_LEARNING_RATE = 10.0
 MAX_ABS_WEIGHT = 1e6  # a global model weight beyond this is no spam model
 MAX_LOCAL_EPOCHS = 100
 MAX_BATCH_SIZE = 1_000_000
+# Rounds and seeds seed numpy's generators as 32-bit words: a true round of 2^32 or more
+# would alias another round's shuffle under another seed (review 5, F2).
+MAX_ROUND = 2**31 - 1
 
 
 @dataclass
@@ -89,6 +92,8 @@ def check_training_request(
             f"rounds-before = {rounds_before}: this run's is {ledger.rounds_before}"
         )
     true_round = training_round(server_round, config)
+    if not 1 <= true_round <= MAX_ROUND:
+        raise ProtocolError(f"round {true_round}: expected 1 to {MAX_ROUND}")
     if true_round <= ledger.last_round:
         raise ProtocolError(
             f"round {true_round}: this client already trained round {ledger.last_round}"

@@ -349,10 +349,9 @@ def _precompute(params: RoundParams, context: Context) -> None:
 
 
 def bound_run_config(run_config: Mapping[str, object]) -> dict[str, object]:
-    """The run-config as this client reads it (defaults and the preset filled in): its
-    corpus, data path, shard (``num-clients``, ``partitioner``, ...) and recipe all shape
-    its update and its weight, and a server may give each node another run-config, so all
-    of it is bound into the model digest.
+    """What this client reads of the run-config to train (``RunConfig.client_view``): its
+    corpus, data path, shard and recipe shape its update and its weight, and a server may
+    give each node another run-config, so they are bound into the model digest.
 
     Raises
     ------
@@ -360,7 +359,7 @@ def bound_run_config(run_config: Mapping[str, object]) -> dict[str, object]:
         If the run-config cannot be parsed.
     """
     try:
-        return RunConfig.from_mapping(run_config).to_dict()
+        return RunConfig.from_mapping(run_config).client_view()
     except ValueError as exc:
         raise ProtocolError(f"run-config: {exc}") from exc
 

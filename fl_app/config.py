@@ -23,6 +23,20 @@ BUILT_IN_CORPORA = ("synthetic",)
 # Corpora that need a data-path (sms reads the shipped file unless given another copy).
 FILE_CORPORA = tuple(c for c in CORPORA if c not in ("sms", "synthetic"))
 PATH_KEYS = ("data-path", "results-dir", "checkpoint-dir", "key-file")
+# What a client reads of the run-config to train (see RunConfig.client_view).
+CLIENT_KEYS = (
+    "corpus",
+    "data-path",
+    "spam-folders",
+    "split",
+    "num-clients",
+    "partitioner",
+    "dirichlet-alpha",
+    "seed",
+    "loss",
+    "bias",
+    "shuffle",
+)
 
 
 class RunConfigError(ValueError):
@@ -104,7 +118,12 @@ class RunConfig:
             ("batch-size", self.batch_size >= 1, "an integer >= 1"),
             ("local-epochs", self.local_epochs >= 1, "an integer >= 1"),
             ("loss", self.loss in LOSSES, f"one of {LOSSES}"),
-            ("seed", self.seed >= 0, "an integer >= 0 (numpy's generators take no other)"),
+            (
+                "seed",
+                0 <= self.seed < 2**31,
+                "an integer from 0 to 2^31 - 1 (numpy's generators take 32-bit words: a "
+                "larger seed could repeat another's shuffles)",
+            ),
             ("aggregation", self.aggregation in AGGREGATIONS, f"one of {AGGREGATIONS}"),
             (
                 "min-clients",
@@ -271,6 +290,14 @@ class RunConfig:
     def to_dict(self) -> dict[str, object]:
         """As run-config keys, for results files."""
         return {f.name.replace("_", "-"): getattr(self, f.name) for f in fields(self)}
+
+    def client_view(self) -> dict[str, object]:
+        """The keys a client's update depends on besides the request's own settings: which
+        e-mails it trains on (its data and its shard) and how (the rest of the recipe), with
+        the preset's values filled in. A server may serve each node another run-config, so
+        these are bound into the model digest; the rest is the server's own business."""
+        values = self.to_dict()
+        return {key: values[key] for key in CLIENT_KEYS}
 
 
 def _user_of(path: str) -> str | None:

@@ -251,7 +251,9 @@ def rounding_slack(num_weights: int) -> float:
 
 
 def clip_l2(delta: np.ndarray, clip: float) -> np.ndarray:
-    """``delta`` scaled down to L2 norm ``clip`` if it is longer."""
+    """``delta`` scaled down to L2 norm ``clip`` if it is longer; NaN and infinite values
+    count as 0 (a NaN norm would otherwise leave every value unclipped)."""
+    delta = np.where(np.isfinite(delta), delta, 0.0)
     norm = float(np.linalg.norm(delta))
     return delta * min(1.0, clip / norm) if norm > 0 else delta
 

@@ -55,6 +55,16 @@ def test_the_true_round_only_increases_so_no_rounds_shuffle_is_replayed():
     check_training_request(RunLedger(), 1, WEIGHTS, {**CONFIG, "rounds-before": 3})
 
 
+@pytest.mark.parametrize("server_round, rounds_before", [(0, 0), (2**31, 0), (1, 2**31 - 1)])
+def test_a_true_round_outside_32_bits_is_refused(server_round, rounds_before):
+    """Review 5, F2: numpy takes seeds as 32-bit words, so round 2^32 + k under one seed
+    would replay round k's shuffle under another."""
+    with pytest.raises(ProtocolError, match="expected 1 to"):
+        check_training_request(
+            RunLedger(), server_round, WEIGHTS, {**CONFIG, "rounds-before": rounds_before}
+        )
+
+
 def test_rounds_before_never_changes_within_a_run_so_no_server_round_comes_twice():
     """Masks, envelopes and the round state are bound to server-round: server-round 1 again,
     as true round 2 (rounds-before 1), would let a server reuse a client's round-1 envelope

@@ -324,3 +324,15 @@ def test_a_request_that_fails_after_the_checks_uses_up_its_round(fed):
     for _ in range(3):
         arena.train(1, too_long, fed.train_config, nodes=[arena.nodes[2]])
     assert [m.error.code for m in arena.messages] == [CODE_CLIENT_FAILED] + [CODE_REFUSED] * 2
+
+
+def test_the_same_model_under_a_run_config_that_trains_alike_is_the_same_model(fed):
+    """Review 5, F2: only what shapes training tells two models apart; a server that changes
+    its own keys (here round-timeout) between rounds does not get the same model trained
+    twice, and so no two sums that differ by one client."""
+    arena = fed.arena()
+    arena.train(1, fed.weights, fed.train_config)
+    for context in arena.grid.contexts.values():
+        context.run_config["round-timeout"] = 601.0
+    arena.train(2, fed.weights, fed.train_config)
+    assert [m.error.code for m in arena.messages if m.has_error()] == [CODE_REFUSED] * 3

@@ -114,6 +114,11 @@ def test_shares_are_sized_for_min_clients():
         DpSettings(clip=0.0, noise_multiplier=1.0, min_clients=3)
 
 
+def test_a_nan_does_not_switch_the_l2_clip_off():
+    clipped = clip_l2(np.array([3.0, 4.0, np.nan, np.inf]), 1.0)
+    np.testing.assert_allclose(clipped, [0.6, 0.8, 0.0, 0.0])
+
+
 @settings(max_examples=60, deadline=None)
 @given(
     weights=st.integers(1, 3000),
