@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from clients.node_policy import MAX_CLIP, MAX_EXAMPLES, ClientPolicy
+from clients.node_policy import ClientPolicy
 from clients.params_guard import check_round_params, read_round_params
 from clients.request_guard import RunLedger, record_training
 from strategies.codec import CodecParams
@@ -155,44 +155,3 @@ def test_a_value_of_the_wrong_kind_is_refused_not_converted(record, key, value):
     config = {**CONFIG, key: value} if record == "config" else CONFIG
     with pytest.raises(ProtocolError, match=key):
         read_round_params(paillier, config, MODEL)
-
-
-@pytest.mark.parametrize(
-    "key, value",
-    [
-        ("max-clip", MAX_CLIP * 2),  # a node may tighten a bound, never loosen it
-        ("max-examples", MAX_EXAMPLES + 1),
-        ("max-clip", 0),
-        ("dp-min-clip", 2.0),  # above its own dp-max-clip, 1.0
-        ("allow-plain", "yes"),
-    ],
-)
-def test_node_bounds_can_only_be_tightened(key, value):
-    node_config = {key: value, **({"dp-max-clip": 1.0} if key == "dp-min-clip" else {})}
-    with pytest.raises(ValueError, match=key):
-        ClientPolicy.from_node_config(node_config)
-
-
-def test_node_bounds_are_read_from_the_node_config():
-    policy = ClientPolicy.from_node_config(
-        {
-            "max-clip": 16,
-            "max-examples": 32_000,
-            "dp-min-clip": 0.1,
-            "dp-max-clip": 2,
-            "dp-min-noise-std": 1.5,
-            "dp-min-share-std": 0.5,
-            "allow-plain": "true",
-        }
-    )
-    assert (policy.max_clip, policy.max_examples, policy.dp_min_clip, policy.dp_max_clip) == (
-        16.0,
-        32_000,
-        0.1,
-        2.0,
-    )
-    assert (policy.dp_min_noise_std, policy.dp_min_share_std) == (1.5, 0.5)
-    assert policy.requires_dp and not policy.answers_plain  # a DP floor: secure rounds only
-    assert ClientPolicy.from_node_config({"allow-plain": True}).answers_plain
-    assert not ClientPolicy.from_node_config({}).answers_plain  # the default
-    assert ClientPolicy.from_node_config({}, allow_plain_by_default=True).answers_plain
