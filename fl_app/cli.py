@@ -539,7 +539,7 @@ def cmd_deploy(args: argparse.Namespace) -> dict[str, Any]:
             with deployment:
                 console.print(
                     f"SuperLink on 127.0.0.1:{deployment.port} "
-                    f"({'TLS' if args.tls else 'insecure'}), {args.clients} SuperNodes up"
+                    f"({'TLS' if args.tls else 'insecure'}), {args.clients} SuperNodes started"
                 )
 
                 def on_line(line: str) -> None:

@@ -319,7 +319,8 @@ class LocalDeployment:
         SuperNodes started at once: each batch after the first waits until the
         previous one's nodes have connected (``start_supernodes``).
     on_nodes_up : callable, optional
-        Called with the number of SuperNodes connected so far after each batch.
+        Called with the number of SuperNodes connected so far after each batch
+        but the last.
 
     Raises
     ------
@@ -440,11 +441,13 @@ class LocalDeployment:
         self._wait_healthy(superlink)
 
     def start_supernodes(self, timeout: float = START_TIMEOUT_S) -> None:
-        """Start one SuperNode per partition, ``start_batch`` at a time; return once all are up.
+        """Start one SuperNode per partition, ``start_batch`` at a time.
 
         Each batch waits until every node of the one before has connected to
         the SuperLink (its log says so), so however large the federation, at
-        most ``start_batch`` nodes are starting at any moment.
+        most ``start_batch`` nodes are starting at any moment. The last batch
+        connects while the run is submitted (the ServerApp waits for nodes, and
+        says which are missing): no deployment waits for it twice.
 
         Parameters
         ----------
@@ -463,8 +466,9 @@ class LocalDeployment:
             logs = {i: _LogFollower(self.logs / f"supernode-{i}.log") for i in batch}
             for i in batch:
                 self.supernodes.append(self._start_supernode(i))
-            self._wait_connected(logs, timeout)
-            self.on_nodes_up(batch.stop)
+            if batch.stop < self.clients:
+                self._wait_connected(logs, timeout)
+                self.on_nodes_up(batch.stop)
 
     def _start_supernode(self, i: int) -> subprocess.Popen:
         # With TLS, the SuperNode verifies the SuperLink against the CA and serves its
