@@ -367,7 +367,14 @@ def test_a_supernode_killed_mid_round(
 def test_resume_after_the_server_is_killed_gives_the_uninterrupted_model(
     tiny_corpus, fingerprint, tmp_path, wait_for
 ):
-    run_config = config(tiny_corpus, tmp_path, aggregation="plain", **{"num-server-rounds": 2})
+    # Two nodes (plain FedAvg's smallest federation): every message wave starts a ClientApp
+    # per node on 2 cores, and what is under test is the server's restart, not the nodes.
+    run_config = config(
+        tiny_corpus,
+        tmp_path,
+        aggregation="plain",
+        **{"num-server-rounds": 2, "num-clients": 2, "min-clients": 2},
+    )
 
     # The reference: the same run, uninterrupted, in-process.
     reference_cfg = RunConfig.from_mapping(
@@ -377,7 +384,7 @@ def test_resume_after_the_server_is_killed_gives_the_uninterrupted_model(
             "results-dir": str(tmp_path / "reference"),
         }
     )
-    grid = LocalGrid(client_app, 3, reference_cfg.to_dict(), node_config=PLAIN_NODE)
+    grid = LocalGrid(client_app, 2, reference_cfg.to_dict(), node_config=PLAIN_NODE)
     server_app.run(grid, reference_cfg, "reference")
     reference = load_checkpoint(tmp_path / "reference", fingerprint)
 
@@ -390,7 +397,7 @@ def test_resume_after_the_server_is_killed_gives_the_uninterrupted_model(
             deployment.kill_superlink()  # SIGKILL; returns once its ServerApp is gone too
             raise StopRun
 
-    with LocalDeployment(3, tmp_path / "work", tls=True, node_config=PLAIN_NODE) as deployment:
+    with LocalDeployment(2, tmp_path / "work", tls=True, node_config=PLAIN_NODE) as deployment:
         with pytest.raises(StopRun):
             deployment.run(
                 run_config, timeout=RUN_TIMEOUT_S, on_line=kill_server_once_round_1_is_checkpointed
