@@ -17,9 +17,8 @@ them, so ``-0.0`` or ``"0.05"`` for ``0.05`` is the same model), so that two
 sums cannot differ by exactly one client's update for free. A request names
 every training setting (``lr``, ``local-epochs``, ``batch-size``): they shape
 the update and are bound into the round's parameters, so a client never fills
-one in with a value of its own. A model that
-differs by less than the codec's resolution still can: only differential
-privacy bounds that. Under differential
+one in with a value of its own. A model that differs by less than the codec's
+resolution still can: only differential privacy bounds that. Under differential
 privacy it also counts this client's own budget.
 """
 

@@ -444,7 +444,7 @@ def _codec_args(codec: dict) -> dict:
     return {"clip": codec["clip"], "max_examples": codec["max-examples"]}
 
 
-def _dp_round(fed: Federation) -> DpSettings:
+def _dp_round() -> DpSettings:
     """The DP settings of the demo's DP columns: epsilon ``DP_EPSILON`` for one round."""
     return DpSettings(DP_CLIP, noise_multiplier_for(DP_EPSILON, 1, DEFAULT_DELTA), CLIENTS)
 
@@ -454,7 +454,7 @@ def attack_dp_shrink(fed: Federation) -> dict:
     its checks accept (a few fixed-point steps), which shrinks its update and its noise share
     to almost nothing, so the "noisy sum" is Bob's clipped update with his own share only:
     noise of std ``z C / sqrt(m)``, not the promised ``z C``."""
-    dp = _dp_round(fed)
+    dp = _dp_round()
     arena = fed.arena()
     config = {**fed.train_config, **dp.train_config()}
     shrunk = {"dp-clip": smallest_dp_clip(dp, len(fed.data.vocabulary))}
@@ -636,7 +636,7 @@ def attack_dp_claim(fed: Federation, check: bool = True) -> dict:
     """Under DP every client weighs 1. Mallory (Sue) encodes 15,000 e-mails instead: the mean
     would then be hers, and the noise on it 15,000 times smaller. The server refuses a total
     whose example count differs from its contributor count."""
-    dp = DpSettings(DP_CLIP, noise_multiplier_for(DP_EPSILON, 1, DEFAULT_DELTA), CLIENTS)
+    dp = _dp_round()
     strategy = fed.secure(clip=dp.value_bound, one_example_each=check)
     arena = fed.arena()
     messages = strategy.configure_train(
@@ -679,7 +679,7 @@ def attack_honest_rounds(fed: Federation) -> tuple[dict, dict]:
     secure.update(
         key_bits=fed.keypair[0].n.bit_length(), **_aggregate_view(arrays[0] - fed.weights, fed)
     )
-    dp = DpSettings(DP_CLIP, noise_multiplier_for(DP_EPSILON, 1, DEFAULT_DELTA), CLIENTS)
+    dp = _dp_round()
     dp_strategy = fed.secure(clip=dp.value_bound, one_example_each=True)
     dp_arrays, dp_grid = fed.run(
         dp_strategy, train_config={**fed.train_config, **dp.train_config()}
